@@ -1,0 +1,36 @@
+"""`hnet-diag summary RUN`: what load_run found, as a quick sanity check of a run folder."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run folder (or a single log/checkpoint file)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..sources.discover import load_run
+
+    r = load_run(args.run)
+    console = Console()
+    console.print(f"[bold]{r.path}[/bold]: {len(r.files)} file(s), {len(r.scalars)} points, last step {r.last_step}")
+    table = Table("metric", "points", "first step", "last step", "last value")
+    for name in r.metric_names():
+        s = r.metric(name)
+        table.add_row(name, str(len(s)), str(s.index[0]), str(s.index[-1]), f"{s.iloc[-1]:.6g}")
+    console.print(table)
+    for label, value in (("training", r.training), ("model", r.model), ("generation", r.generation)):
+        if value is not None:
+            set_fields = {k: v for k, v in vars(value).items() if v is not None}
+            if set_fields:
+                console.print(f"{label}: {set_fields}")
+    for c in r.checkpoints:
+        console.print(f"checkpoint {c.path}: step {c.step}, {len(c.tensors)} tensors")
+    for e in r.events:
+        console.print(f"event: {e.kind} at step {e.step} in {e.source} {e.detail}")
+    for w in r.warnings:
+        console.print(f"[yellow]warning[/yellow]: {w}", highlight=False)
+    return 0

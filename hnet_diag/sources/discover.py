@@ -1,0 +1,148 @@
+"""Find every artefact under a run folder, read each with its source, merge into a Run.
+
+Discovery is a table of (file pattern -> reader), so a new format is one new row. A file
+that fails to read becomes a warning on the Run, not an exception: a run with one damaged
+file is still worth diagnosing. Only a folder with nothing readable at all is an error.
+Nothing is ever written into the run folder.
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ..errors import HnetDiagError, InputError
+from ..metrics import canonical_name
+from ..run import SCALAR_COLUMNS, LoadWarning, Run
+from .base import SourceData
+
+# (glob on the file name, module in hnet_diag.sources, function). First match wins.
+# Event files are read together (one call per folder) so resumed runs can be merged.
+READERS: list[tuple[str, str, str]] = [
+    ("events.out.tfevents.*", "tensorboard", "read_folder"),
+    ("trainer_state.json", "hf_trainer_state", "read"),
+    ("*.jsonl", "jsonl", "read"),
+    ("*.csv", "csv", "read"),
+    ("*.safetensors", "checkpoint", "read"),
+    ("*.pt", "checkpoint", "read"),
+    ("*.pth", "checkpoint", "read"),
+    ("*.bin", "checkpoint", "read"),
+    ("*.ckpt", "checkpoint", "read"),
+    ("*.json", "config", "read"),
+    ("*.yaml", "config", "read"),
+    ("*.yml", "config", "read"),
+    ("*.log", "textlog", "read"),
+    ("*.out", "textlog", "read"),
+    ("*.txt", "textlog", "read"),
+]
+
+#: folders never entered: VCS, caches, and the report folder hnet-diag itself writes
+SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "hnet-diag-report", "wandb-cache"}
+
+
+def _reader(module: str, func: str) -> Callable:
+    return getattr(importlib.import_module(f"hnet_diag.sources.{module}"), func)
+
+
+def discover(root: Path) -> dict[tuple[str, str], list[Path]]:
+    """Group the files under root by the reader that will read them (sorted, deterministic)."""
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            for pattern, module, func in READERS:
+                if fnmatch.fnmatch(name, pattern):
+                    groups.setdefault((module, func), []).append(Path(dirpath) / name)
+                    break
+    return groups
+
+
+def _calls(module: str, func: str, files: list[Path]) -> list[tuple[Path, tuple]]:
+    """One call per file, except folder readers which get all files of one folder."""
+    if func != "read_folder":
+        return [(f, (f,)) for f in files]
+    by_dir: dict[Path, list[Path]] = {}
+    for f in files:
+        by_dir.setdefault(f.parent, []).append(f)
+    return [(d, (d, fs)) for d, fs in sorted(by_dir.items())]
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read everything under a run folder (or a single file) into a Run.
+
+    Raises InputError when the path does not exist or nothing in it could be read.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InputError(root, "no such file or folder")
+    if root.is_file():
+        groups = {}
+        for pattern, module, func in READERS:
+            if fnmatch.fnmatch(root.name, pattern):
+                groups[(module, func)] = [root]
+                break
+        if not groups:
+            raise InputError(root, "unknown file format")
+        run_root = root.parent
+    else:
+        groups = discover(root)
+        run_root = root
+        if not groups:
+            raise InputError(root, "no training artefacts found (no event files, metric logs, configs or checkpoints)")
+
+    run = Run(path=root)
+    parts: list[SourceData] = []
+    for (module, func), files in groups.items():
+        reader = _reader(module, func)
+        for where, args in _calls(module, func, files):
+            try:
+                part = reader(*args)
+            except HnetDiagError as err:
+                run.warnings.append(LoadWarning(_rel(where, run_root), getattr(err, "problem", str(err))))
+                continue
+            except (OSError, ValueError) as err:  # a reader bug must not hide the rest of the run
+                run.warnings.append(LoadWarning(_rel(where, run_root), f"unreadable ({type(err).__name__}: {err})"))
+                continue
+            if part is None:  # reader looked and found nothing of its kind (e.g. a .txt that is no log)
+                continue
+            parts.append(part)
+            run.files.extend(_rel(f, run_root) for f in (args[1] if func == "read_folder" else args))
+
+    frames = []
+    for part in parts:
+        if part.scalars is not None and not part.scalars.empty:
+            df = part.scalars.copy()
+            df["source"] = df["source"].map(lambda s: _rel(Path(s), run_root))
+            if "stream" not in df.columns:
+                df["stream"] = df["source"]
+            else:
+                df["stream"] = df["stream"].map(lambda s: _rel(Path(s), run_root))
+            frames.append(df)
+        run.configs.update({_rel(Path(k), run_root): v for k, v in part.configs.items()})
+        run.checkpoints.extend(part.checkpoints)
+        run.events.extend(part.events)
+        run.warnings.extend(part.warnings)
+    if frames:
+        df = pd.concat(frames, ignore_index=True)
+        names = {t: canonical_name(t) for t in df["tag"].unique()}
+        df["metric"] = df["tag"].map(names)
+        run.scalars = df[SCALAR_COLUMNS]
+    run.checkpoints.sort(key=lambda c: (c.step is None, c.step or 0, c.path))
+
+    from .config import settings_from_configs
+
+    run.training, run.model, run.generation = settings_from_configs(run.configs, run.checkpoints)
+    if not run.files:
+        raise InputError(root, "nothing readable: " + "; ".join(str(w) for w in run.warnings[:3]))
+    return run
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return str(Path(p).relative_to(root)) or "."
+    except ValueError:
+        return str(p)

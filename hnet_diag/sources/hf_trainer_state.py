@@ -1,0 +1,40 @@
+"""Hugging Face `trainer_state.json`: `log_history` is a list of dicts with a `step`.
+
+Its scalar fields also say how the run was planned (`max_steps`) and where it stopped
+(`global_step`), which the early-stopping analyzer needs; they go to `configs`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import InputError
+from .base import SourceData, scalars_frame, to_float
+
+_SKIP = {"step", "epoch_end"}
+
+
+def read(path: Path) -> SourceData:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"malformed JSON (line {err.lineno}: {err.msg})") from err
+    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
+        raise InputError(path, "not a Hugging Face trainer state (no log_history list)")
+    records = []
+    for entry in state["log_history"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("step"), (int, float)):
+            continue
+        for key, value in entry.items():
+            if key in _SKIP:
+                continue
+            v = to_float(value)
+            if v is not None:
+                records.append((key, int(entry["step"]), v, None))
+    data = SourceData()
+    if records:
+        data.scalars = scalars_frame(records, str(path))
+    data.configs[str(path)] = {
+        k: state[k] for k in ("max_steps", "global_step", "num_train_epochs", "train_batch_size", "best_model_checkpoint", "best_metric") if k in state
+    }
+    return data

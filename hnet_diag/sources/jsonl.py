@@ -1,0 +1,64 @@
+"""JSONL metric logs: one JSON object per line, one record per step.
+
+The step comes from `step`, `global_step`, `iter`, `iteration` or `_step` (wandb); a line
+without one gets the previous record's step + 1, which is what a logger that appends once
+per step means. Non-numeric values are left out. A malformed line is skipped with a
+warning naming its line number; a malformed last line is a run still writing.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import InputError
+from ..run import LoadWarning, RunEvent
+from .base import SourceData, scalars_frame, to_float
+
+STEP_KEYS = ("step", "global_step", "iter", "iteration", "_step", "trainer/global_step")
+TIME_KEYS = ("wall_time", "time", "timestamp", "_timestamp")
+
+
+def read(path: Path) -> SourceData:
+    data = SourceData()
+    records: list[tuple[str, int, float, float | None]] = []
+    bad_lines: list[int] = []
+    prev_step = -1
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise InputError(path, f"cannot read ({err.strerror})") from err
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            bad_lines.append(lineno)
+            continue
+        if not isinstance(obj, dict):
+            bad_lines.append(lineno)
+            continue
+        step = next((obj[k] for k in STEP_KEYS if isinstance(obj.get(k), (int, float))), None)
+        step = int(step) if step is not None else prev_step + 1
+        wall = next((to_float(obj[k]) for k in TIME_KEYS if k in obj), None)
+        for key, value in obj.items():
+            if key in STEP_KEYS or key in TIME_KEYS:
+                continue
+            v = to_float(value)
+            if v is not None:
+                records.append((key, step, v, wall))
+        prev_step = step
+    if bad_lines:
+        last = len([ln for ln in lines if ln.strip()])
+        if bad_lines == [len(lines)] or (len(bad_lines) == 1 and bad_lines[0] >= last):
+            data.events.append(RunEvent("truncated", str(path), prev_step, "last line incomplete"))
+            data.warnings.append(LoadWarning(str(path), f"last line {bad_lines[0]} is incomplete (run still writing?); ignored"))
+        else:
+            shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
+            data.warnings.append(LoadWarning(str(path), f"{len(bad_lines)} malformed line(s) skipped (line {shown})"))
+    if not records and not bad_lines:
+        raise InputError(path, "no numeric metric records")
+    if not records:
+        raise InputError(path, "not a JSONL metric log (no line parses as a JSON object)")
+    data.scalars = scalars_frame(records, str(path))
+    return data

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from hnet_diag import load_run
+from hnet_diag.errors import InputError
+
+
+def _snapshot(folder):
+    return sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+def test_jsonl_log_becomes_step_indexed_canonical_series(tmp_path):
+    lines = [json.dumps({"step": s, "train/loss": 5.0 - s * 0.1, "lr": 1e-3}) for s in range(10)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    run = load_run(tmp_path)
+    loss = run.metric("loss")
+    assert list(loss.index) == list(range(10))
+    assert loss.iloc[-1] == pytest.approx(4.1)
+    assert run.metric("train/loss").equals(loss)
+
+
+def test_truncated_last_jsonl_line_is_a_warning_and_earlier_records_load(tmp_path):
+    good = "\n".join(json.dumps({"step": s, "loss": 1.0}) for s in range(3))
+    (tmp_path / "metrics.jsonl").write_text(good + '\n{"step": 3, "lo')
+    run = load_run(tmp_path)
+    assert len(run.metric("loss")) == 3
+    assert any("incomplete" in w.message for w in run.warnings)
+    assert [e.kind for e in run.events] == ["truncated"]
+
+
+def test_nan_strings_in_logs_become_real_nan(tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": "nan"}\n{"step": 3, "loss": NaN}\n')
+    s = load_run(tmp_path).metric("loss")
+    assert s.isna().tolist() == [False, True, True]
+
+
+def test_lightning_metrics_csv_with_sparse_rows(tmp_path):
+    (tmp_path / "metrics.csv").write_text("epoch,step,train_loss,val_loss\n0,9,2.5,\n0,9,,2.7\n0,19,2.1,\n0,19,,2.4\n")
+    run = load_run(tmp_path)
+    assert run.metric("loss").to_dict() == {9: 2.5, 19: 2.1}
+    assert run.metric("val_loss").to_dict() == {9: 2.7, 19: 2.4}
+
+
+def test_hf_trainer_state_log_history(tmp_path):
+    state = {"max_steps": 100, "global_step": 20, "log_history": [
+        {"step": 10, "loss": 2.0, "grad_norm": "1.5", "learning_rate": 1e-4},
+        {"step": 20, "loss": 1.8, "grad_norm": 1.2, "learning_rate": 9e-5},
+        {"step": 20, "eval_loss": 1.9}]}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))
+    run = load_run(tmp_path)
+    assert run.metric("grad_norm").to_dict() == {10: 1.5, 20: 1.2}
+    assert run.metric("val_loss").to_dict() == {20: 1.9}
+    assert run.configs["trainer_state.json"]["max_steps"] == 100
+
+
+def test_malformed_file_is_a_warning_naming_it_and_the_rest_still_loads(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    (tmp_path / "bad.csv").write_text('a,b\n1,2,3,4\n"unclosed\n')
+    run = load_run(tmp_path)
+    assert run.has_metric("loss")
+    assert any(w.source == "bad.csv" for w in run.warnings)
+
+
+def test_empty_folder_is_a_one_line_error_naming_it(tmp_path):
+    with pytest.raises(InputError) as err:
+        load_run(tmp_path)
+    assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_path_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_run(tmp_path / "nope")
+
+
+def test_loading_never_writes_into_the_run_folder(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    before = _snapshot(tmp_path)
+    load_run(tmp_path)
+    assert _snapshot(tmp_path) == before
