@@ -1,1 +1,41 @@
-"""See the module docstrings."""
+"""Analyzers: pure functions of a Run returning frozen result dataclasses.
+
+    from hnet_diag import load_run
+    from hnet_diag.analyzers import analyze_all
+    results = analyze_all(load_run("runs/exp1"))
+    results["gradients"].spikes
+
+Each module is also usable alone (`hnet_diag.analyzers.spikes.detect_spikes(series)`).
+Results measure and never judge: thresholds of judgement live in `hnet_diag.rules`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+#: result name -> (module, function); the keys are what rules name in `reads`
+ANALYZERS: dict[str, tuple[str, str]] = {
+    "gradients": ("gradients", "analyze_gradients"),
+    "warmup": ("schedule", "analyze_warmup"),
+    "lr_ratio": ("schedule", "analyze_lr_ratio"),
+    "load_balance": ("load_balance", "analyze_load_balance"),
+    "convergence": ("convergence", "analyze_convergence"),
+    "loss": ("loss", "analyze_loss"),
+    "generation": ("generation", "analyze_generation"),
+    "decoding": ("decoding", "analyze_decoding"),
+}
+
+
+def analyzer(name: str) -> Callable[..., Any]:
+    """The analyze function registered under `name`."""
+    import importlib
+
+    module, func = ANALYZERS[name]
+    return getattr(importlib.import_module(f"hnet_diag.analyzers.{module}"), func)
+
+
+def analyze_all(run: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run every analyzer on `run`: {"gradients": GradientResult, ...}.
+
+    `skip` leaves out analyzers by name (e.g. ("decoding",), the only slow one).
+    """
+    return {name: analyzer(name)(run) for name in ANALYZERS if name not in skip}

@@ -1,0 +1,67 @@
+"""What every analyzer result shares: a status, a reason, and a way to draw itself.
+
+Analyzers measure; they never judge. A result therefore carries numbers and the evidence
+behind them (steps, series names), and says `status="no_data"` with a `reason` when the
+run lacks what the analysis needs, so a rule can stay silent instead of raising a false
+alarm on a missing series.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+OK = "ok"
+NO_DATA = "no_data"
+
+R = TypeVar("R", bound="AnalyzerResult")
+
+
+@dataclass(frozen=True)
+class AnalyzerResult:
+    """Base of every result. Every field of a subclass has a default so `no_data` works."""
+
+    status: str = OK  # "ok" or "no_data"
+    reason: str = ""  # why there is no data (empty when status is "ok")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @classmethod
+    def no_data(cls: type[R], reason: str, **fields: Any) -> R:
+        """A result that says what was missing; extra fields keep what *was* known."""
+        return cls(status=NO_DATA, reason=reason, **fields)
+
+    def plot(self, ax: Any = None) -> Any:  # pragma: no cover - overridden
+        """Draw the result on `ax` (a new figure when None) and return the axes."""
+        ax = new_axes(ax)
+        ax.text(0.5, 0.5, self.reason or "nothing to plot", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+
+
+def new_axes(ax: Any = None, title: str | None = None) -> Any:
+    """Return `ax`, or a fresh axes on a new figure using the non-interactive Agg backend.
+
+    matplotlib is imported here, not at module level, so `import hnet_diag` stays fast and
+    a headless CI machine never tries to open a window.
+    """
+    if ax is None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def no_data_axes(ax: Any, reason: str, title: str | None = None) -> Any:
+    """Draw 'not enough data: <reason>' so a report's plot slot is never empty or wrong."""
+    ax = new_axes(ax, title)
+    ax.text(0.5, 0.5, f"not enough data: {reason}", ha="center", va="center", wrap=True, transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
