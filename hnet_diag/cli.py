@@ -13,6 +13,8 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("hnet_diag.commands.summary", "load a run folder and print what was found"),
+    "train": ("hnet_diag.commands.train", "train the bundled reference H-Net (writes a real run folder)"),
+    "generate": ("hnet_diag.commands.generate", "sample text from a trained checkpoint; writes generation.json"),
 }
 
 
