@@ -1,8 +1,466 @@
-"""Placeholder until this source lands (see the open issues)."""
+"""Checkpoints (`.pt`, `.pth`, `.bin`, `.ckpt`, `.safetensors`) summarised without keeping tensors.
+
+Safety first: torch files are opened with `torch.load(weights_only=True)`, which only
+rebuilds tensors and plain containers. A file that would need full unpickling (a pickled
+class, a function) could run arbitrary code, so it is refused with UnsafeCheckpointError
+and never executed. Files are memory-mapped (`mmap=True`) so a multi-GB checkpoint costs
+no more RAM than the tensor being measured; old non-zip torch files cannot be mapped and
+are read whole.
+
+What a checkpoint may hold, in the layouts met in practice:
+- a plain state_dict (official H-Net checkpoints, `torch.save(model.state_dict())`);
+- a dict with `model`/`state_dict`/`model_state_dict`, `optimizer`/`optimizer_state_dict`,
+  `scheduler`/`lr_scheduler`, `step`/`global_step`/`iter_num`, `config`/`args`/`model_args`
+  (nanoGPT, our reference trainer, most hand-written loops);
+- Lightning: `state_dict`, `optimizer_states` (list), `lr_schedulers` (list),
+  `global_step`, `hyper_parameters`;
+- a bare optimizer state dict (Hugging Face `optimizer.pt`).
+
+Statistics are computed one tensor at a time, in float64 chunks of `CHUNK` elements, so the
+extra memory is one chunk whatever the tensor size. Norm, max |x|, mean and std are over
+the finite entries; `nan_count` and `inf_count` say how many were left out, so a single Inf
+does not hide the scale of everything else. std is the population std (ddof=0).
+"""
 from __future__ import annotations
 
-from ..errors import InputError
+import math
+import re
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import InputError, UnsafeCheckpointError
+from ..run import CheckpointSummary, LoadWarning, TensorStats
+from .base import SourceData
+from .stage_map import locate
+
+#: elements converted to float64 at a time (8 MB)
+CHUNK = 1 << 20
+
+MODEL_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network")
+OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optim", "optimizer_state")
+SCHEDULER_KEYS = ("scheduler", "lr_scheduler", "scheduler_state_dict", "lr_scheduler_state_dict", "sched")
+STEP_KEYS = ("step", "global_step", "iter_num", "iteration", "iter", "num_updates", "train_step")
+CONFIG_KEYS = ("config", "args", "model_args", "model_config", "hparams", "hyper_parameters", "cfg", "train_config", "training_args")
+
+# file names that hold no diagnosis (RNG states): skipped without a warning
+_SKIP_NAMES = re.compile(r"rng_state.*\.pth?$")
+_STEP_IN_NAME = re.compile(r"(?:step|iter|checkpoint|ckpt)[-_=]?(\d+)", re.IGNORECASE)
+_MAX_LIST = 64  # scheduler / param-group lists longer than this are not "small scalars"
 
 
-def read(path, *files):
-    raise InputError(path, "reading this format is not implemented yet")
+def read(path: Path) -> SourceData | None:
+    """Summarise one checkpoint file; None when a `.bin` file is not a checkpoint at all."""
+    path = Path(path)
+    if _SKIP_NAMES.match(path.name):
+        return None
+    kind = _sniff(path)
+    if kind is None:
+        if path.suffix == ".bin":  # e.g. nanoGPT's tokenised train.bin: not ours to judge
+            return None
+        raise InputError(path, "not a PyTorch or safetensors checkpoint (unrecognised file header)")
+    data = SourceData()
+    if kind == "safetensors":
+        summary = _read_safetensors(path)
+    else:
+        obj = _torch_load(path, mmap=(kind == "zip"))
+        summary, warnings = summarize(obj, path)
+        data.warnings.extend(warnings)
+    data.checkpoints.append(summary)
+    return data
+
+
+# -- loading ------------------------------------------------------------------------------
+def _sniff(path: Path) -> str | None:
+    """"zip" (torch >= 1.6), "pickle" (legacy torch), "safetensors", or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+            size = path.stat().st_size
+    except OSError as err:
+        raise InputError(path, f"cannot read ({err.strerror})") from err
+    if not head:
+        raise InputError(path, "empty file")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return "pickle"
+    if path.suffix == ".safetensors" or (len(head) >= 9 and head[8:9] == b"{"):
+        header_len = int.from_bytes(head[:8], "little")
+        if 0 < header_len < size:
+            return "safetensors"
+        if path.suffix == ".safetensors":
+            raise InputError(path, f"corrupt safetensors file (header length {header_len} for a {size}-byte file)")
+    return None
+
+
+def _torch_load(path: Path, mmap: bool) -> Any:
+    import pickle
+
+    import torch
+
+    if mmap:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except zipfile.BadZipFile as err:
+            raise InputError(path, f"corrupt or truncated torch checkpoint ({err})") from err
+        if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+            raise InputError(path, "TorchScript archive, not a checkpoint (loading it would run its code); not read")
+    try:
+        return torch.load(path, weights_only=True, mmap=mmap, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        needed = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        if needed and not _is_missing_attribute(needed.group(1)):
+            raise UnsafeCheckpointError(
+                path, f"refused: loading needs full unpickling of {needed.group(1)}, which could run arbitrary code; not executed"
+            ) from err
+        raise InputError(path, f"corrupt or truncated torch checkpoint ({_first_line(err)})") from err
+    except RuntimeError as err:
+        if mmap and "mmap" in str(err):
+            return _torch_load(path, mmap=False)
+        raise InputError(path, f"corrupt or truncated torch checkpoint ({_first_line(err)})") from err
+    except Exception as err:  # noqa: BLE001 - any other failure of the unpickler means a damaged file
+        raise InputError(path, f"corrupt or truncated torch checkpoint ({type(err).__name__}: {_first_line(err)})") from err
+
+
+def _is_missing_attribute(dotted: str) -> bool:
+    """True when `dotted` names an attribute absent from an already-imported module.
+
+    A truncated legacy file can cut a global's name short (`torch._utils._rebuild_tens`);
+    that is damage, not danger. Nothing is imported to find out.
+    """
+    module, _, attr = dotted.rpartition(".")
+    mod = sys.modules.get(module)
+    return mod is not None and not hasattr(mod, attr)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__
+
+
+def _read_safetensors(path: Path) -> CheckpointSummary:
+    import json
+
+    from safetensors import safe_open
+
+    tensors = []
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = dict(fh.metadata() or {})
+            for name in fh.keys():
+                tensors.append(tensor_stats(name, fh.get_tensor(name)))
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise InputError(path, f"corrupt safetensors file ({_first_line(err)})") from err
+    meta.pop("format", None)
+    config: dict[str, Any] | None = None
+    if meta:
+        config = {}
+        for key, value in meta.items():
+            try:
+                config[key] = json.loads(value)
+            except (TypeError, ValueError):
+                config[key] = value
+    step = _int_or_none(config.get("step", config.get("global_step"))) if config else None
+    return CheckpointSummary(
+        path=str(path), step=step if step is not None else _step_from_name(path), config=config,
+        tensors=tuple(tensors), format="safetensors",
+    )
+
+
+# -- summarising a loaded object ----------------------------------------------------------
+def summarize(obj: Any, path: Path) -> tuple[CheckpointSummary, list[LoadWarning]]:
+    """Turn what torch.load returned into a CheckpointSummary (plus any warnings)."""
+    import torch
+
+    warnings: list[LoadWarning] = []
+    if not isinstance(obj, dict):
+        if isinstance(obj, (list, tuple)) and all(isinstance(v, torch.Tensor) for v in obj):
+            obj = {str(i): v for i, v in enumerate(obj)}
+        else:
+            raise InputError(path, f"not a checkpoint (holds a {type(obj).__name__}, not a dict)")
+    model_sd, optimizer, scheduler, config, step = _parts(obj)
+    tensors = tuple(tensor_stats(n, t) for n, t in _tensor_items(model_sd))
+    param_groups: tuple[dict[str, Any], ...] = ()
+    moments: tuple[TensorStats, ...] = ()
+    if optimizer is not None:
+        param_groups = tuple(_group_summary(g) for g in optimizer.get("param_groups", []) if isinstance(g, dict))
+        shapes = [(n, tuple(t.shape)) for n, t in _tensor_items(model_sd)]
+        moments, matched = _moment_stats(optimizer, shapes)
+        if shapes and not matched:
+            warnings.append(LoadWarning(str(path), "optimizer state could not be matched to parameter names by order and shape; moments are named by index"))
+    if step is None and optimizer is not None:
+        step = _adam_step(optimizer)
+    if step is None:
+        step = _step_from_name(path)
+    return CheckpointSummary(
+        path=str(path), step=step, config=config, param_groups=param_groups,
+        scheduler=_small(scheduler) if isinstance(scheduler, dict) else None,
+        tensors=tensors, optimizer_moments=moments, format="torch",
+    ), warnings
+
+
+def _parts(obj: dict) -> tuple[dict | None, dict | None, dict | None, dict | None, int | None]:
+    """Split a loaded checkpoint into (model state dict, optimizer, scheduler, config, step)."""
+    import torch
+
+    if "state" in obj and "param_groups" in obj:  # a bare optimizer state dict
+        return None, obj, None, None, None
+    model_sd = next((obj[k] for k in MODEL_KEYS if isinstance(obj.get(k), dict)), None)
+    if model_sd is None and any(isinstance(v, torch.Tensor) for v in obj.values()):
+        model_sd = obj  # plain state_dict (non-tensor extras are skipped)
+    optimizer = next((obj[k] for k in OPTIMIZER_KEYS if isinstance(obj.get(k), dict)), None)
+    if optimizer is None and isinstance(obj.get("optimizer_states"), (list, tuple)) and obj["optimizer_states"]:
+        optimizer = obj["optimizer_states"][0]  # Lightning
+    scheduler = next((obj[k] for k in SCHEDULER_KEYS if isinstance(obj.get(k), dict)), None)
+    if scheduler is None and isinstance(obj.get("lr_schedulers"), (list, tuple)) and obj["lr_schedulers"]:
+        scheduler = obj["lr_schedulers"][0]
+    configs = {k: _plain(obj[k]) for k in CONFIG_KEYS if isinstance(obj.get(k), dict)}
+    config = next(iter(configs.values())) if len(configs) == 1 else (configs or None)
+    step = next((_int_or_none(obj[k]) for k in STEP_KEYS if _int_or_none(obj.get(k)) is not None), None)
+    return model_sd, optimizer if isinstance(optimizer, dict) else None, scheduler, config, step
+
+
+def _tensor_items(sd: dict | None) -> Iterator[tuple[str, Any]]:
+    import torch
+
+    if not sd:
+        return
+    for name, value in sd.items():
+        if isinstance(value, torch.Tensor):
+            yield str(name), value
+
+
+def _group_summary(group: dict) -> dict[str, Any]:
+    """A param group without its index list: lr, weight_decay, betas, stage, lr_multiplier..."""
+    out = {k: v for k, v in _small(group).items() if k not in ("params", "param_names", "names")}
+    if isinstance(group.get("params"), (list, tuple)):
+        out["n_params"] = len(group["params"])
+    return out
+
+
+def _adam_step(optimizer: dict) -> int | None:
+    for state in (optimizer.get("state") or {}).values():
+        if isinstance(state, dict) and "step" in state:
+            return _int_or_none(state["step"])
+    return None
+
+
+def _step_from_name(path: Path) -> int | None:
+    for part in (path.stem, path.parent.name):
+        m = _STEP_IN_NAME.search(part)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+# -- Adam moments -------------------------------------------------------------------------
+def _moment_stats(optimizer: dict, model_shapes: list[tuple[str, tuple[int, ...]]]) -> tuple[tuple[TensorStats, ...], bool]:
+    """Stats of exp_avg / exp_avg_sq per parameter, named after the parameter when possible.
+
+    PyTorch numbers parameters by their position across the param groups, in the order they
+    were given to the optimizer, so names are recovered (in this order of trust):
+    1. names stored in the groups (`param_names` when the optimizer was built from
+       `named_parameters()`, `names` in our reference trainer);
+    2. each group's parameters as an ordered subsequence of the model's tensors, matched by
+       shape, accepted only when the match is unique (the earliest and the latest matching
+       agree), and restricted to one stage when the group states its `stage`;
+    3. otherwise `param<index>`, tagged with the group's stage if it has one.
+    Returns the stats and whether every parameter with a moment got a name from 1 or 2.
+    """
+    import torch
+
+    state = optimizer.get("state") or {}
+    groups = [g for g in optimizer.get("param_groups", []) if isinstance(g, dict)]
+    names: dict[Any, str] = {}
+    group_stage: dict[Any, int | None] = {}
+    for g in groups:
+        ids = list(g.get("params", []))
+        stage = _stage_of_group(g)
+        for i in ids:
+            group_stage[i] = stage
+        listed = _listed_names(g)
+        if listed is not None and len(listed) == len(ids):
+            names.update(zip(ids, listed))
+            continue
+        shapes = [_moment_shape(state.get(i)) for i in ids]
+        candidates = [(n, s) for n, s in model_shapes if stage is None or locate(n)[0] == stage]
+        match = _unique_subsequence(shapes, candidates)
+        if match is None and stage is not None:  # the names may not follow H-Net's layout
+            match = _unique_subsequence(shapes, model_shapes)
+        if match is not None:
+            names.update(zip(ids, match))
+    if len(set(names.values())) < len(names):  # two groups claimed one tensor: trust none of it
+        names = {pid: n for g in groups if _listed_names(g) is not None
+                 for pid, n in zip(g.get("params", []), _listed_names(g))}
+    out: list[TensorStats] = []
+    all_named = True
+    for pid, pstate in state.items():
+        if not isinstance(pstate, dict):
+            continue
+        name = names.get(pid)
+        if name is None:
+            all_named = False
+        for key in ("exp_avg", "exp_avg_sq"):
+            t = pstate.get(key)
+            if isinstance(t, torch.Tensor):
+                label = f"{name}.{key}" if name else f"param{pid}.{key}"
+                where = locate(name) if name else (group_stage.get(pid), "other")
+                out.append(tensor_stats(label, t, where))
+    return tuple(out), all_named and bool(out)
+
+
+def _listed_names(group: dict) -> list[str] | None:
+    """Parameter names a group stores itself: torch's `param_names`, or `names` (our trainer)."""
+    for key in ("param_names", "names"):
+        if isinstance(group.get(key), (list, tuple)) and all(isinstance(n, str) for n in group[key]):
+            return list(group[key])
+    return None
+
+
+def _stage_of_group(group: dict) -> int | None:
+    stage = group.get("stage")
+    if isinstance(stage, bool):
+        return None
+    if isinstance(stage, int):
+        return stage
+    if isinstance(stage, str):
+        m = re.search(r"\d+", stage)
+        return int(m.group()) if m else None
+    return None
+
+
+def _moment_shape(pstate: Any) -> tuple[int, ...] | None:
+    if isinstance(pstate, dict):
+        for key in ("exp_avg", "exp_avg_sq", "momentum_buffer"):
+            if hasattr(pstate.get(key), "shape"):
+                return tuple(pstate[key].shape)
+    return None  # no state yet (no gradient reached it): matches any shape
+
+
+def _unique_subsequence(shapes: list[tuple[int, ...] | None], candidates: list[tuple[str, tuple[int, ...]]]) -> list[str] | None:
+    """Names of `candidates` that `shapes` matches as an ordered subsequence, if unique."""
+    def fits(s, c):
+        return s is None or s == c
+
+    def greedy(order_s, order_c):
+        picked, j = [], 0
+        for s in order_s:
+            while j < len(order_c) and not fits(s, order_c[j][1]):
+                j += 1
+            if j == len(order_c):
+                return None
+            picked.append(order_c[j][0])
+            j += 1
+        return picked
+
+    if not shapes:
+        return []
+    first = greedy(shapes, candidates)
+    last = greedy(shapes[::-1], candidates[::-1])
+    if first is None or last is None or first != last[::-1]:
+        return None
+    return first
+
+
+# -- statistics ---------------------------------------------------------------------------
+def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = None) -> TensorStats:
+    """Statistics of one tensor in float64 chunks (see the module docstring for definitions)."""
+    import torch
+
+    stage, component = where if where is not None else locate(name)
+    shape = tuple(int(d) for d in tensor.shape)
+    dtype = str(tensor.dtype).replace("torch.", "")
+    numel = int(tensor.numel())
+    if tensor.is_complex() or tensor.is_sparse or tensor.is_quantized or tensor.device.type == "meta":
+        nan = float("nan")
+        return TensorStats(name, stage, component, shape, dtype, numel, nan, nan, nan, nan, nan, 0, 0)
+    flat = tensor.detach().reshape(-1)
+    count = 0  # finite entries
+    mean = m2 = sumsq = 0.0
+    max_abs = 0.0
+    zeros = nans = infs = 0
+    for start in range(0, numel, CHUNK):
+        c = flat[start:start + CHUNK].to(torch.float64)
+        zeros += int((c == 0).sum())
+        finite = torch.isfinite(c)
+        n_finite = int(finite.sum())
+        if n_finite < c.numel():
+            nans += int(torch.isnan(c).sum())
+            infs += int(torch.isinf(c).sum())
+            c = c[finite]
+        if n_finite == 0:
+            continue
+        c_mean = float(c.mean())
+        c_m2 = float(((c - c_mean) ** 2).sum())
+        sumsq += float((c * c).sum())
+        max_abs = max(max_abs, float(c.abs().max()))
+        # Chan et al.: merge (count, mean, M2) of two parts without a second pass
+        delta = c_mean - mean
+        total = count + n_finite
+        mean += delta * n_finite / total
+        m2 += c_m2 + delta * delta * count * n_finite / total
+        count = total
+    if count == 0:
+        nan = float("nan")
+        return TensorStats(name, stage, component, shape, dtype, numel, 0.0 if numel == 0 else nan,
+                           0.0 if numel == 0 else nan, nan, nan, 0.0 if numel == 0 else zeros / numel, nans, infs)
+    return TensorStats(
+        name=name, stage=stage, component=component, shape=shape, dtype=dtype, numel=numel,
+        l2_norm=math.sqrt(sumsq), max_abs=max_abs, mean=mean, std=math.sqrt(m2 / count),
+        zero_frac=zeros / numel, nan_count=nans, inf_count=infs,
+    )
+
+
+# -- plain values ---------------------------------------------------------------------------
+def _small(d: dict) -> dict[str, Any]:
+    """Keep scalars, strings and short numeric lists; drop tensors of any size, callables, blobs."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        v = _scalar(v)
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            out[str(k)] = v
+        elif isinstance(v, (list, tuple)) and len(v) <= _MAX_LIST:
+            items = [_scalar(x) for x in v]
+            if all(isinstance(x, (bool, int, float, str)) or x is None for x in items):
+                out[str(k)] = items
+    return out
+
+
+def _scalar(v: Any) -> Any:
+    """0-d tensors become Python numbers; other values pass through."""
+    if hasattr(v, "numel") and hasattr(v, "item"):
+        try:
+            return v.item() if v.numel() == 1 else v
+        except (RuntimeError, ValueError):
+            return v
+    return v
+
+
+def _plain(v: Any) -> Any:
+    """A config value as JSON-like data: dicts, lists, scalars; big tensors dropped."""
+    v = _scalar(v)
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items() if not _is_big_tensor(x)}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v if not _is_big_tensor(x)]
+    return v
+
+
+def _is_big_tensor(v: Any) -> bool:
+    return hasattr(v, "numel") and hasattr(v, "shape") and v.numel() != 1
+
+
+def _int_or_none(v: Any) -> int | None:
+    v = _scalar(v)
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v.strip())
+    return None

@@ -37,6 +37,10 @@ READERS: list[tuple[str, str, str]] = [
     ("*.yml", "config", "read"),
     ("*.log", "textlog", "read"),
     ("*.out", "textlog", "read"),
+    ("args.txt", "config", "read"),  # argparse dumps, before the generic *.txt row
+    ("*_args.txt", "config", "read"),
+    ("hparams.txt", "config", "read"),
+    ("*.args", "config", "read"),
     ("*.txt", "textlog", "read"),
 ]
 
