@@ -7,7 +7,8 @@ alarm on a missing series.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, TypeVar
 
 OK = "ok"
@@ -32,6 +33,13 @@ class AnalyzerResult:
         """A result that says what was missing; extra fields keep what *was* known."""
         return cls(status=NO_DATA, reason=reason, **fields)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The measured fields as plain data (JSON-ready), without the series kept for plots.
+
+        Fields whose name starts with "_" hold plotting data (pandas Series) and are left out.
+        """
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
+
     def plot(self, ax: Any = None) -> Any:  # pragma: no cover - overridden
         """Draw the result on `ax` (a new figure when None) and return the axes."""
         ax = new_axes(ax)
@@ -52,7 +60,7 @@ def new_axes(ax: Any = None, title: str | None = None) -> Any:
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(8, 3.5))
+        _, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
     if title:
         ax.set_title(title)
     return ax
@@ -65,3 +73,18 @@ def no_data_axes(ax: Any, reason: str, title: str | None = None) -> Any:
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, tuples and floats -> dicts, lists and JSON-safe numbers (NaN/Inf -> None)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if not f.name.startswith("_")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return _plain(value.item())
+    return value

@@ -7,10 +7,21 @@ those after warmup, when the LR is at its peak.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from .base import AnalyzerResult
-from .spikes import Spike
+import numpy as np
+import pandas as pd
+
+from .base import AnalyzerResult, new_axes, no_data_axes
+from .phases import AFTER_WARMUP, FIRST_STEPS, WARMUP, first_steps_count, phase_of, warmup_steps_of
+from .spikes import Spike, annotate_spikes, detect_spikes
+from .trend import finite, opt
+
+FIRST_STEPS_NOTE = (
+    "a large gradient norm in the first steps is normal (random initialisation, Adam moments "
+    "still empty); it is not counted as explosion"
+)
 
 
 @dataclass(frozen=True)
@@ -78,5 +89,201 @@ class GradientResult(AnalyzerResult):
         return tuple(s for s in self.spikes if s.phase != "first_steps")
 
 
-def analyze_gradients(run, **kwargs) -> GradientResult:
-    raise NotImplementedError
+    def plot(self, ax: Any = None) -> Any:
+        """Total grad norm (log scale) with spikes marked, the clip line and the warmup end."""
+        title = "Gradient norm (pre-clip)"
+        if not self.ok or self._series is None:
+            return no_data_axes(ax, self.reason or "no grad norm series kept", title)
+        ax = new_axes(ax, title)
+        s = self._series
+        ax.plot(s.index, s.to_numpy(), lw=0.8, color="tab:blue", label=self.metric)
+        for st in self._stage_series:
+            ax.plot(st.index, st.to_numpy(), lw=0.6, alpha=0.6, label=str(st.name))
+        for sp in self.spikes:
+            color = "tab:gray" if sp.phase == FIRST_STEPS else "tab:red"
+            ax.scatter([sp.step], [sp.value], color=color, zorder=3, s=18)
+        if self.max_grad_norm:
+            ax.axhline(self.max_grad_norm, color="k", ls="--", lw=0.8, label=f"max_grad_norm {self.max_grad_norm:g}")
+        if self.warmup_steps:
+            ax.axvline(self.warmup_steps, color="tab:orange", ls=":", lw=0.8, label="end of warmup")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7, loc="upper right")
+        return ax
+
+    # the plotted series travel with the result but stay out of equality and repr
+    _series: pd.Series | None = field(default=None, repr=False, compare=False)
+    _stage_series: tuple[pd.Series, ...] = field(default=(), repr=False, compare=False)
+
+
+def loss_spike_steps(run, window: int = 50, z: float = 6.0, min_ratio: float = 1.1) -> tuple[list[int], float]:
+    """Steps of loss spikes and the loss logging interval (median step gap), for "did loss follow?"."""
+    from .loss import loss_series, detect_loss_spikes
+
+    _, loss = loss_series(run)
+    if loss is None:
+        return [], 1.0
+    interval = float(np.median(np.diff(loss.index.to_numpy()))) if len(loss) > 1 else 1.0
+    return [s.step for s in detect_loss_spikes(loss, window=window, z=z, min_ratio=min_ratio)], max(interval, 1.0)
+
+
+def clip_rate(
+    grad_norm: pd.Series, clipped: pd.Series | None, max_grad_norm: float | None, after_step: int | None = None
+) -> tuple[float | None, int, str | None]:
+    """(fraction of steps clipped, number clipped, source) - from `clipped` if logged, else norm > max."""
+    if clipped is not None and not finite(clipped).empty:
+        c = finite(clipped)
+        if after_step is not None:
+            c = c[c.index > after_step]
+        if c.empty:
+            return None, 0, "clipped"
+        hits = int((c > 0.5).sum())
+        return hits / len(c), hits, "clipped"
+    if max_grad_norm is None or max_grad_norm <= 0 or grad_norm.empty:
+        return None, 0, None
+    g = grad_norm if after_step is None else grad_norm[grad_norm.index > after_step]
+    if g.empty:
+        return None, 0, None
+    hits = int((g > max_grad_norm).sum())
+    return hits / len(g), hits, "grad_norm>max_grad_norm"
+
+
+def vanishing_trend(
+    grad_norm: pd.Series, loss: pd.Series | None, start_after: int, window_fraction: float = 0.1
+) -> dict[str, float | None]:
+    """Median norm (and loss) over an early and a late window, and the decades between them.
+
+    The early window starts after the first steps, where the norm is not yet representative.
+    """
+    g = grad_norm[grad_norm.index >= start_after]
+    g = g[g > 0]
+    if len(g) < 4:
+        return {}
+    n = max(2, int(round(window_fraction * len(g))))
+    early, late = g.iloc[:n], g.iloc[-n:]
+    out: dict[str, float | None] = {
+        "norm_start": float(early.median()),
+        "norm_end": float(late.median()),
+        "norm_min": float(g.min()),
+    }
+    out["norm_decades_drop"] = float(np.log10(out["norm_start"] / out["norm_end"]))
+    if loss is not None and not loss.empty:
+        le = loss[(loss.index >= early.index[0]) & (loss.index <= early.index[-1])]
+        ll = loss[(loss.index >= late.index[0]) & (loss.index <= late.index[-1])]
+        if not le.empty and not ll.empty:
+            out["loss_start"] = float(le.median())
+            out["loss_end"] = float(ll.median())
+            out["loss_relative_change"] = (out["loss_end"] - out["loss_start"]) / abs(out["loss_start"]) if out["loss_start"] else None
+    return out
+
+
+def analyze_gradients(
+    run,
+    window: int = 50,
+    z: float = 6.0,
+    min_ratio: float = 1.5,
+    loss_lag_points: int = 3,
+    first_steps_min: int = 10,
+    first_steps_fraction: float = 0.01,
+) -> GradientResult:
+    """Spikes, clip rate and vanishing trend of the pre-clip gradient norm.
+
+    window, z, min_ratio: passed to `detect_spikes` (points, robust z on log norm, ratio).
+    loss_lag_points: a loss spike within this many loss logging intervals after a gradient
+        spike counts as "loss spiked right after" (default 3).
+    first_steps_min, first_steps_fraction: the first max(min, fraction * run length) steps
+        are "first steps", where a large norm is normal (defaults 10 and 1%).
+    """
+    params = dict(window=window, z=z, min_ratio=min_ratio)
+    g = finite(run.metric("grad_norm"))
+    stage_series = {i: finite(s) for i, s in run.stages("grad_norm").items()}
+    stage_series = {i: s for i, s in stage_series.items() if len(s) >= 2}
+    if len(g) < 2 and stage_series:  # only per-stage norms logged: the total is their L2 sum
+        joined = pd.concat(stage_series, axis=1).dropna()
+        g = np.sqrt((joined**2).sum(axis=1)).rename("grad_norm")
+    if len(g) < 2:
+        return GradientResult.no_data("no gradient norm logged (grad_norm or grad_norm/stage{i})", **params)
+
+    first_step = int(g.index[0])
+    last_step = int(g.index[-1])
+    warmup, warmup_src, lr_name = warmup_steps_of(run)
+    n_first = first_steps_count(last_step, first_step, first_steps_min, first_steps_fraction)
+    lr = run.metric(lr_name) if lr_name else None
+    loss_steps, interval = loss_spike_steps(run)
+    from .loss import loss_series
+
+    loss_name, loss = loss_series(run)
+    loss_spikes = loss_steps if loss is not None else None
+    lag = loss_lag_points * interval
+
+    spikes = annotate_spikes(
+        detect_spikes(g, metric="grad_norm", **params), warmup, n_first, first_step, lr, loss_spikes, lag
+    )
+    stages = []
+    for i, s in sorted(stage_series.items()):
+        stage_lr = run.metric(f"lr/stage{i}")
+        stage_lr = stage_lr if not stage_lr.empty else lr
+        sp = detect_spikes(s, metric=f"grad_norm/stage{i}", **params)
+        stages.append(
+            StageGradients(
+                stage=i,
+                metric=f"grad_norm/stage{i}",
+                n_points=len(s),
+                median_norm=float(s.median()),
+                spikes=annotate_spikes(sp, warmup, n_first, first_step, stage_lr, loss_spikes, lag),
+            )
+        )
+
+    early = g[g.index < first_step + n_first]
+    rest = g[g.index >= first_step + n_first]
+    first_max = float(early.max()) if not early.empty else None
+    first_ratio = first_max / float(rest.median()) if first_max is not None and not rest.empty and rest.median() > 0 else None
+    note = FIRST_STEPS_NOTE if first_ratio is not None and first_ratio > 1 else ""
+
+    max_gn = run.training.max_grad_norm
+    clipped = run.metric("clipped")
+    clipped = clipped if not clipped.empty else None
+    rate, hits, src = clip_rate(g, clipped, max_gn)
+    rate_after, _, _ = clip_rate(g, clipped, max_gn, after_step=max(warmup or 0, first_step + n_first - 1))
+
+    vt = vanishing_trend(g, loss, first_step + n_first)
+    used = ["grad_norm"] + [s.metric for s in stages]
+    if src == "clipped":
+        used.append("clipped")
+    if lr_name:
+        used.append(lr_name)
+    if loss_name:
+        used.append(loss_name)
+    return GradientResult(
+        metric="grad_norm",
+        series_used=tuple(used),
+        n_points=len(g),
+        first_step=first_step,
+        last_step=last_step,
+        spikes=spikes,
+        stages=tuple(stages),
+        spikes_first_steps=sum(s.phase == FIRST_STEPS for s in spikes),
+        spikes_warmup=sum(s.phase == WARMUP for s in spikes),
+        spikes_after_warmup=sum(s.phase == AFTER_WARMUP for s in spikes),
+        first_steps=n_first,
+        first_steps_max_norm=first_max,
+        first_steps_max_ratio=opt(first_ratio),
+        first_steps_note=note,
+        warmup_steps=warmup,
+        warmup_source=warmup_src,
+        max_grad_norm=max_gn,
+        clip_rate=opt(rate),
+        clip_rate_after_warmup=opt(rate_after),
+        clipped_steps=hits,
+        clip_source=src,
+        norm_start=opt(vt.get("norm_start")),
+        norm_end=opt(vt.get("norm_end")),
+        norm_min=opt(vt.get("norm_min")),
+        norm_decades_drop=opt(vt.get("norm_decades_drop")),
+        loss_start=opt(vt.get("loss_start")),
+        loss_end=opt(vt.get("loss_end")),
+        loss_relative_change=opt(vt.get("loss_relative_change")),
+        _series=g.rename("grad_norm"),
+        _stage_series=tuple(s.rename(f"grad_norm/stage{i}") for i, s in sorted(stage_series.items())),
+        **params,
+    )

@@ -1,10 +1,27 @@
-"""Loss health: NaN/Inf, spikes, divergence, train/validation gap."""
+"""Loss health: NaN/Inf, spikes, divergence, train/validation gap.
+
+NaN/Inf are counted in every logged metric (a NaN grad norm a few steps before the loss
+goes NaN tells where it started), except realized compression, where Inf is a legitimate
+value (no boundary selected: 1/0) that the load-balance analyzer reads.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from .base import AnalyzerResult
-from .spikes import Spike
+import numpy as np
+import pandas as pd
+
+from .base import AnalyzerResult, new_axes, no_data_axes
+from .phases import first_steps_count, warmup_steps_of
+from .spikes import Spike, annotate_spikes, detect_spikes
+from .trend import finite, mann_kendall_z, opt, tail
+
+#: metric families where Inf is a value, not a numerical failure
+NONFINITE_EXEMPT = ("compression/",)
+#: training-loss names in order of preference
+LOSS_NAMES = ("loss", "bpb")
+VAL_NAMES = {"loss": ("val_loss",), "bpb": ("val_bpb",)}
 
 
 @dataclass(frozen=True)
@@ -48,7 +65,155 @@ class LossResult(AnalyzerResult):
     window: int = 50
     z: float = 6.0
     min_ratio: float = 1.1
+    _series: pd.Series | None = field(default=None, repr=False, compare=False)
+    _val_series: pd.Series | None = field(default=None, repr=False, compare=False)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Training loss with spikes and the first NaN/Inf marked, validation loss on top."""
+        title = "Loss"
+        if not self.ok or self._series is None:
+            return no_data_axes(ax, self.reason or "no loss series kept", title)
+        ax = new_axes(ax, title)
+        s = finite(self._series)
+        ax.plot(s.index, s.to_numpy(), lw=0.8, color="tab:blue", label=self.loss_metric)
+        if self._val_series is not None and not self._val_series.empty:
+            v = finite(self._val_series)
+            ax.plot(v.index, v.to_numpy(), marker="o", ms=3, lw=1.0, color="tab:green", label=self.val_metric)
+        for sp in self.spikes:
+            ax.scatter([sp.step], [sp.value], color="tab:red", zorder=3, s=18)
+        if self.first_nonfinite_step is not None:
+            ax.axvline(self.first_nonfinite_step, color="tab:red", ls="--", lw=0.8, label="first NaN/Inf")
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7, loc="upper right")
+        return ax
 
 
-def analyze_loss(run, **kwargs) -> LossResult:
-    raise NotImplementedError
+def loss_series(run) -> tuple[str | None, pd.Series | None]:
+    """(name, raw series incl. NaN) of the training loss: `loss`, else `bpb`."""
+    for name in LOSS_NAMES:
+        s = run.metric(name)
+        if not s.empty:
+            return name, s
+    return None, None
+
+
+def detect_loss_spikes(
+    series: pd.Series, window: int = 50, z: float = 6.0, min_ratio: float = 1.1, min_periods: int = 10
+) -> list[Spike]:
+    """Upward loss spikes: `detect_spikes` with a loss-sized ratio floor (default 1.1).
+
+    Loss noise is a few percent, far smaller than grad-norm noise, hence the lower ratio.
+    A loss that can be negative (some custom objectives) is scored on raw values.
+    """
+    s = finite(series)
+    log = bool((s > 0).all())
+    return detect_spikes(s, window=window, z=z, min_ratio=min_ratio, min_periods=min_periods, log=log,
+                         metric=str(series.name) if series.name is not None else "loss")
+
+
+def count_nonfinite(run) -> list[NonFinite]:
+    """NaN/Inf per metric, metrics with any first; the training loss leads when affected."""
+    df = run.scalars
+    if df.empty:
+        return []
+    values = df["value"].to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return []
+    sub = df[bad]
+    out = []
+    for metric, rows in sub.groupby("metric", sort=True):
+        if str(metric).startswith(NONFINITE_EXEMPT):
+            continue
+        v = rows["value"].to_numpy(dtype=float)
+        out.append(
+            NonFinite(
+                metric=str(metric),
+                first_step=int(rows["step"].min()),
+                count=len(rows),
+                nan_count=int(np.isnan(v).sum()),
+                inf_count=int(np.isinf(v).sum()),
+            )
+        )
+    out.sort(key=lambda n: (n.metric not in LOSS_NAMES, n.first_step, n.metric))
+    return out
+
+
+def analyze_loss(
+    run, window: int = 50, z: float = 6.0, min_ratio: float = 1.1, tail_fraction: float = 0.2
+) -> LossResult:
+    """NaN/Inf, spikes, divergence from the running minimum, and the train/val gap.
+
+    window, z, min_ratio: spike detection (see `detect_loss_spikes`).
+    tail_fraction: the last part of the run used for the final level and its trend (0.2).
+    """
+    params = dict(window=window, z=z, min_ratio=min_ratio)
+    nonfinite = count_nonfinite(run)
+    nf_fields = dict(
+        nonfinite=tuple(nonfinite),
+        first_nonfinite_step=min((n.first_step for n in nonfinite), default=None),
+        nonfinite_count=sum(n.count for n in nonfinite),
+    )
+    name, raw = loss_series(run)
+    if raw is None:
+        return LossResult.no_data("no training loss logged (loss or bpb)", **nf_fields, **params)
+    s = finite(raw)
+    loss_nf = int(len(raw) - len(s))
+    if len(s) < 2:
+        return LossResult.no_data(f"fewer than 2 finite `{name}` values", loss_metric=name,
+                                  loss_nonfinite_count=loss_nf, _series=raw, **nf_fields, **params)
+
+    warmup, _, lr_name = warmup_steps_of(run)
+    first_step = int(s.index[0])
+    n_first = first_steps_count(int(s.index[-1]), first_step)
+    lr = run.metric(lr_name) if lr_name else None
+    spikes = annotate_spikes(detect_loss_spikes(s.rename(name), **params), warmup, n_first, first_step, lr, None, 0)
+
+    rmin_step = int(s.idxmin())
+    rmin = float(s.min())
+    end = tail(s, 0.05, min_points=5)
+    final = float(end.median())
+    end_z = mann_kendall_z(tail(s, tail_fraction))
+
+    used = [name]
+    val_name = None
+    val = None
+    gap_fields: dict[str, Any] = {}
+    for vn in VAL_NAMES.get(name, ()):
+        v = finite(run.metric(vn))
+        if not v.empty:
+            val_name, val = vn, v
+            break
+    if val is not None:
+        used.append(val_name)
+        vstep = int(val.index[-1])
+        near = s[s.index <= vstep].iloc[-5:]
+        if not near.empty:
+            train_at = float(near.median())
+            gap = float(val.iloc[-1]) - train_at
+            gap_fields = dict(
+                train_at_val=train_at,
+                val_last=float(val.iloc[-1]),
+                val_last_step=vstep,
+                train_val_gap=gap,
+                train_val_gap_relative=opt(gap / abs(train_at)) if train_at else None,
+            )
+    return LossResult(
+        loss_metric=name,
+        series_used=tuple(used),
+        n_points=len(s),
+        loss_nonfinite_count=loss_nf,
+        spikes=spikes,
+        running_min=rmin,
+        running_min_step=rmin_step,
+        final_loss=final,
+        final_over_min=opt(final / rmin) if rmin > 0 else None,
+        final_minus_min=final - rmin,
+        end_trend_z=opt(end_z),
+        val_metric=val_name,
+        _series=raw,
+        _val_series=val,
+        **gap_fields,
+        **nf_fields,
+        **params,
+    )

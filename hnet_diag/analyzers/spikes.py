@@ -12,10 +12,12 @@ every step get the same statistical footing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+
+from .phases import phase_of
 
 #: MAD * 1.4826 estimates the standard deviation of normal noise
 MAD_TO_STD = 1.4826
@@ -28,7 +30,7 @@ class Spike:
     metric: str  # series it was found in, e.g. "grad_norm" or "grad_norm/stage0"
     step: int  # step of the highest point
     value: float
-    local_median: float  # median of the `window` points before the spike
+    local_median: float  # median of the few points just before the spike (its local level)
     ratio: float  # value / local_median
     z: float  # robust z-score on the log scale
     n_points: int = 1  # consecutive flagged points merged into this spike
@@ -40,14 +42,21 @@ class Spike:
 
 
 def spike_scores(
-    series: pd.Series, window: int = 50, min_periods: int = 10, log: bool = True, min_scale: float = 0.01
+    series: pd.Series,
+    window: int = 50,
+    min_periods: int = 10,
+    log: bool = True,
+    min_scale: float = 0.01,
+    level_window: int = 5,
 ) -> pd.DataFrame:
-    """Per point: the trailing local median, the robust scale and the robust z-score.
+    """Per point: the local level before it, the robust noise scale and the robust z-score.
 
-    `min_scale` floors the scale (in log units when `log`), so a perfectly flat stretch
-    (MAD 0) does not make every tiny wiggle infinitely significant. Non-finite or
-    non-positive values (for log) are dropped before scoring; NaN/Inf belong to the loss
-    health analyzer, not here.
+    The level is the median of the `level_window` points just before (short, so a falling
+    curve does not leave it behind); the noise scale comes from the point-to-point
+    differences over the trailing `window` (differences remove the trend, MAD ignores past
+    spikes). `min_scale` floors the scale (log units when `log`) so a perfectly flat stretch
+    does not make every wiggle infinitely significant. Non-finite values, and non-positive
+    ones when `log`, are dropped: NaN/Inf belong to the loss health analyzer.
     """
     s = series.astype(float)
     s = s[np.isfinite(s.to_numpy())]
@@ -55,12 +64,14 @@ def spike_scores(
         s = s[s > 0]
     x = np.log(s) if log else s
     prev = x.shift(1)
-    med = prev.rolling(window, min_periods=min_periods).median()
-    mad = (prev - med).abs().rolling(window, min_periods=min_periods).median()
-    # the MAD above is around the *current* median; fine for a scale estimate
-    scale = np.maximum(MAD_TO_STD * mad, min_scale)
-    z = (x - med) / scale
-    local = np.exp(med) if log else med
+    level = prev.rolling(level_window, min_periods=1).median()
+    diffs = prev.diff()
+    dmed = diffs.rolling(window, min_periods=min_periods).median()
+    dmad = (diffs - dmed).abs().rolling(window, min_periods=min_periods).median()
+    # a difference of two noisy points has sqrt(2) times the noise of one point
+    scale = np.maximum(MAD_TO_STD * dmad / np.sqrt(2.0), min_scale)
+    z = (x - level) / scale
+    local = np.exp(level) if log else level
     return pd.DataFrame({"value": s, "local_median": local, "scale": scale, "z": z})
 
 
@@ -73,10 +84,12 @@ def detect_spikes(
     log: bool = True,
     merge_gap: int = 1,
     metric: str | None = None,
+    level_window: int = 5,
 ) -> list[Spike]:
     """Find upward spikes in a step-indexed Series.
 
-    window: trailing points forming the local baseline (default 50).
+    window: trailing points whose point-to-point differences give the noise scale (default 50).
+    level_window: points just before a point whose median is its local level (default 5).
     z: robust z-score a point must exceed (default 6: normal noise essentially never does).
     min_ratio: the point must also be this many times its local median (default 1.5), so
         a very smooth curve does not report statistically real but practically tiny bumps.
@@ -88,7 +101,7 @@ def detect_spikes(
     name = metric or (str(series.name) if series.name is not None else "series")
     if series is None or len(series) < min_periods + 1:
         return []
-    sc = spike_scores(series, window=window, min_periods=min_periods, log=log)
+    sc = spike_scores(series, window=window, min_periods=min_periods, log=log, level_window=level_window)
     ratio = sc["value"] / sc["local_median"] if log else sc["value"] - sc["local_median"] + 1.0
     if log:
         flagged = (sc["z"] > z) & (ratio >= min_ratio)
@@ -134,3 +147,34 @@ def value_at(series: pd.Series | None, step: int) -> float | None:
     if s.empty:
         return None
     return float(s.iloc[-1])
+
+
+def annotate_spikes(
+    spikes: list[Spike],
+    warmup_steps: int | None,
+    first_steps: int,
+    first_step: int,
+    lr: pd.Series | None,
+    loss_spikes: list[int] | None,
+    lag_steps: float,
+) -> tuple[Spike, ...]:
+    """Add phase, LR and "did the loss spike right after" to raw spikes."""
+    out = []
+    for sp in spikes:
+        after = None
+        hit = None
+        if loss_spikes is not None:
+            end = (sp.end_step if sp.end_step is not None else sp.step) + lag_steps
+            hits = [s for s in loss_spikes if sp.step <= s <= end]
+            after = bool(hits)
+            hit = hits[0] if hits else None
+        out.append(
+            replace(
+                sp,
+                phase=phase_of(sp.step, warmup_steps, first_steps, first_step),
+                lr=value_at(lr, sp.step),
+                loss_spike_after=after,
+                loss_spike_step=hit,
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,97 @@
+"""Noise-aware trend helpers: Theil-Sen slope, Mann-Kendall test, tails of a series.
+
+Training curves are noisy and have outliers (spikes), so least squares slopes and
+"last minus first" differences lie. Theil-Sen (median of pairwise slopes) ignores up to
+~29% outliers, and the Mann-Kendall z says whether a trend stands out of the noise at all:
+|z| < 2 means the data cannot tell the trend from zero.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+#: pairwise methods are O(n^2); longer series are thinned evenly to this many points
+MAX_POINTS = 400
+
+
+def finite(series: pd.Series | None) -> pd.Series:
+    """The finite values of a series (empty Series for None)."""
+    if series is None:
+        return pd.Series(dtype=float)
+    s = series.astype(float)
+    return s[np.isfinite(s.to_numpy())]
+
+
+def tail(series: pd.Series, fraction: float = 0.2, min_points: int = 5) -> pd.Series:
+    """The points in the last `fraction` of the series' step range (at least `min_points`)."""
+    s = finite(series)
+    if s.empty:
+        return s
+    lo, hi = int(s.index.min()), int(s.index.max())
+    start = hi - fraction * (hi - lo)
+    t = s[s.index >= start]
+    if len(t) < min_points:
+        t = s.iloc[-min_points:]
+    return t
+
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) <= MAX_POINTS:
+        return x, y
+    idx = np.unique(np.linspace(0, len(x) - 1, MAX_POINTS).round().astype(int))
+    return x[idx], y[idx]
+
+
+def theil_sen(series: pd.Series) -> tuple[float, float]:
+    """(slope per step, intercept) of the Theil-Sen line through a step-indexed series."""
+    s = finite(series)
+    if len(s) < 2:
+        return float("nan"), float("nan")
+    x, y = _thin(s.index.to_numpy(dtype=float), s.to_numpy(dtype=float))
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    keep = dx != 0
+    if not keep.any():
+        return float("nan"), float("nan")
+    slope = float(np.median((y[j] - y[i])[keep] / dx[keep]))
+    intercept = float(np.median(y - slope * x))
+    return slope, intercept
+
+
+def mann_kendall_z(series: pd.Series) -> float:
+    """Mann-Kendall trend statistic as a z-score (> 0 rising, < 0 falling; ties ignored)."""
+    s = finite(series)
+    n = len(s)
+    if n < 3:
+        return float("nan")
+    _, y = _thin(np.arange(n, dtype=float), s.to_numpy(dtype=float))
+    n = len(y)
+    i, j = np.triu_indices(n, k=1)
+    stat = float(np.sign(y[j] - y[i]).sum())
+    var = n * (n - 1) * (2 * n + 5) / 18.0
+    if var <= 0:
+        return float("nan")
+    if stat > 0:
+        return (stat - 1) / math.sqrt(var)
+    if stat < 0:
+        return (stat + 1) / math.sqrt(var)
+    return 0.0
+
+
+def robust_std(values: np.ndarray) -> float:
+    """1.4826 * MAD: the std of normal noise, unmoved by a few outliers."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan")
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+
+def opt(x: float | None) -> float | None:
+    """NaN -> None, so results never carry a NaN that a rule would compare against."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
