@@ -183,6 +183,13 @@ def test_run_config_wins_over_checkpoint_config_which_fills_the_gaps(tmp_path):
     assert model.num_stages == 2 and model.source == "ckpt/step_20.pt"
 
 
+def test_scheduler_state_in_a_checkpoint_gives_the_schedule_when_no_config_does(tmp_path):
+    ckpt = CheckpointSummary(path="step_6.pt", step=6, scheduler={"kind": "wsd", "warmup_steps": 1, "max_steps": 6,
+                                                                  "last_epoch": 6, "base_lrs": [0.002]})
+    training, _, _ = settings_from_configs({}, [ckpt])
+    assert (training.schedule, training.warmup_steps, training.max_steps, training.source) == ("wsd", 1, 6, "step_6.pt")
+
+
 def test_generation_settings_come_from_generation_files_and_sections(tmp_path):
     gen = {"checkpoint": "checkpoints/step_000100.pt", "prompt": "The", "temperature": 1.3, "top_p": 0.99,
            "top_k": 0, "repetition_penalty": 1.0, "max_new_tokens": 200, "output": "..."}

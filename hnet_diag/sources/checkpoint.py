@@ -384,24 +384,27 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
     zeros = nans = infs = 0
     for start in range(0, numel, CHUNK):
         c = flat[start:start + CHUNK].to(torch.float64)
-        zeros += int((c == 0).sum())
-        finite = torch.isfinite(c)
-        n_finite = int(finite.sum())
-        if n_finite < c.numel():
+        zeros += c.numel() - int(torch.count_nonzero(c))
+        c_sumsq = float(torch.dot(c, c))
+        if not math.isfinite(c_sumsq):  # NaN or Inf inside (rare): count them, keep the rest
             nans += int(torch.isnan(c).sum())
             infs += int(torch.isinf(c).sum())
-            c = c[finite]
-        if n_finite == 0:
+            c = c[torch.isfinite(c)]
+            c_sumsq = float(torch.dot(c, c))
+        n = c.numel()
+        if n == 0:
             continue
-        c_mean = float(c.mean())
-        c_m2 = float(((c - c_mean) ** 2).sum())
-        sumsq += float((c * c).sum())
-        max_abs = max(max_abs, float(c.abs().max()))
+        c_mean = float(c.sum()) / n
+        # within a float64 chunk the textbook formula is exact enough; chunks merge stably below
+        c_m2 = max(c_sumsq - n * c_mean * c_mean, 0.0)
+        lo, hi = torch.aminmax(c)
+        max_abs = max(max_abs, abs(float(lo)), abs(float(hi)))
+        sumsq += c_sumsq
         # Chan et al.: merge (count, mean, M2) of two parts without a second pass
         delta = c_mean - mean
-        total = count + n_finite
-        mean += delta * n_finite / total
-        m2 += c_m2 + delta * delta * count * n_finite / total
+        total = count + n
+        mean += delta * n / total
+        m2 += c_m2 + delta * delta * count * n / total
         count = total
     if count == 0:
         nan = float("nan")

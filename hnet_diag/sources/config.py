@@ -21,7 +21,8 @@ Precedence, when several files state the same setting (no warning is raised):
 1. the run's own config files, shallowest folder first; at equal depth files named like a
    config (`config.*`, `args.*`, `hparams.*`, `training_args.*`...) before others;
 2. then the configs embedded in checkpoints, newest checkpoint first;
-3. then what the optimizer param groups say (per-stage `lr_multiplier`, weight decay).
+3. then what checkpointed scheduler states say (kind, warmup and planned steps);
+4. then what the optimizer param groups say (per-stage `lr_multiplier`, weight decay).
 Each field takes the first value found in that order; `source` lists the files that gave
 at least one field, in that order, joined by " + ".
 Generation settings come only from `generation*.json|yaml` files and `generation:`
@@ -123,7 +124,7 @@ def read(path: Path) -> SourceData | None:
         try:
             describe_layout(hnet["arch_layout"], hnet.get("d_intermediate"))
         except ValueError as err:
-            raise InputError(path, f"invalid arch_layout {json.dumps(hnet['arch_layout'])}: {err}") from err
+            raise InputError(path, f"invalid arch_layout {_show(hnet['arch_layout'])}: {err}") from err
     data = SourceData()
     data.configs[str(path)] = obj
     return data
@@ -316,7 +317,7 @@ def describe_layout(layout: Any, d_intermediate: Any = None) -> tuple[int, tuple
         if s > 16:
             raise ValueError("nested deeper than 16 levels")
         if not isinstance(node, (list, tuple)) or len(node) not in (1, 3):
-            raise ValueError(f"level {s} must be a list of 1 or 3 items, got {json.dumps(node)}")
+            raise ValueError(f"level {s} must be a list of 1 or 3 items, got {_show(node)}")
         mlp_width = widths[s] if widths and s < len(widths) else None
         if len(node) == 1:
             levels.append({"stage": s, "encoder": None, "main": _stack(node[0], s, mlp_width), "decoder": None})
@@ -330,7 +331,7 @@ def describe_layout(layout: Any, d_intermediate: Any = None) -> tuple[int, tuple
 
 def _stack(spec: Any, stage: int, mlp_width: int | None) -> dict[str, Any]:
     if not isinstance(spec, str) or not re.fullmatch(r"(?:[mMtT]\d+)+", spec):
-        raise ValueError(f"level {stage}: {json.dumps(spec)} is not a layer string like 'm4' or 'T1m4'")
+        raise ValueError(f"level {stage}: {_show(spec)} is not a layer string like 'm4' or 'T1m4'")
     mamba = attention = mlp = 0
     for kind, count in _LAYOUT_ITEM.findall(spec):
         n = int(count)
@@ -391,6 +392,7 @@ def settings_from_configs(
 
     # training
     found: list[tuple[str, dict[str, Any]]] = [(name, _training_fields(cfg)) for name, cfg in ranked]
+    found += [(c.path, _fields_from_scheduler(c.scheduler)) for c in ckpts]
     found += [(c.path, _fields_from_param_groups(c.param_groups)) for c in ckpts]
     values, used = _merge(found)
     ratio = values.pop("warmup_ratio", None)
@@ -511,6 +513,17 @@ def _generation_fields(cfg: Any) -> dict[str, Any]:
     return out
 
 
+def _fields_from_scheduler(state: dict[str, Any] | None) -> dict[str, Any]:
+    """A scheduler's saved state may name its kind and plan (our trainer: kind, warmup_steps, max_steps)."""
+    if not isinstance(state, dict):
+        return {}
+    out = _training_fields(state)
+    kind = next((state[k] for k in ("kind", "name", "type") if isinstance(state.get(k), str)), None)
+    if "schedule" not in out and kind is not None:
+        out["schedule"] = _schedule(kind)
+    return out
+
+
 def _fields_from_param_groups(groups: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     """Fallback settings from a checkpoint's optimizer param groups.
 
@@ -618,3 +631,8 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 
 def _at(values: tuple | None, i: int) -> Any:
     return values[i] if values and i < len(values) else None
+
+
+def _show(value: Any) -> str:
+    """A value as it would look in the JSON file, for one-line error messages."""
+    return json.dumps(value, default=str)[:200]
