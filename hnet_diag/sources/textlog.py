@@ -1,8 +1,578 @@
-"""Placeholder until this source lands (see the open issues)."""
+"""Plain-text training logs: what training scripts print (`train.log`, `nohup.out`, ...).
+
+Many runs leave no event file, only console output. This reader turns the line shapes that
+popular trainers print into the same tidy scalars every other source produces:
+
+- nanoGPT: `iter 100: loss 2.3456, time 12.34ms, mfu 5.00%`, `step 500: train loss 1.9, val loss 2.0`
+- modded-nanogpt: `step:125/1750 val_loss:4.3 train_time:12345ms step_avg:98.7ms`
+- llm.c: `step    1/74 | train loss 4.5 | norm 1.2 | lr 1.0e-04 | 123.4 ms | 12.3% bf16 MFU | 9000 tok/s`,
+  its stepless `val loss 3.2` lines and its `-o` log file (`s:100 trl:3.1 lr:... norm:...`)
+- Hugging Face Trainer console dicts: `{'loss': 2.3, 'grad_norm': 1.2, 'learning_rate': 2e-05, 'epoch': 0.1}`
+- any `key=value` / `key: value` / `key value` line with a step or iteration counter,
+  fields separated by spaces, commas, `;` or `|`
+- user patterns: regular expressions with named groups from `[tool.hnet-diag] log-patterns`
+  (see `hnet_diag.settings_file`); a user pattern that matches a line wins over the above.
+
+Rules, chosen so one rule explains every number the reader produces:
+
+- A line counts when it has a step counter (`step`, `iter`, `iteration`, `global_step`,
+  as `step 5`, `step:5`, `step=5`, `step 5/100`) and at least one numeric field. Text before
+  the fields (timestamps, `INFO`, `[rank0]:`, `file.py:12`) is removed first; an ISO
+  timestamp there becomes the record's wall time (read as UTC when it has no zone).
+- Keys are kept as printed, with spaces turned into `_` (`train loss` -> `train_loss`), so the
+  alias table in `hnet_diag.metrics` maps them (`norm` -> grad_norm, `learning_rate` -> lr).
+  A few trainer spellings the alias table cannot know are renamed here: `dt` and a line's
+  `time` (nanoGPT's per-iteration time) -> `step_time`; `tok/s`, `tok/sec`, `tokens/s` ->
+  `tokens_per_s`; llm.c's `trl`/`tel` -> `train_loss`/`val_loss`.
+- Units: a value printed with a time unit (`ms`, `us`, `s`, `min`, `h`) is stored in
+  seconds (`12.34ms` -> 0.01234; so modded-nanogpt's `train_time` and `step_avg` are in
+  seconds too); `%` values stay in percent (`mfu 5.00%` -> 5.0). `N/M` counters keep N.
+- `nan`, `inf`, `-inf` (any case, also `nanms`) become real NaN/Inf.
+- The `/M` of a step counter is the planned step count: the last one seen goes to
+  `configs[file]["max_steps"]`, where the settings pick it up.
+- Hugging Face dicts carry no step. A dict with `loss` is a training record; its step is
+  `k * logging_steps` for the k-th training record when `logging_steps` is known (from a
+  `logging_steps=N` line in the log, i.e. the printed TrainingArguments, or from
+  `logging-steps` in the settings file), else simply k, so steps count logged records.
+  `Continuing training from global step N` offsets the count by N. A dict with `eval_`
+  keys belongs to the step of the preceding training record. The final summary dict
+  (`train_runtime`, average `train_loss`, ...) is not a per-step value: it goes to
+  `configs[file]["train_summary"]`, never into the loss series.
+- ANSI colour codes are dropped; a `\\r` (progress-bar redraw) splits a line into its parts.
+- When the step counter goes back, the log holds another run (a restart or resume): a
+  `restart` RunEvent is recorded there and rows stay in file order, so for a step logged
+  twice the newest write wins (as `Run.metric` does for TensorBoard).
+- Not a training log: a file whose first 8 KiB hold a NUL byte (binary), or in which no
+  metric line appears within the first 10,000 lines / 4 MiB. Such files give None and are
+  skipped silently, after reading at most that much. Lines are read one at a time and cut
+  at 64 KiB, so a huge file without newlines cannot exhaust memory.
+"""
 from __future__ import annotations
 
+import math
+import re
+from itertools import chain
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
 from ..errors import InputError
+from ..run import RunEvent
+from .base import SourceData
+
+SNIFF_HEAD_BYTES = 8192  # binary check: a NUL byte here means "not a text log"
+SNIFF_LINES = 10_000  # no metric line within this many lines ...
+SNIFF_BYTES = 4 << 20  # ... or this many bytes: not a training log
+MAX_LINE_BYTES = 1 << 16  # longer lines are read in pieces
+CHUNK_BYTES = 1 << 20
+
+_NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)"
+_UNIT = r"(?:ms|us|µs|sec|s|min|h|%)"
+_SECONDS = {"ms": 1e-3, "us": 1e-6, "µs": 1e-6, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
+_END = r"(?=[\s,;|)}\]]|$)"  # a value must be followed by a separator
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]")
+# logger decorations at the start of a line, removed repeatedly
+_PREFIX = re.compile(
+    r"""(?:\s+
+    |\[(?![^\]\n]*(?i:step|iter))[^\]\n]{0,80}\]:?            # [rank0]: [INFO] [2024-01-01 12:00:00]
+    |\d{4}-\d\d-\d\d(?:[T\ ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?  # ISO date/time
+    |\d\d:\d\d:\d\d(?:[.,]\d+)?                            # time of day
+    |[IWEF]\d{4}\ +\d\d:\d\d:\d\d\.\d+\ +\d+\ +[\w.\-]+:\d+\]   # glog / absl
+    |(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b:?
+    |[\w.\-]+\.py:\d+\b:?                                  # train.py:123
+    |[-|:>]+(?=\s)                                        # " - ", " | ", " > " separators
+    )+""",
+    re.X,
+)
+_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?")
+_STEP = re.compile(
+    rf"(?<![\w./\-])(global[_ ]step|step|iteration|iter)\s*[:=#]?\s*(\d+)(?:\s*/\s*(\d+))?(?=[\s,;:|)}}\]]|$)",
+    re.I,
+)
+_LLMC_LOGFILE = re.compile(r"s:(\d+)\s")  # llm.c `-o` log: "s:100 trl:3.1 lr:0.0006 norm:1.2"
+_QUALIFIER = r"(?:train|training|val|valid|validation|eval|test|grad|gradient|total|mean|avg|average|learning)"
+_PAIR = re.compile(
+    rf"(?<![\w./\-])((?:{_QUALIFIER}\ )?[A-Za-z][\w./\-]*)\s*(?:[:=]\s*|\s)({_NUM})({_UNIT})?(?:/\d+)?{_END}",
+    re.I,
+)
+# llm.c prints some fields value first: "| 123.45 ms | 40.1% bf16 MFU | 9000 tok/s"
+_VALUE_FIRST = re.compile(rf"(?:^|\|)\s*({_NUM})\s*(ms|s|tok/s|tokens/s|%\s*(?:\w+\s+)?mfu)\s*(?=\||$)", re.I)
+_STEPLESS_VAL = re.compile(rf"(?:val|valid|validation)[ _]loss\s*[:=]?\s*({_NUM})\s*$", re.I)
+_DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]+))""")
+_VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
+_LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
+_TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
+_CONTINUING = re.compile(r"Continuing training from global step (\d+)")
+
+_STEP_KEYS = {"step", "iter", "iteration", "global_step", "global step", "s"}
+_RENAMES = {
+    "dt": "step_time",
+    "time": "step_time",
+    "tok/s": "tokens_per_s",
+    "tok/sec": "tokens_per_s",
+    "tokens/s": "tokens_per_s",
+    "tokens/sec": "tokens_per_s",
+    "trl": "train_loss",
+    "tel": "val_loss",
+}
+_VALUE_FIRST_NAMES = {"ms": "step_time", "s": "step_time", "tok/s": "tokens_per_s", "tokens/s": "tokens_per_s"}
+_HF_SUMMARY_KEY = "train_runtime"
 
 
-def read(path, *files):
-    raise InputError(path, "reading this format is not implemented yet")
+# Numbers as the fast path sees them: not glued to a word ("bf16", "rank0", "nanoGPT" are
+# text), optionally followed by a unit. Splitting a line on them leaves its "skeleton".
+_NUM_CS = r"[-+]?(?:\d[\d.]*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
+_NUMBER_TOKEN = re.compile(rf"(?<![\w.])({_NUM_CS})(?=(?:ms|us|µs|sec|s|min|h|%)?(?![\w.]))")
+_HAS_DIGIT = re.compile(r"[0-9]").search  # every record line has one (its step, at least)
+_HOT_PLANS = 8  # skeletons tried by their own anchored regex before splitting a line
+
+
+def _scale(unit: str | None) -> float:
+    return _SECONDS.get(unit.lower(), 1.0) if unit else 1.0
+
+
+def _to_value(text: str) -> float | None:
+    """A printed value (`2.5`, `'nan'`, `12ms`) -> float, else None."""
+    m = _VALUE_UNIT.match(text)
+    return float(m.group(1)) * _scale(m.group(2)) if m else None
+
+
+def _wall_time(stamp: str) -> float:
+    """An ISO timestamp from a logger prefix -> POSIX seconds (UTC when it names no zone)."""
+    try:
+        dt = datetime.fromisoformat(stamp.replace(",", ".").replace("Z", "+00:00"))
+    except ValueError:
+        return math.nan
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def compile_user_patterns(settings: dict[str, Any], config_file: Path | None) -> list[re.Pattern[str]]:
+    """`[[tool.hnet-diag.log-patterns]]` entries -> compiled regexes with a `step` group.
+
+    A bad entry is an InputError naming the settings file, so the user knows where to look.
+    """
+    entries = settings.get("log-patterns", [])
+    where = config_file or Path("[tool.hnet-diag]")
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list):
+        raise InputError(where, "log-patterns must be a list of tables with a `regex` key")
+    patterns = []
+    for i, entry in enumerate(entries):
+        regex = entry.get("regex") if isinstance(entry, dict) else entry
+        if not isinstance(regex, str):
+            raise InputError(where, f"log-patterns[{i}] has no `regex` string")
+        try:
+            pattern = re.compile(regex)
+        except re.error as err:
+            raise InputError(where, f"log-patterns[{i}] is not a valid regular expression ({err}): {regex!r}") from err
+        if "step" not in pattern.groupindex:
+            raise InputError(where, f"log-patterns[{i}] needs a named group `step`, as in (?P<step>\\d+): {regex!r}")
+        patterns.append(pattern)
+    return patterns
+
+
+class _Plan:
+    """How to read every line of one skeleton: which number is the step, which are metrics.
+
+    Lines that differ only in their numbers parse the same way, so the regex work is done
+    once per skeleton (a handful per log) and each further line costs one split.
+    """
+
+    __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next")
+
+    def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None):
+        self.kind = kind  # "step", "val", "hf_train", "hf_eval", "hf_summary", "info", "skip"
+        self.step_at = step_at  # index into the split parts
+        self.max_at = max_at
+        self.value_at = value_at
+        self.codes = codes  # tag codes, parallel to value_at
+        self.scales = scales if any(s != 1.0 for s in scales) else None
+        self.dated = dated  # (start, end) of the ISO timestamp in the logger prefix, if any
+        self.regex: re.Pattern[str] | None = None  # matches exactly the lines of this skeleton
+        self.next: _Plan | None = None  # the shape that followed this one last time
+
+    @staticmethod
+    def regex_for(parts: list[str]) -> re.Pattern[str]:
+        """An anchored regex for the lines that split into the same skeleton as `parts`."""
+        number = f"({_NUM_CS})"
+        return re.compile("".join(re.escape(t) + number for t in parts[0:-1:2]) + re.escape(parts[-1]) + r"\Z")
+
+
+_SKIP = _Plan("skip")
+_INFO = _Plan("info")
+_PLAN_CACHE_LIMIT = 20_000  # distinct skeletons kept; past it, new ones are parsed each time
+
+
+class _LogParser:
+    """State of one file's parse: the records so far and what they imply (steps, restarts)."""
+
+    def __init__(self, source: str, user_patterns: list[re.Pattern[str]], logging_steps: int | None):
+        self.source = source
+        self.user_patterns = user_patterns
+        self.logging_steps = logging_steps
+        self.logging_steps_from_settings = logging_steps is not None
+        self.tag_names: list[str] = []
+        self.tag_codes: dict[str, int] = {}
+        self.plans: dict[str, _Plan] = {}
+        self.hot: list[_Plan] = []  # metric skeletons matched by regex first (fast path)
+        self.last_plan: _Plan | None = None
+        self.evict = 0
+        # one entry per record line; values flat, in line order
+        self.line_codes: list[tuple[int, ...]] = []
+        self.line_steps: list[int] = []
+        self.line_walls: list[float] = []
+        self.values: list[float] = []
+        self.events: list[RunEvent] = []
+        self.last_step: int | None = None
+        self.max_steps: int | None = None
+        self.hf_count = 0  # training dicts seen since the last (re)start
+        self.hf_base = 0
+        self.hf_step: int | None = None
+        self.summary: dict[str, float] = {}
+
+    @property
+    def n_records(self) -> int:
+        return len(self.values)
+
+    # -- per line ------------------------------------------------------------------------
+    def feed(self, lines: list[str]) -> None:
+        """Parse a batch of lines (one read chunk); the hot loop, kept free of lookups."""
+        parse = self._line
+        for line in lines:
+            if "\x1b" in line:
+                line = _ANSI.sub("", line)
+            if "\r" in line:
+                line = line.rstrip("\r")
+                if "\r" in line:  # progress-bar redraws: each part is a line of its own
+                    for part in line.split("\r"):
+                        if part.strip():
+                            parse(part)
+                    continue
+            parse(line)
+
+    def _line(self, line: str) -> None:
+        if self.user_patterns:
+            for pattern in self.user_patterns:
+                um = pattern.search(line)
+                if um:
+                    self._user_record(um, line)
+                    return
+        # Fast path: the shape that followed the previous line's shape last time (the same
+        # shape in a uniform log, the next one in an interleaved one), then the hot shapes.
+        last = self.last_plan
+        plan = last.next if last is not None else None
+        m = plan.regex.match(line) if plan is not None else None
+        if m is None:
+            if not _HAS_DIGIT(line):  # no number, no record: only a Trainer banner matters
+                if self.hf_count and "Running training" in line and "*****" in line:
+                    self.hf_base, self.hf_count = 0, 0  # a new run in the same log
+                return
+            for plan in self.hot:
+                m = plan.regex.match(line)
+                if m is not None:
+                    break
+        if m is not None:
+            nums = m.groups()
+        else:
+            parts = _NUMBER_TOKEN.split(line)
+            if len(parts) == 1:
+                return
+            skeleton = "\x00".join(parts[0::2])
+            plan = self.plans.get(skeleton)
+            if plan is None:
+                plan = self._plan(line, parts)
+                if len(self.plans) < _PLAN_CACHE_LIMIT:
+                    self.plans[skeleton] = plan
+            if plan.kind == "skip":
+                return
+            if plan not in self.hot:
+                if plan.regex is None:
+                    plan.regex = _Plan.regex_for(parts)
+                if len(self.hot) < _HOT_PLANS:
+                    self.hot.append(plan)
+                else:  # round-robin eviction: a log rarely has more than a few metric shapes
+                    self.hot[self.evict % _HOT_PLANS] = plan
+                    self.evict += 1
+            nums = parts[1::2]
+        if last is not None:
+            last.next = plan
+        self.last_plan = plan
+        kind = plan.kind
+        if kind == "step":
+            step = int(nums[plan.step_at])
+            if plan.max_at is not None:
+                self.max_steps = int(nums[plan.max_at])
+        elif kind == "hf_train":
+            self.hf_count += 1
+            step = self.hf_step = self.hf_base + self.hf_count * (self.logging_steps or 1)
+        elif kind == "hf_eval":
+            step = self.hf_step if self.hf_step is not None else (self.last_step or 0)
+        elif kind == "val":
+            step = self.last_step or 0
+        elif kind == "hf_summary":
+            self.summary = {self.tag_names[c]: float(nums[i]) for c, i in zip(plan.codes, plan.value_at)}
+            return
+        else:
+            self._info(line)
+            return
+        last_step = self.last_step
+        if last_step is not None and step < last_step:
+            self.events.append(
+                RunEvent("restart", self.source, step, f"step counter went back from {last_step} to {step}")
+            )
+        self.last_step = step
+        if plan.scales is None:
+            self.values.extend([float(nums[i]) for i in plan.value_at])
+        else:
+            self.values.extend([float(nums[i]) * s for i, s in zip(plan.value_at, plan.scales)])
+        self.line_codes.append(plan.codes)
+        self.line_steps.append(step)
+        self.line_walls.append(_wall_time(line[plan.dated[0] : plan.dated[1]]) if plan.dated else math.nan)
+
+    def _info(self, line: str) -> None:
+        """Lines that set parse state rather than carry metrics (Trainer set-up output)."""
+        lm = _LOGGING_STEPS.search(line)
+        if lm and int(lm.group(1)) > 0 and not self.logging_steps_from_settings:
+            self.logging_steps = int(lm.group(1))
+        tm = _TOTAL_STEPS.search(line)
+        if tm:
+            self.max_steps = int(tm.group(1).replace(",", ""))
+        cm = _CONTINUING.search(line)
+        if cm:
+            self.hf_base, self.hf_count = int(cm.group(1)), 0
+
+    def _code(self, tag: str) -> int:
+        code = self.tag_codes.get(tag)
+        if code is None:
+            code = self.tag_codes[tag] = len(self.tag_names)
+            self.tag_names.append(tag)
+        return code
+
+    def _user_record(self, m: re.Match[str], line: str) -> None:
+        try:
+            step = int(m.group("step"))
+        except (TypeError, ValueError):
+            return
+        codes, values = [], []
+        for name, text in m.groupdict().items():
+            if name == "step" or text is None:
+                continue
+            value = _to_value(text)
+            if value is not None:
+                codes.append(self._code(name))
+                values.append(value)
+        if not values:
+            return
+        if self.last_step is not None and step < self.last_step:
+            self.events.append(
+                RunEvent("restart", self.source, step, f"step counter went back from {self.last_step} to {step}")
+            )
+        self.last_step = step
+        self.values.extend(values)
+        self.line_codes.append(tuple(codes))
+        self.line_steps.append(step)
+        iso = _ISO.search(line)
+        self.line_walls.append(_wall_time(iso.group(0)) if iso else math.nan)
+
+    # -- planning: the regex work, once per skeleton --------------------------------------
+    def _plan(self, line: str, parts: list[str]) -> _Plan:
+        starts: dict[int, int] = {}  # character offset of each number token -> its index
+        pos = 0
+        for i, part in enumerate(parts):
+            if i % 2:
+                starts[pos] = i // 2  # index among the numbers
+            pos += len(part)
+
+        def plan(kind, found, step_pos=None, max_pos=None):
+            value_at, codes, scales = [], [], []
+            for tag, at, unit in found:
+                if at in starts:
+                    value_at.append(starts[at])
+                    codes.append(self._code(tag))
+                    scales.append(_scale(unit))
+            if not value_at and kind != "info":
+                return _SKIP
+            step_at = starts.get(step_pos) if step_pos is not None else None
+            if kind == "step" and step_at is None:
+                return _SKIP
+            iso = _ISO.search(line, 0, offset)  # a timestamp in the logger prefix: fixed width
+            dated = iso.span() if iso else None
+            return _Plan(kind, step_at, starts.get(max_pos), tuple(value_at), tuple(codes), tuple(scales), dated)
+
+        m = _PREFIX.match(line)
+        offset = m.end() if m else 0
+        body = line[offset:]
+        if not body:
+            return _SKIP
+        brace = body.find("{")
+        if brace == 0 or (brace > 0 and body[brace + 1 : brace + 2] in "'\"" and _STEP.search(body, 0, brace) is None):
+            return self._plan_dict(line, offset + brace, plan)
+        sm = _STEP.search(body)
+        if sm is None:
+            if body.startswith("s:") and _LLMC_LOGFILE.match(body):  # llm.c `-o` log file
+                found, step_pos = [], None
+                for pm in _PAIR.finditer(body):
+                    key, unit = pm.group(1), pm.group(3)
+                    if key == "s":
+                        step_pos = offset + pm.start(2)
+                    else:
+                        found.append((_RENAMES.get(key.lower(), key), offset + pm.start(2), unit))
+                return plan("step", found, step_pos)
+            vm = _STEPLESS_VAL.match(body) if "loss" in body else None
+            if vm:  # llm.c prints "val loss X" before the next step line: it is this step's
+                return plan("val", [("val_loss", offset + vm.start(1), None)])
+            if "logging_steps" in body or "optimization steps" in body or "Continuing training" in body:
+                return _INFO
+            return _SKIP
+        found = []
+        for pm in _PAIR.finditer(body):
+            key = pm.group(1)
+            low = key.lower()
+            if low in _STEP_KEYS:
+                continue
+            found.append((_RENAMES.get(low, key.replace(" ", "_")), offset + pm.start(2), pm.group(3)))
+        if "|" in body:
+            for vm in _VALUE_FIRST.finditer(body):
+                what = vm.group(2).lower()
+                unit = what if what in _SECONDS else None
+                found.append((_VALUE_FIRST_NAMES.get(what, "mfu"), offset + vm.start(1), unit))
+        return plan("step", found, offset + sm.start(2), offset + sm.start(3) if sm.group(3) else None)
+
+    def _plan_dict(self, line: str, at: int, plan) -> _Plan:
+        """A printed dict: Hugging Face Trainer records, or any dict with a step key."""
+        end = line.rfind("}")
+        if end < at:
+            return _SKIP
+        found, keys, step_pos = [], set(), None
+        for dm in _DICT_PAIR.finditer(line, at, end + 1):
+            g = next(g for g in (2, 3, 4) if dm.group(g) is not None)
+            vm = _VALUE_UNIT.match(dm.group(g))
+            if not vm:
+                continue
+            key = dm.group(1)
+            value_pos = dm.start(g) + vm.start(1)
+            if key in ("step", "global_step", "iter", "iteration"):
+                step_pos = value_pos
+                continue
+            keys.add(key)
+            found.append((key, value_pos, vm.group(2)))
+        if step_pos is not None:
+            return plan("step", found, step_pos)
+        if _HF_SUMMARY_KEY in keys:
+            return plan("hf_summary", found)
+        if "loss" in keys:  # a Trainer training record: its step is implied by order
+            return plan("hf_train", found)
+        if any(k.startswith("eval_") for k in keys):  # belongs to the preceding train step
+            return plan("hf_eval", found)
+        return _SKIP  # some other dict (a config, a sample): not a metric record
+
+
+def _chunks(path: Path):
+    """Yield (lines, bytes read so far) a chunk at a time; lines are cut at MAX_LINE_BYTES.
+
+    Reading big chunks and splitting them is several times faster than readline, and the
+    cut keeps a huge file without newlines from being held in memory whole.
+    """
+    with path.open("rb") as fh:
+        carry = b""
+        total = 0
+        while True:
+            chunk = fh.read(CHUNK_BYTES)
+            if not chunk:
+                if carry:
+                    yield [carry.decode("utf-8", "replace")], total
+                return
+            total += len(chunk)
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                if len(carry) > MAX_LINE_BYTES:
+                    yield [carry[i : i + MAX_LINE_BYTES].decode("utf-8", "replace") for i in range(0, len(carry), MAX_LINE_BYTES)], total
+                    carry = b""
+                continue
+            carry = data[cut + 1 :]
+            lines = data[:cut].decode("utf-8", "replace").split("\n")
+            if len(data) > MAX_LINE_BYTES and any(len(line) > MAX_LINE_BYTES for line in lines):
+                lines = [line[i : i + MAX_LINE_BYTES] for line in lines for i in range(0, max(len(line), 1), MAX_LINE_BYTES)]
+            yield lines, total
+
+
+def _looks_binary(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return b"\x00" in fh.read(SNIFF_HEAD_BYTES)
+
+
+def read(path: Path) -> SourceData | None:
+    """Parse one text log; None when the file does not look like a training log."""
+    from ..settings_file import load_settings_with_source
+
+    path = Path(path)
+    try:
+        if _looks_binary(path):
+            return None
+    except OSError as err:
+        raise InputError(path, f"cannot read ({err.strerror})") from err
+    settings, settings_file = load_settings_with_source(path.parent)
+    try:
+        patterns = compile_user_patterns(settings, settings_file)
+    except InputError as err:  # name the settings file, even when shown as this log's warning
+        raise InputError(path, str(err)) from err
+    logging_steps = settings.get("logging-steps")
+    logging_steps = int(logging_steps) if isinstance(logging_steps, int) and logging_steps > 0 else None
+
+    parser = _LogParser(str(path), patterns, logging_steps)
+    n_lines = 0
+    try:
+        for lines, n_bytes in _chunks(path):
+            sniffing = not parser.n_records and not parser.summary
+            if sniffing and n_lines + len(lines) > SNIFF_LINES:  # the sniff window ends here
+                head = SNIFF_LINES - n_lines
+                parser.feed(lines[:head])
+                if not parser.n_records and not parser.summary:
+                    return None
+                lines = lines[head:]
+            n_lines += len(lines)
+            parser.feed(lines)
+            if n_bytes >= SNIFF_BYTES and not parser.n_records and not parser.summary:
+                return None
+    except OSError as err:
+        raise InputError(path, f"cannot read ({err.strerror})") from err
+    if not parser.n_records and not parser.summary:
+        return None
+    return _source_data(parser, path)
+
+
+def _source_data(parser: _LogParser, path: Path) -> SourceData:
+    import numpy as np
+    import pandas as pd
+
+    data = SourceData(events=parser.events)
+    if parser.n_records:
+        per_line = np.fromiter((len(c) for c in parser.line_codes), dtype=np.int64, count=len(parser.line_codes))
+        codes = np.fromiter(chain.from_iterable(parser.line_codes), dtype=np.int32, count=parser.n_records)
+        data.scalars = pd.DataFrame(
+            {
+                # categoricals: one string per distinct tag, not per row, so a million-line
+                # log stays small and the loader's per-value mapping runs once per category
+                "tag": pd.Categorical.from_codes(codes, parser.tag_names),
+                "step": np.repeat(np.asarray(parser.line_steps, dtype=np.int64), per_line),
+                "value": np.asarray(parser.values, dtype=np.float64),
+                "wall_time": np.repeat(np.asarray(parser.line_walls, dtype=np.float64), per_line),
+                "source": pd.Categorical.from_codes(np.zeros(parser.n_records, dtype=np.int8), [str(path)]),
+            }
+        )
+    config: dict[str, Any] = {}
+    if parser.max_steps is not None:
+        config["max_steps"] = parser.max_steps
+    if parser.logging_steps is not None:
+        config["logging_steps"] = parser.logging_steps
+    if parser.summary:
+        config["train_summary"] = parser.summary
+    if config:
+        data.configs[str(path)] = config
+    return data
