@@ -330,3 +330,12 @@ def test_load_run_with_config_and_checkpoint_gives_typed_settings_and_writes_not
     assert [c.step for c in run.checkpoints] == [10]
     assert run.last_step == 10
     assert os.path.basename(run.checkpoints[0].path) == "step_000010.pt"
+
+
+def test_an_unsafe_checkpoint_in_a_run_folder_is_a_warning_and_the_rest_still_loads(tmp_path):
+    marker = tmp_path.parent / f"{tmp_path.name}_marker"
+    torch.save({"model": {"w": torch.ones(2)}, "x": _Payload(marker)}, tmp_path / "evil.pt")
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    run = load_run(tmp_path)
+    assert not marker.exists() and run.has_metric("loss") and run.checkpoints == []
+    assert [w.source for w in run.warnings if "refused" in w.message] == ["evil.pt"]

@@ -396,7 +396,7 @@ def settings_from_configs(
     found += [(c.path, _fields_from_param_groups(c.param_groups)) for c in ckpts]
     values, used = _merge(found)
     ratio = values.pop("warmup_ratio", None)
-    if ratio and not values.get("warmup_steps") and values.get("max_steps"):
+    if ratio and values.get("warmup_steps") is None and values.get("max_steps"):
         values["warmup_steps"] = int(round(ratio * values["max_steps"]))
     train = TrainingSettings(**values, source=" + ".join(used) or None)
 
@@ -490,6 +490,10 @@ def _training_fields(cfg: Any) -> dict[str, Any]:
             if target not in best or rank < best[target][0]:
                 best[target] = (rank, converted)
     out = {k: v for k, (_, v) in best.items()}
+    if out.get("warmup_ratio") and not out.get("warmup_steps"):
+        out.pop("warmup_steps", None)  # Hugging Face: warmup_steps 0 means "use warmup_ratio"
+    elif "warmup_ratio" in out:
+        del out["warmup_ratio"]
     if "schedule" not in out:
         decay = next((v for _, k, v in leaves if k == "decay_lr" and isinstance(v, bool)), None)
         if decay is not None:  # nanoGPT: decay_lr=True is its cosine schedule
