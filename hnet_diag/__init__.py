@@ -22,12 +22,18 @@ _LAZY = {
     "CheckpointSummary": ("hnet_diag.run", "CheckpointSummary"),
     "HnetDiagError": ("hnet_diag.errors", "HnetDiagError"),
     "InputError": ("hnet_diag.errors", "InputError"),
+    "diagnose": ("hnet_diag.diagnosis", "diagnose"),
+    "Diagnosis": ("hnet_diag.diagnosis", "Diagnosis"),
+    "Finding": ("hnet_diag.rules.rule", "Finding"),
+    "Severity": ("hnet_diag.rules.rule", "Severity"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .diagnosis import Diagnosis, diagnose
     from .errors import HnetDiagError, InputError
+    from .rules.rule import Finding, Severity
     from .run import CheckpointSummary, GenerationSettings, ModelSettings, Run, TrainingSettings
     from .sources.discover import load_run
 

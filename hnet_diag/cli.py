@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("hnet_diag.commands.summary", "load a run folder and print what was found"),
     "train": ("hnet_diag.commands.train", "train the bundled reference H-Net (writes a real run folder)"),
     "generate": ("hnet_diag.commands.generate", "sample text from a trained checkpoint; writes generation.json"),
+    "analyze": ("hnet_diag.commands.analyze", "diagnose a run and write the full report (Markdown or JSON)"),
+    "check": ("hnet_diag.commands.check", "CI gate: exit 1 when a finding reaches --fail-on (SARIF, JUnit, GitHub annotations)"),
+    "rules": ("hnet_diag.commands.rules", "list every rule with its code, severity and title"),
+    "explain": ("hnet_diag.commands.explain", "print a rule's page: what, why, example, fix, thresholds"),
 }
 
 

@@ -1,0 +1,82 @@
+"""`hnet-diag analyze RUN`: write the full report and print a short summary.
+
+The report goes to ./hnet-diag-report/<run-name>/report.md by default, never into the run
+folder (a diagnostic tool must not change what it diagnoses) unless `-o` says so.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+exit codes:
+  0  report written
+  2  unusable input (no such folder, nothing readable, bad settings)
+
+rule selection (also in [tool.hnet-diag] of pyproject.toml or hnet-diag.toml):
+  --select HND1,HND4 --ignore HND405 --threshold HND101.min_ratio=8
+"""
+
+
+def add_rule_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by analyze and check: which rules run and with which thresholds."""
+    p.add_argument("--select", action="append", metavar="CODES",
+                   help="rule codes or prefixes to run, comma-separated (replaces the settings file's select)")
+    p.add_argument("--ignore", action="append", metavar="CODES",
+                   help="rule codes or prefixes to skip, comma-separated (the more specific of select/ignore wins)")
+    p.add_argument("--threshold", action="append", default=[], metavar="CODE.NAME=VALUE",
+                   help="override a rule threshold, e.g. HND101.min_ratio=8 (repeatable; see `hnet-diag explain CODE`)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EPILOG
+    p.add_argument("run", help="run folder (or a single log/checkpoint file)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="report file (default: ./hnet-diag-report/<run-name>/report.md or .json)")
+    p.add_argument("--format", choices=("md", "json"), default=None,
+                   help="report format (default: from the -o suffix, else md)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    add_rule_options(p)
+
+
+def diagnose_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Load the run, read the settings that apply to it, and diagnose: (run, diagnosis)."""
+    from ..diagnosis import diagnose
+    from ..rules.engine import load_engine_settings
+    from ..sources.discover import load_run
+
+    run = load_run(args.run)
+    settings = load_engine_settings(
+        Path(args.run), select=args.select, ignore=args.ignore, thresholds=args.threshold or ()
+    )
+    return run, diagnose(run, settings)
+
+
+def default_output(run_path: Path, name: str, suffix: str) -> Path:
+    """./hnet-diag-report/<name>/report.<suffix>, moved beside the run when cwd is inside it."""
+    out = Path("hnet-diag-report") / name / f"report.{suffix}"
+    run_dir = run_path if run_path.is_dir() else run_path.parent
+    try:
+        out.resolve().relative_to(run_dir.resolve())
+    except ValueError:
+        return out
+    return run_dir.resolve().parent / "hnet-diag-report" / name / f"report.{suffix}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report.machine import to_json
+    from ..report.markdown import write_report
+    from ..report.terminal import print_summary
+
+    _, d = diagnose_from_args(args)
+    fmt = args.format or ("json" if args.output and args.output.endswith(".json") else "md")
+    out = Path(args.output) if args.output else default_output(Path(args.run), d.run_name, fmt)
+    if fmt == "json":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(to_json(d), encoding="utf-8")
+    else:
+        write_report(d, out, with_plots=not args.no_plots)
+    print_summary(d, report_path=str(out))
+    return 0

@@ -1,0 +1,43 @@
+"""`hnet-diag explain HND101`: a rule's page (what, why, example, fix, thresholds)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rule", help="rule code (HND101) or name (gradient-spikes-after-warmup)")
+
+
+def rule_page(rule) -> str:
+    """The page as Markdown-ish plain text, readable in a terminal and pasteable in docs."""
+    lines = [
+        f"# {rule.code} {rule.name}",
+        "",
+        f"{rule.title} (severity: {rule.severity.value}, area: {rule.area}, reads: {', '.join(rule.reads)})",
+        "",
+        "## What it does", "", rule.doc.what, "",
+        "## Why it matters", "", rule.doc.why, "",
+        "## Example", "", rule.doc.example, "",
+        "## How to fix", "", rule.doc.fix,
+    ]
+    if rule.flags:
+        lines += ["", "Flags it recommends: " + " ".join(rule.flags)]
+    if rule.thresholds:
+        lines += ["", "## Thresholds", ""]
+        for t in rule.thresholds:
+            lines.append(f"- `{t.name}` = {t.default:g}: {t.doc}")
+        lines += ["", f"Override: `--threshold {rule.code}.{rule.thresholds[0].name}=VALUE` or, in pyproject.toml,",
+                  f"`[tool.hnet-diag.thresholds.{rule.code}]` `{rule.thresholds[0].name} = VALUE`."]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..rules.catalog import RULES
+
+    key = args.rule.strip()
+    rule = next((r for r in RULES if r.code == key.upper() or r.name == key.lower()), None)
+    if rule is None:
+        raise InputError(key, "unknown rule (see `hnet-diag rules` for the list)")
+    print(rule_page(rule), end="")
+    return 0

@@ -1,0 +1,177 @@
+"""`diagnose(run)`: analyzers -> rules -> root causes -> one Diagnosis object.
+
+The Diagnosis is everything a renderer needs, so the Markdown, terminal, JSON, SARIF and
+JUnit outputs are views of one object and cannot disagree. It keeps the analyzer results
+too, because plots are drawn from them, but renderers never go back to the Run's files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .rules.causes import Conflict, MergedRecommendation, RootCause
+from .rules.rule import Finding, Severity, Status
+
+
+@dataclass
+class Diagnosis:
+    """The judged run: findings (every selected rule), causes, recommendations, claims."""
+
+    run_name: str
+    findings: list[Finding]
+    causes: list[RootCause] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    recommendations: list[MergedRecommendation] = field(default_factory=list)
+    claims: list[Any] = field(default_factory=list)  # claims.ClaimCheck
+    results: dict[str, Any] = field(default_factory=dict)
+    last_step: int | None = None
+    planned_steps: int | None = None
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    locations: dict[str, str] = field(default_factory=dict)  # code -> file the finding is about
+    settings_origin: str = "defaults"
+    facts: dict[str, Any] = field(default_factory=dict)  # run-level numbers for the summary
+
+    # -- views -------------------------------------------------------------------------
+    @property
+    def alarms(self) -> list[Finding]:
+        """Problems found, most important first."""
+        return sorted((f for f in self.findings if f.is_alarm), key=lambda f: (f.priority, -f.severity.rank, f.code))
+
+    @property
+    def positives(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_positive]
+
+    @property
+    def no_data(self) -> list[Finding]:
+        return [f for f in self.findings if f.status is Status.NO_DATA and f.severity is not Severity.POSITIVE]
+
+    def finding(self, code: str) -> Finding | None:
+        return next((f for f in self.findings if f.code == code), None)
+
+    def at_or_above(self, level: str | Severity) -> list[Finding]:
+        """Alarms whose severity is at least `level` (what `check --fail-on` counts)."""
+        rank = Severity(level).rank
+        return [f for f in self.alarms if f.severity.rank >= rank]
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Severity}
+        for f in self.alarms:
+            out[f.severity.value] += 1
+        out["positive"] = len(self.positives)
+        out["no_data"] = len(self.no_data)
+        out["passed"] = sum(f.status is Status.PASS and f.severity is not Severity.POSITIVE for f in self.findings)
+        return out
+
+    def area(self, name: str) -> list[Finding]:
+        return [f for f in self.findings if f.area == name]
+
+
+def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None = None) -> Diagnosis:
+    """Judge a loaded Run.
+
+    `settings` is an `EngineSettings`, a `[tool.hnet-diag]`-style dict, or None for the
+    defaults (the CLI reads the config files; the library does not read files behind a
+    notebook user's back). `results` lets a caller pass analyzer results it already has.
+    """
+    from .rules.causes import link_causes, merge_recommendations, resolve_conflicts
+    from .rules.claims import check_claims
+    from .rules.engine import EngineSettings, build_settings, run_rules
+
+    if settings is None:
+        settings = EngineSettings()
+    elif isinstance(settings, Mapping):
+        settings = build_settings(settings, origin="diagnose(settings=...)")
+    if results is None:
+        from .analyzers import analyze_all
+
+        results = analyze_all(run)
+    results = dict(results)
+    # predicates suggest flags from the run's own settings (e.g. half its --learning-rate)
+    results.setdefault("training", getattr(run, "training", None))
+
+    findings = run_rules(results, settings)
+    findings, conflicts = resolve_conflicts(findings)
+    causes = link_causes(findings)
+    cause_of = {code: c.id for c in causes for code in c.codes}
+    findings = [f.with_(cause=cause_of.get(f.code)) if f.is_alarm else f for f in findings]
+    recommendations = merge_recommendations(findings)
+    name = _run_name(run)
+    training = getattr(run, "training", None)
+    return Diagnosis(
+        run_name=name,
+        findings=findings,
+        causes=causes,
+        conflicts=conflicts,
+        recommendations=recommendations,
+        claims=check_claims(findings, results),
+        results=results,
+        last_step=getattr(run, "last_step", None),
+        planned_steps=getattr(training, "max_steps", None),
+        files=sorted(getattr(run, "files", [])),
+        warnings=[str(w) for w in getattr(run, "warnings", [])],
+        events=[_event(e) for e in getattr(run, "events", [])],
+        locations={f.code: loc for f in findings if (loc := locate(f, run))},
+        settings_origin=getattr(settings, "origin", "defaults"),
+        facts=_facts(run),
+    )
+
+
+def _run_name(run: Any) -> str:
+    path = Path(getattr(run, "path", "run"))
+    if path.is_file():
+        path = path.parent
+    return path.resolve().name or "run"
+
+
+def _event(e: Any) -> str:
+    where = f" at step {e.step}" if getattr(e, "step", None) is not None else ""
+    detail = f": {e.detail}" if getattr(e, "detail", "") else ""
+    return f"{e.kind}{where} ({e.source}){detail}"
+
+
+def _facts(run: Any) -> dict[str, Any]:
+    """A few numbers for the summary header, all from the Run itself."""
+    out: dict[str, Any] = {}
+    t = getattr(run, "training", None)
+    m = getattr(run, "model", None)
+    if t is not None:
+        for k in ("learning_rate", "lr_multipliers", "warmup_steps", "max_steps", "schedule", "max_grad_norm",
+                  "ratio_loss_weight", "target_compression", "seq_len", "batch_size"):
+            v = getattr(t, k, None)
+            if v is not None:
+                out[k] = list(v) if isinstance(v, tuple) else v
+    if m is not None and getattr(m, "num_stages", None) is not None:
+        out["num_stages"] = m.num_stages
+    return out
+
+
+def locate(f: Finding, run: Any) -> str | None:
+    """The file a finding is about, as a path the user can open (run path + relative file).
+
+    The metric's log file when the evidence names a metric, else the config the settings
+    came from (generation settings for the 5xx family).
+    """
+    rel: str | None = None
+    scalars = getattr(run, "scalars", None)
+    metric = f.evidence.metric
+    if metric and scalars is not None and not scalars.empty:
+        sel = scalars[scalars["metric"] == metric]
+        if not sel.empty:
+            rel = str(sel.groupby("stream", sort=True)["step"].nunique().idxmax())
+            sources = sorted(sel[sel["stream"] == rel]["source"].unique())
+            rel = sources[0] if sources else rel
+    if rel is None and f.code.startswith("HND5"):
+        gen = getattr(run, "generation", None)
+        rel = getattr(gen, "source", None)
+    if rel is None:
+        rel = getattr(getattr(run, "training", None), "source", None)
+    if rel is None:
+        return None
+    base = Path(getattr(run, "path", "."))
+    if base.is_file():
+        base = base.parent
+    p = Path(rel)
+    return str(p if p.is_absolute() else base / p)

@@ -1,0 +1,170 @@
+"""Outputs for machines: JSON, SARIF 2.1.0, JUnit XML and GitHub Actions annotations.
+
+All four are built from the same Diagnosis as the Markdown report, so a CI gate and a human
+reader never disagree. Keys are sorted and nothing time- or machine-dependent is written,
+so the outputs are reproducible like the Markdown.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..diagnosis import Diagnosis
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+TOOL_URI = "https://github.com/hnet-diag/hnet-diag"
+
+#: severity -> SARIF level and GitHub annotation command
+LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+GITHUB = {"error": "error", "warning": "warning", "note": "notice"}
+
+
+def to_json_dict(d: "Diagnosis") -> dict[str, Any]:
+    """The JSON report: alarms and healthy signs under `findings`, every rule under `checks`."""
+    from .. import __version__
+
+    shown = [f for f in d.findings if f.is_alarm or f.is_positive]
+    return {
+        "tool": {"name": "hnet-diag", "version": __version__},
+        "run": {
+            "name": d.run_name,
+            "last_step": d.last_step,
+            "planned_steps": d.planned_steps,
+            "files": list(d.files),
+            "warnings": list(d.warnings),
+            "events": list(d.events),
+        },
+        "summary": d.counts(),
+        "findings": [_with_file(f.to_dict(), d.locations.get(f.code)) for f in shown],
+        "checks": [{"code": f.code, "name": f.name, "status": f.status.value, "message": f.message} for f in d.findings],
+        "causes": [
+            {"id": c.id, "root": c.root, "codes": list(c.codes), "title": c.title, "links": list(c.links),
+             "window": list(c.window) if c.window else None, "stage": c.stage}
+            for c in d.causes
+        ],
+        "recommendations": [
+            {"priority": r.priority, "severity": r.severity, "text": r.text, "flags": list(r.flags), "codes": list(r.codes)}
+            for r in d.recommendations
+        ],
+        "conflicts_resolved": [c.__dict__ for c in d.conflicts],
+        "claims": [c.to_dict() for c in d.claims],
+    }
+
+
+def _with_file(entry: dict[str, Any], file: str | None) -> dict[str, Any]:
+    entry["file"] = file
+    return entry
+
+
+def to_json(d: "Diagnosis") -> str:
+    return json.dumps(to_json_dict(d), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def to_sarif_dict(d: "Diagnosis") -> dict[str, Any]:
+    """SARIF 2.1.0: one run, every selected rule as a reportingDescriptor, alarms as results."""
+    from .. import __version__
+    from ..rules.catalog import RULES
+
+    selected = {f.code for f in d.findings}
+    rules = [r for r in RULES if r.code in selected and r.severity.value != "positive"]
+    index = {r.code: i for i, r in enumerate(rules)}
+    descriptors = [
+        {
+            "id": r.code,
+            "name": "".join(w.capitalize() for w in r.name.split("-")),
+            "shortDescription": {"text": r.title},
+            "fullDescription": {"text": r.doc.what},
+            "help": {"text": f"{r.doc.why}\nFix: {r.doc.fix}", "markdown": f"{r.doc.why}\n\n**Fix:** {r.doc.fix}"},
+            "defaultConfiguration": {"level": LEVELS[r.severity.value]},
+            "properties": {"tags": ["hnet-diag", r.area], "severity": r.severity.value},
+        }
+        for r in rules
+    ]
+    results = []
+    for f in d.findings:
+        if not f.is_alarm or f.code not in index:
+            continue
+        result: dict[str, Any] = {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": LEVELS[f.severity.value],
+            "message": {"text": f"{f.title}: {f.message}"},
+            "properties": {"severity": f.severity.value, "priority": f.priority, "evidence": f.evidence.to_dict()},
+        }
+        if f.recommendation:
+            result["properties"]["recommendation"] = f.recommendation.to_dict()
+        file = d.locations.get(f.code)
+        if file:
+            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": file.replace("\\", "/")}}}]
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "hnet-diag", "version": __version__, "informationUri": TOOL_URI, "rules": descriptors}},
+                "results": results,
+            }
+        ],
+    }
+
+
+def to_sarif(d: "Diagnosis") -> str:
+    return json.dumps(to_sarif_dict(d), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def to_junit(d: "Diagnosis") -> str:
+    """JUnit XML: one testcase per rule; alarms fail, no-data is skipped, the rest pass."""
+    import xml.etree.ElementTree as ET
+
+    cases = [f for f in d.findings]
+    failures = sum(f.is_alarm for f in cases)
+    skipped = sum(f.status.value == "no-data" for f in cases)
+    suites = ET.Element("testsuites", name="hnet-diag", tests=str(len(cases)), failures=str(failures), errors="0")
+    suite = ET.SubElement(
+        suites, "testsuite", name=f"hnet-diag {d.run_name}", tests=str(len(cases)),
+        failures=str(failures), errors="0", skipped=str(skipped),
+    )
+    for f in cases:
+        case = ET.SubElement(suite, "testcase", classname=f"hnet-diag.{f.area.replace(' ', '_')}", name=f"{f.code} {f.name}")
+        if f.is_alarm:
+            fail = ET.SubElement(case, "failure", message=f"{f.title}: {f.message}", type=f.severity.value)
+            body = [f.message]
+            if f.recommendation:
+                body.append("Recommendation: " + f.recommendation.text)
+                if f.recommendation.flags:
+                    body.append("Flags: " + " ".join(f.recommendation.flags))
+            fail.text = "\n".join(body)
+        elif f.status.value == "no-data":
+            ET.SubElement(case, "skipped", message=f.message)
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = f.message
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(s: str) -> str:
+    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(d: "Diagnosis") -> list[str]:
+    """`::error file=...,title=...::message` lines, one per alarm, for GitHub Actions logs."""
+    lines = []
+    for f in sorted((f for f in d.findings if f.is_alarm), key=lambda f: (f.priority, f.code)):
+        kind = GITHUB[LEVELS[f.severity.value]]
+        props = []
+        file = d.locations.get(f.code)
+        if file:
+            props.append(f"file={_escape_property(file)}")
+        props.append(f"title={_escape_property(f'{f.code} {f.title} ({f.severity.value})')}")
+        text = f.message
+        if f.recommendation and f.recommendation.flags:
+            text += " Fix: " + " ".join(f.recommendation.flags)
+        lines.append(f"::{kind} {','.join(props)}::{_escape_data(text)}")
+    return lines

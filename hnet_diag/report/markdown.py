@@ -1,0 +1,346 @@
+"""The Markdown report: a Diagnosis turned into plain context, rendered by Jinja2 templates.
+
+All wording that depends on the data is decided here, in Python, where it can be tested;
+the templates in reports/templates only lay it out. The output is reproducible: no
+timestamps, no absolute paths (files are relative to the run folder, plots relative to the
+report), findings in a fixed order, so the same run gives a byte-identical file.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..diagnosis import Diagnosis
+    from ..rules.rule import Finding
+
+AREAS: tuple[tuple[str, str], ...] = (
+    ("gradients", "Gradients"),
+    ("schedule", "Learning-Rate Schedule and Per-Stage Multipliers"),
+    ("load balance", "Load Balance and Dynamic Chunking"),
+    ("convergence", "Convergence and Early Stopping"),
+    ("loss", "Loss Health"),
+    ("generation", "Generation Settings"),
+    ("decoding", "Decoding Consistency"),
+)
+
+STATUS_LABELS = {"fail": "❌ fail", "warn": "⚠️ warn", "pass": "✅ pass", "no-data": "— no data"}
+GROUPS = (
+    ((1, 2), "🚨 Immediate Fixes (High Priority)"),
+    ((3,), "🔧 Secondary Improvements (Medium Priority)"),
+    ((4,), "📊 Minor Improvements (Low Priority)"),
+)
+
+
+def fmt(v: Any) -> str:
+    """Compact, stable number formatting for tables: 1,810 / 0.17 / 3e-04 / nan."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) >= 10000 else str(v)
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return str(v)
+        if v.is_integer() and abs(v) < 1e15:
+            return fmt(int(v))
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if abs(v) >= 0.01:
+            return f"{v:.3g}"
+        from ..rules.catalog import sci
+
+        return sci(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def cell(text: Any) -> str:
+    """Make a value safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def steps_text(steps: tuple[int, ...] | list[int], limit: int = 6) -> str:
+    steps = list(steps)
+    if not steps:
+        return "—"
+    shown = ", ".join(str(s) for s in steps[:limit])
+    return shown + (f" … ({len(steps)} steps)" if len(steps) > limit else "")
+
+
+def _status_label(f: "Finding") -> str:
+    if f.severity.value == "positive":
+        return "✅ healthy" if f.is_positive else "— not observed"
+    return STATUS_LABELS[f.status.value]
+
+
+def _evidence_line(f: "Finding") -> str:
+    e = f.evidence
+    parts = []
+    if e.metric:
+        parts.append(f"`{e.metric}`")
+    if e.stage is not None:
+        parts.append(f"stage {e.stage}")
+    if e.measured is not None:
+        parts.append(f"measured {fmt(e.measured)}")
+    if e.threshold is not None:
+        parts.append(f"threshold {fmt(e.threshold)}")
+    if e.steps:
+        parts.append(f"steps {steps_text(e.steps)}")
+    elif e.window:
+        parts.append(f"steps {e.window[0]}-{e.window[1]}")
+    return ", ".join(parts)
+
+
+def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Everything the templates show, as plain strings, lists and dicts."""
+    from .. import __version__
+    from .plots import PLOTS
+
+    plots = dict(plots or {})
+    alarms = d.alarms
+    numbered = {f.code: i + 1 for i, f in enumerate(alarms)}
+
+    def alarm(f: "Finding") -> dict[str, Any]:
+        rec = f.recommendation
+        return {
+            "number": numbered[f.code], "code": f.code, "name": f.name, "title": f.title,
+            "severity": f.severity.value, "message": f.message, "evidence_line": _evidence_line(f),
+            "flags": list(rec.flags) if rec else [], "fix": rec.text if rec else "",
+        }
+
+    critical = [alarm(f) for f in alarms if f.severity.rank >= 3]
+    other = [alarm(f) for f in alarms if f.severity.rank < 3]
+
+    areas = []
+    for key, title in AREAS:
+        rows = []
+        for f in d.area(key):
+            rows.append({
+                "code": f.code, "title": cell(f.title), "status": _status_label(f),
+                "measured": cell(fmt(f.evidence.measured)), "threshold": cell(fmt(f.evidence.threshold)),
+                "steps": cell(steps_text(f.evidence.steps) if f.evidence.steps else
+                              (f"{f.evidence.window[0]}-{f.evidence.window[1]}" if f.evidence.window else "—")),
+                "detail": cell(f.message) if f.status.value != "no-data" else "",
+            })
+        area_plots = [{"file": fname, "caption": caption} for fname, _k, caption, a in PLOTS if a == key and fname in plots]
+        if rows or area_plots:
+            areas.append({"title": title, "rows": rows, "plots": area_plots})
+
+    claims = [
+        {"claim": cell(c.claim), "verdict_label": c.label, "evidence": cell(c.evidence)}
+        for c in d.claims if c.verdict != "no-data"
+    ]
+    if claims:  # show the no-data ones too, once at least one claim could be checked
+        claims = [{"claim": cell(c.claim), "verdict_label": c.label, "evidence": cell(c.evidence)} for c in d.claims]
+
+    by_code = {f.code: f for f in d.findings}
+    causes = []
+    for c in d.causes:
+        root = by_code[c.root]
+        causes.append({
+            "title": c.title, "codes": list(c.codes), "window": c.window, "stage": c.stage, "links": list(c.links),
+            "single": f"{root.message}",
+        })
+
+    groups, n = [], 0
+    for prios, gtitle in GROUPS:
+        items = []
+        for r in d.recommendations:
+            if r.priority in prios:
+                n += 1
+                items.append({"number": n, "text": r.text, "flags": list(r.flags), "codes": list(r.codes)})
+        if items:
+            groups.append({"title": gtitle, "entries": items})
+
+    conflicts = [
+        f"{c.dropped}'s recommendation ({c.action.replace(':', ' ')}) withdrawn: {c.reason} ({c.kept})." for c in d.conflicts
+    ]
+
+    return {
+        "run_name": d.run_name,
+        "summary": executive_summary(d),
+        "header": header_rows(d),
+        "critical": critical,
+        "other": other,
+        "positives": [{"code": f.code, "title": f.title, "message": f.message} for f in d.positives],
+        "areas": areas,
+        "claims": claims,
+        "causes": causes,
+        "recommendation_groups": groups,
+        "conflicts": conflicts,
+        "plan": implementation_plan(d),
+        "outcomes": list(dict.fromkeys(f.recommendation.expect for f in alarms if f.recommendation and f.recommendation.expect)),
+        "risks": list(dict.fromkeys(f.recommendation.risk for f in alarms if f.recommendation and f.recommendation.risk)),
+        "conclusion": conclusion(d),
+        "next_steps": next_steps(d),
+        "no_data": [{"code": f.code, "title": cell(f.title), "message": cell(f.message)} for f in d.no_data],
+        "warnings": list(d.warnings),
+        "events": list(d.events),
+        "files": list(d.files),
+        "settings_origin": _origin(d.settings_origin),
+        "version": __version__,
+    }
+
+
+def _origin(origin: str) -> str:
+    """Name the settings file without its absolute folder (reports must not depend on it)."""
+    if origin in ("defaults",) or not origin:
+        return "defaults"
+    first, _, rest = origin.partition(" ")
+    return (Path(first).name + (" " + rest if rest else "")) if "/" in first or "\\" in first else origin
+
+
+def header_rows(d: "Diagnosis") -> list[tuple[str, str]]:
+    c = d.counts()
+    rows = [("run", f"`{d.run_name}`")]
+    if d.last_step is not None:
+        rows.append(("steps", f"{d.last_step} of {d.planned_steps} planned" if d.planned_steps else str(d.last_step)))
+    for key, label in (("num_stages", "stages"), ("learning_rate", "learning rate"), ("lr_multipliers", "LR multipliers"),
+                       ("warmup_steps", "warmup steps"), ("schedule", "schedule"), ("max_grad_norm", "max grad norm"),
+                       ("ratio_loss_weight", "ratio loss weight"), ("target_compression", "target compression")):
+        if key in d.facts:
+            rows.append((label, fmt(d.facts[key])))
+    rows.append(("findings", f"{c['critical']} critical, {c['high']} high, {c['medium']} medium, {c['low']} low; "
+                             f"healthy signs: {c['positive']}; checks without data: {c['no_data']}"))
+    return rows
+
+
+def executive_summary(d: "Diagnosis") -> str:
+    c = d.counts()
+    steps = ""
+    if d.last_step is not None:
+        steps = f" after {d.last_step} steps" + (f" (of {d.planned_steps} planned)" if d.planned_steps else "")
+    checked = len([f for f in d.findings if f.status.value != "no-data"])
+    lead = f"hnet-diag checked `{d.run_name}`{steps} with {checked} checks that had data."
+    serious = c["critical"] + c["high"]
+    if not d.alarms:
+        return lead + " No check raised an alarm" + (
+            f"; {c['positive']} healthy signs were confirmed." if c["positive"] else ".")
+    parts = [lead]
+    if serious:
+        parts.append(f"It found {serious} critical or high-severity problem{'s' if serious != 1 else ''}"
+                     f" and {len(d.alarms) - serious} lesser one{'s' if len(d.alarms) - serious != 1 else ''}.")
+    else:
+        parts.append(f"It found no critical or high-severity problem, and {len(d.alarms)} lesser one{'s' if len(d.alarms) != 1 else ''}.")
+    if d.causes:
+        top = d.causes[0]
+        parts.append(f"The most important root cause is **{top.title.lower()}** ({', '.join(top.codes)}).")
+    if d.positives:
+        parts.append(f"{len(d.positives)} healthy sign{'s' if len(d.positives) != 1 else ''} confirmed.")
+    return " ".join(parts)
+
+
+def implementation_plan(d: "Diagnosis") -> list[dict[str, Any]]:
+    """Phases: change training, change generation, verify. Only phases with something to do."""
+    train_flags, gen_flags, train_texts, gen_texts = [], [], [], []
+    for r in d.recommendations:
+        is_gen = all(code.startswith("HND5") for code in r.codes)
+        (gen_flags if is_gen else train_flags).extend(r.flags)
+        if not r.flags:
+            (gen_texts if is_gen else train_texts).append(r.text)
+    phases = []
+    steps = []
+    if train_flags:
+        restart = any(f.split()[0] in {"--learning-rate", "--lr-multipliers", "--warmup-steps", "--schedule", "--ratio-loss-weight",
+                                       "--target-compression", "--max-grad-norm"} for f in train_flags)
+        if restart:  # schedule changes do not apply cleanly to a resumed run: start over
+            flags = " ".join(train_flags).replace("--resume ", "").replace("--resume", "").strip()
+            steps.append(f"Start a new run (not a resume: warmup and LR settings act from step 0) with `{flags}`.")
+        else:
+            steps.append(f"Resume from the last checkpoint with `{' '.join(train_flags)}`.")
+        if restart:
+            steps.append("Keep everything else unchanged, so the new run isolates the effect of these settings.")
+    steps += [t if t.endswith(".") else t + "." for t in train_texts]
+    if steps:
+        phases.append({"title": "Training settings", "steps": steps})
+    steps = []
+    if gen_flags:
+        steps.append(f"Generate with `{' '.join(gen_flags)}`.")
+    steps += [t if t.endswith(".") else t + "." for t in gen_texts]
+    if steps:
+        phases.append({"title": "Generation settings", "steps": steps})
+    if phases:
+        phases.append({"title": "Verify", "steps": [
+            "Run `hnet-diag check NEW_RUN --fail-on high` on the new run; it exits 0 once the fixes worked.",
+            "Compare this report's evidence tables with the new run's report.",
+        ]})
+    return phases
+
+
+def conclusion(d: "Diagnosis") -> str:
+    serious = [f for f in d.alarms if f.severity.rank >= 3]
+    if not d.alarms:
+        return ("The run is healthy by every check that had data. The checks without data (appendix) are the "
+                "only places where a problem could still hide.")
+    if not serious:
+        return (f"The run has no critical or high-severity problem. {len(d.alarms)} lesser finding"
+                f"{'s' if len(d.alarms) != 1 else ''} can be addressed in the next run.")
+    titles = "; ".join(c.title.lower() for c in d.causes[:3])
+    n = len(d.causes)
+    lead = f"the most important: {titles}" if n > 3 else titles
+    return (f"The evidence points to {n} root cause{'s' if n != 1 else ''}: {lead}. "
+            "Each finding above quotes the measured value and the threshold it crossed, so each can be re-checked "
+            "on the next run.")
+
+
+def next_steps(d: "Diagnosis") -> list[str]:
+    out = []
+    if d.recommendations:
+        out.append("Apply the high-priority recommendations first; they address the root causes.")
+        out.append("Run the changed configuration and check it with `hnet-diag check RUN --fail-on high`.")
+    if d.no_data:
+        missing = ", ".join(f.code for f in d.no_data[:6])
+        out.append(f"Log the metrics that the checks without data need ({missing}{', …' if len(d.no_data) > 6 else ''}).")
+    if not out:
+        out.append("Nothing to fix: use this run as the baseline for the next ones.")
+    return out
+
+
+def _environment() -> Any:
+    """Jinja2 environment reading templates from the hnet_diag.report_templates package."""
+    from importlib.resources import files
+
+    import jinja2
+
+    root = files("hnet_diag.report_templates")
+
+    def load(name: str) -> str | None:
+        node = root.joinpath(name)
+        return node.read_text(encoding="utf-8") if node.is_file() else None
+
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(load),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+
+
+def render_markdown(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> str:
+    """The report text. `plots` maps the plot files written next to it to their captions."""
+    text = _environment().get_template("report.md.j2").render(**build_context(d, plots))
+    # collapse runs of blank lines the conditional blocks leave behind
+    lines, out, blank = text.splitlines(), [], 0
+    for line in lines:
+        blank = blank + 1 if not line.strip() else 0
+        if blank <= 1:
+            out.append(line.rstrip())
+    return "\n".join(out).strip() + "\n"
+
+
+def write_report(d: "Diagnosis", out: Path, with_plots: bool = True) -> Path:
+    """Write report.md (and plots/ beside it when asked); return the report's path."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, str] = {}
+    if with_plots:
+        from .plots import save_plots
+
+        plots = save_plots(d.results, out.parent / "plots")
+    out.write_text(render_markdown(d, plots), encoding="utf-8")
+    return out

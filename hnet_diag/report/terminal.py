@@ -1,0 +1,37 @@
+"""The rich summary printed by `hnet-diag analyze` and `check`: short, worst first."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..diagnosis import Diagnosis
+
+STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "positive": "green"}
+
+
+def print_summary(d: "Diagnosis", console: Any = None, report_path: str | None = None, show_positive: bool = True) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    c = d.counts()
+    head = ", ".join(f"[{STYLES[k]}]{c[k]} {k}[/]" for k in ("critical", "high", "medium", "low") if c[k])
+    console.print(f"[bold]{d.run_name}[/bold]: last step {d.last_step}" + (f" of {d.planned_steps} planned" if d.planned_steps else ""))
+    console.print(head or "[green]no problems found[/green]", f"(healthy signs: {c['positive']}, checks without data: {c['no_data']})")
+    if d.alarms:
+        table = Table("severity", "code", "finding", "evidence", show_lines=False, highlight=False)
+        for f in d.alarms:
+            table.add_row(f"[{STYLES[f.severity.value]}]{f.severity.value}[/]", f.code, f.title, f.message)
+        console.print(table)
+    if d.recommendations:
+        console.print("[bold]Recommended[/bold]:")
+        for r in d.recommendations:
+            flags = f"  [bold]{' '.join(r.flags)}[/bold]" if r.flags else ""
+            console.print(f"  {r.priority}. {r.text}{flags} [dim]({', '.join(r.codes)})[/dim]", highlight=False)
+    if show_positive and d.positives:
+        for f in d.positives:
+            console.print(f"[green]ok[/green] {f.code} {f.message}", highlight=False)
+    for w in d.warnings:
+        console.print(f"[yellow]load warning[/yellow]: {w}", highlight=False)
+    if report_path:
+        console.print(f"report: {report_path}", highlight=False)

@@ -1,0 +1,271 @@
+"""Root causes and recommendation conflicts: the step between findings and a report.
+
+Several findings are often one problem seen from several sides: gradient spikes at the end
+of warmup, on the stage with the largest LR multiplier, are HND101, HND201 and HND202 at
+once. Two findings are linked when a known mechanism connects their codes (MECHANISMS) AND
+their evidence overlaps (same steps window, or same stage); the first code of a linked group
+in CAUSAL_ORDER (upstream knobs before downstream symptoms) is its root.
+
+Recommendations are then deduplicated and checked against each other: each carries
+`actions` ("max_grad_norm:up"), and CONFLICTS lists which actions contradict which findings
+(never "loosen clipping" beside "gradient explosion"). When a pair contradicts, the
+recommendation of the lower-priority finding is withdrawn and the report says why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .rule import Finding, Recommendation
+
+#: upstream causes first: a schedule knob explains a gradient symptom, not the reverse
+CAUSAL_ORDER: tuple[str, ...] = (
+    "HND504", "HND202", "HND201", "HND401", "HND203", "HND301", "HND302", "HND303",
+    "HND101", "HND102", "HND103", "HND404", "HND405", "HND402", "HND403",
+    "HND501", "HND502", "HND503",
+)
+
+#: (code, code) -> how the first can produce or accompany the second
+MECHANISMS: dict[frozenset[str], str] = {
+    frozenset({"HND201", "HND101"}): "the gradient spikes sit at the end of warmup: the LR reached its peak before the model could take it",
+    frozenset({"HND202", "HND101"}): "the gradient spikes are on the stage with the largest LR multiplier",
+    frozenset({"HND201", "HND405"}): "the loss spikes follow the end of a short warmup",
+    frozenset({"HND202", "HND405"}): "the loss spikes coincide with instability on the most aggressively scaled stage",
+    frozenset({"HND201", "HND404"}): "divergence starts right after a short warmup",
+    frozenset({"HND202", "HND404"}): "divergence starts on the stage with the largest LR multiplier",
+    frozenset({"HND101", "HND404"}): "gradient spikes precede the divergence",
+    frozenset({"HND101", "HND405"}): "gradient spikes and loss spikes fall on the same steps",
+    frozenset({"HND101", "HND102"}): "clipping is saturated by the same exploding gradients",
+    frozenset({"HND401", "HND203"}): "the run stopped before its schedule decayed the LR",
+    frozenset({"HND401", "HND402"}): "the run stopped while the loss was still falling",
+    frozenset({"HND203", "HND402"}): "without an annealing phase the loss never settled",
+    frozenset({"HND301", "HND302"}): "the ratio loss and the realized compression are off on the same stage",
+    frozenset({"HND302", "HND303"}): "undecided boundary probabilities leave the compression unstable on the same stage",
+    frozenset({"HND301", "HND303"}): "routing near 0.5 keeps the ratio loss from its minimum on the same stage",
+}
+
+#: short names for a cause, by its root code
+CAUSE_TITLES: dict[str, str] = {
+    "HND202": "Per-stage learning rates too aggressive for the outer stage",
+    "HND201": "Warmup too short for the learning rate reached",
+    "HND401": "Run stopped before its plan finished",
+    "HND203": "Learning rate never annealed",
+    "HND101": "Unstable optimisation (gradient spikes)",
+    "HND404": "Divergence",
+    "HND301": "Load balancing (ratio loss) not doing its job",
+    "HND302": "Dynamic chunking away from its target compression",
+    "HND303": "Routing undecided",
+    "HND504": "Step-wise decoding does not reproduce the forward pass",
+}
+
+#: action -> (codes it must not be recommended beside, why)
+CONFLICTS: dict[str, tuple[frozenset[str], str]] = {
+    "max_grad_norm:up": (frozenset({"HND101", "HND404", "HND405"}), "loosening gradient clipping while gradients or loss explode"),
+    "learning_rate:up": (frozenset({"HND101", "HND404", "HND405", "HND201"}), "raising the learning rate while training is unstable"),
+    "lr_multipliers:up": (frozenset({"HND101", "HND404", "HND202"}), "raising per-stage multipliers while the outer stage is unstable"),
+    "warmup_steps:down": (frozenset({"HND101", "HND201"}), "shortening warmup while warmup is too short for the instability seen"),
+    "max_steps:up": (frozenset({"HND404"}), "training longer while the run diverges"),
+    # "train longer" against "stop earlier" (HND401/402 vs HND403) is a trade-off, settled by
+    # priority in the both-ways check below, not a contradiction of a finding's presence
+    "temperature:up": (frozenset({"HND501"}), "raising temperature while sampling is too random"),
+    "top_p:up": (frozenset({"HND501"}), "raising top-p while sampling is too random"),
+    "ratio_loss_weight:down": (frozenset({"HND301", "HND302"}), "weakening the ratio loss while compression is off target"),
+}
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """A group of linked findings with one root."""
+
+    id: str
+    root: str  # code
+    codes: tuple[str, ...]
+    title: str
+    links: tuple[str, ...]  # the mechanism sentences that joined the group
+    window: tuple[int, int] | None = None
+    stage: int | None = None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two recommendations (or a recommendation and a finding) that contradict."""
+
+    kept: str  # code whose recommendation stays
+    dropped: str  # code whose recommendation is withdrawn
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MergedRecommendation:
+    """One line of the report's recommendation list: deduplicated across findings."""
+
+    text: str
+    flags: tuple[str, ...]
+    codes: tuple[str, ...]
+    priority: int
+    severity: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _order(code: str) -> int:
+    return CAUSAL_ORDER.index(code) if code in CAUSAL_ORDER else len(CAUSAL_ORDER)
+
+
+def shares_evidence(a: Finding, b: Finding) -> bool:
+    """Same stage, or overlapping step windows (both findings must say where they are)."""
+    ea, eb = a.evidence, b.evidence
+    if ea.stage is not None and eb.stage is not None and ea.stage == eb.stage:
+        return True
+    if ea.window and eb.window:
+        return ea.window[0] <= eb.window[1] and eb.window[0] <= ea.window[1]
+    return False
+
+
+def link_causes(findings: Sequence[Finding]) -> list[RootCause]:
+    """Group alarm findings into root causes (singletons included), root first."""
+    alarms = [f for f in findings if f.is_alarm]
+    parent = {f.code: f.code for f in alarms}
+    joined: list[tuple[str, str, str]] = []  # (code, code, mechanism) for every link made
+
+    def find(c: str) -> str:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for i, a in enumerate(alarms):
+        for b in alarms[i + 1:]:
+            why = MECHANISMS.get(frozenset({a.code, b.code}))
+            if why and shares_evidence(a, b):
+                ra, rb = find(a.code), find(b.code)
+                if ra != rb:
+                    parent[rb] = ra
+                joined.append((a.code, b.code, why))
+
+    groups: dict[str, list[Finding]] = {}
+    for f in alarms:
+        groups.setdefault(find(f.code), []).append(f)
+    causes = []
+    for members in groups.values():
+        members.sort(key=lambda f: _order(f.code))
+        codes = tuple(f.code for f in members)
+        links = tuple(why for a, b, why in joined if a in codes and b in codes)
+        root = members[0]
+        windows = [f.evidence.window for f in members if f.evidence.window]
+        stages = {f.evidence.stage for f in members if f.evidence.stage is not None}
+        causes.append(
+            RootCause(
+                id="",
+                root=root.code,
+                codes=codes,
+                title=CAUSE_TITLES.get(root.code, root.title),
+                links=links,
+                window=(min(w[0] for w in windows), max(w[1] for w in windows)) if windows else None,
+                stage=stages.pop() if len(stages) == 1 else None,
+            )
+        )
+    by_code = {f.code: f for f in alarms}
+    causes.sort(key=lambda c: (min(by_code[x].priority for x in c.codes), -len(c.codes), _order(c.root)))
+    return [RootCause(**{**c.__dict__, "id": f"C{i + 1}"}) for i, c in enumerate(causes)]
+
+
+def find_conflicts(findings: Iterable[Finding]) -> list[Conflict]:
+    """Every contradiction between an emitted recommendation and another alarm or recommendation.
+
+    Two kinds: an action listed in CONFLICTS beside one of its codes, and the same knob
+    moved both ways ("max_steps:up" and "max_steps:down"). The finding with the better
+    (lower) priority keeps its recommendation.
+    """
+    alarms = sorted((f for f in findings if f.is_alarm), key=lambda f: (f.priority, _order(f.code)))
+    out: list[Conflict] = []
+    for f in alarms:
+        if not f.recommendation:
+            continue
+        for action in f.recommendation.actions:
+            codes, why = CONFLICTS.get(action, (frozenset(), ""))
+            for other in alarms:
+                if other.code == f.code:
+                    continue
+                if other.code in codes:
+                    out.append(_conflict(f, other, action, why))
+                    continue
+                if other.recommendation and _opposite(action) and _opposite(action) in other.recommendation.actions:
+                    out.append(_conflict(f, other, action, f"moving {action.split(':')[0]} both ways", both_ways=True))
+    seen, unique = set(), []
+    for c in out:
+        key = (c.kept, c.dropped, c.action)
+        if key not in seen:
+            seen.add(key)
+            unique.append(c)
+    return unique
+
+
+def _opposite(action: str) -> str:
+    """"max_steps:up" -> "max_steps:down"; actions without a direction have no opposite."""
+    knob, _, way = action.partition(":")
+    other = {"up": "down", "down": "up"}.get(way)
+    return f"{knob}:{other}" if other else ""
+
+
+def _conflict(f: Finding, other: Finding, action: str, why: str, both_ways: bool = False) -> Conflict:
+    """Decide whose recommendation goes.
+
+    An action that contradicts another finding's very presence ("loosen clipping" beside
+    gradient explosion) is incoherent whatever the priorities, so its carrier loses it. A
+    knob moved both ways is a genuine trade-off: the more important finding keeps its say.
+    """
+    if both_ways and (other.priority, _order(other.code)) > (f.priority, _order(f.code)):
+        return Conflict(kept=f.code, dropped=other.code, action=_opposite(action), reason=why)
+    return Conflict(kept=other.code, dropped=f.code, action=action, reason=why)
+
+
+def resolve_conflicts(findings: Sequence[Finding]) -> tuple[list[Finding], list[Conflict]]:
+    """Withdraw recommendations until no pair contradicts; return the findings and what was done."""
+    current = list(findings)
+    applied: list[Conflict] = []
+    for _ in range(len(current) + 1):
+        conflicts = find_conflicts(current)
+        if not conflicts:
+            return current, applied
+        c = conflicts[0]
+        applied.append(c)
+        current = [f.with_(recommendation=None) if f.code == c.dropped else f for f in current]
+    return current, applied
+
+
+def merge_recommendations(findings: Sequence[Finding]) -> list[MergedRecommendation]:
+    """Deduplicate recommendations: identical flags (or identical text) become one line.
+
+    Each flag is kept once across the whole list, at the priority of the most important
+    finding asking for it, so `--learning-rate` is never recommended twice with two values.
+    """
+    alarms = sorted((f for f in findings if f.is_alarm and f.recommendation), key=lambda f: (f.priority, _order(f.code)))
+    merged: list[MergedRecommendation] = []
+    flag_owner: dict[str, int] = {}
+    for f in alarms:
+        rec: Recommendation = f.recommendation  # type: ignore[assignment]
+        flags = []
+        owners = []
+        for flag in rec.flags:
+            name = flag.split()[0] if flag.startswith("--") else flag
+            if name in flag_owner:
+                owners.append(flag_owner[name])
+                m = merged[flag_owner[name]]
+                if f.code not in m.codes:
+                    merged[flag_owner[name]] = MergedRecommendation(**{**m.__dict__, "codes": m.codes + (f.code,)})
+                continue
+            flags.append(flag)
+        if rec.flags and not flags:  # every flag already asked for by a more important finding
+            continue
+        same_text = next((i for i, m in enumerate(merged) if m.text == rec.text), None)
+        if same_text is not None:
+            m = merged[same_text]
+            merged[same_text] = MergedRecommendation(
+                **{**m.__dict__, "codes": tuple(dict.fromkeys(m.codes + (f.code,))), "flags": tuple(dict.fromkeys(m.flags + tuple(flags)))}
+            )
+            continue
+        merged.append(MergedRecommendation(text=rec.text, flags=tuple(flags), codes=(f.code,), priority=f.priority, severity=f.severity.value))
+        for flag in flags:
+            flag_owner[flag.split()[0] if flag.startswith("--") else flag] = len(merged) - 1
+    return merged

@@ -1,0 +1,198 @@
+"""Common claims about H-Net runs, held against this run's evidence.
+
+Diagnostic write-ups of H-Net runs (see the example report in the project's reference
+material) repeat a handful of claims: "gradient explosion", "LR multipliers [3.0, 1.7, 0.9]
+too aggressive", "warmup 2% too short", "stopped too early", "clipping at 1.0 too
+restrictive", "temperature 1.0 / top-p 1.0 too random", "load balancing correct because
+the ratio loss is ~1.0". Each is a hypothesis. Here each gets a verdict from the same
+findings the rules produced (so user thresholds apply) and the analyzers' numbers:
+supported, contradicted, or no data, with the numbers that decide it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .catalog import g, listing, pct
+from .rule import Finding, Status
+
+LABELS = {"supported": "✅ supported", "contradicted": "❌ contradicted", "no-data": "— no data"}
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    claim: str
+    verdict: str  # "supported", "contradicted" or "no-data"
+    evidence: str
+    codes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.verdict]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"claim": self.claim, "verdict": self.verdict, "evidence": self.evidence, "codes": list(self.codes)}
+
+
+Findings = Mapping[str, Finding]
+
+
+def _status(f: Findings, code: str) -> Status | None:
+    return f[code].status if code in f else None
+
+
+def _fired(f: Findings, code: str) -> bool | None:
+    """True/False when the rule judged, None when it had no data or was not selected."""
+    st = _status(f, code)
+    if st is None or st is Status.NO_DATA:
+        return None
+    return st in (Status.FAIL, Status.WARN)
+
+
+def _ok(r: Any) -> bool:
+    return r is not None and getattr(r, "ok", False)
+
+
+def claim_gradient_explosion(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    claim = "Gradient explosion (a very large max grad norm)"
+    gr = r.get("gradients")
+    fired = _fired(f, "HND101")
+    if fired is None or not _ok(gr):
+        return ClaimCheck(claim, "no-data", "no pre-clip gradient norm logged", ("HND101",))
+    if fired:
+        return ClaimCheck(claim, "supported", f["HND101"].message, ("HND101",))
+    early = ""
+    if gr.first_steps_max_norm is not None:
+        early = (f"the largest norm in the first {gr.first_steps} steps is {g(gr.first_steps_max_norm)}"
+                 + (f" ({g(gr.first_steps_max_ratio)}x the later median)" if gr.first_steps_max_ratio else "")
+                 + ", which is normal at initialisation; ")
+    return ClaimCheck(claim, "contradicted", early + f"after warmup: {f['HND101'].message}", ("HND101",))
+
+
+def claim_multipliers_aggressive(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    lr = r.get("lr_ratio")
+    mult = f"[{listing(lr.multipliers)}]" if _ok(lr) and lr.multipliers else ""
+    claim = f"LR multipliers {mult or '(per stage)'} are too aggressive"
+    fired = _fired(f, "HND202")
+    if fired is None:
+        return ClaimCheck(claim, "no-data", "fewer than two per-stage learning rates known", ("HND202",))
+    return ClaimCheck(claim, "supported" if fired else "contradicted", f["HND202"].message, ("HND202",))
+
+
+def claim_warmup_short(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    w = r.get("warmup")
+    frac = f" ({pct(w.warmup_fraction)} of the steps)" if _ok(w) and w.warmup_fraction is not None else ""
+    claim = f"Warmup{frac} is too short"
+    fired = _fired(f, "HND201")
+    if fired is None:
+        return ClaimCheck(claim, "no-data", "warmup length or spike distribution unknown", ("HND201",))
+    if fired:
+        return ClaimCheck(claim, "supported", f["HND201"].message, ("HND201",))
+    return ClaimCheck(claim, "contradicted",
+                      f"the ratio alone is not evidence; {f['HND201'].message}", ("HND201",))
+
+
+def claim_stopped_early(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    claim = "Training stopped too early"
+    fired = _fired(f, "HND401")
+    if fired is None:
+        return ClaimCheck(claim, "no-data", "no planned step count to compare with", ("HND401", "HND402"))
+    text = f["HND401"].message
+    still = _fired(f, "HND402")
+    if still is not None:
+        text += " Loss at the end: " + f["HND402"].message
+    return ClaimCheck(claim, "supported" if fired else "contradicted", text, ("HND401", "HND402"))
+
+
+def claim_clipping_restrictive(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    gr = r.get("gradients")
+    clip = f" at {g(gr.max_grad_norm)}" if _ok(gr) and gr.max_grad_norm is not None else ""
+    claim = f"Gradient clipping{clip} is too restrictive"
+    fired = _fired(f, "HND102")
+    if fired is None:
+        return ClaimCheck(claim, "no-data", "no max grad norm or clipping rate known", ("HND102",))
+    explosion = _fired(f, "HND101")
+    if fired and not explosion:
+        return ClaimCheck(claim, "supported", f["HND102"].message, ("HND102",))
+    if fired and explosion:
+        return ClaimCheck(claim, "contradicted",
+                          f"{f['HND102'].message} But the norms are high because of gradient spikes (HND101): "
+                          "loosening the clip would let them through.", ("HND102", "HND101"))
+    return ClaimCheck(claim, "contradicted", f"only {f['HND102'].message}", ("HND102",))
+
+
+def claim_sampling_random(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    ge = r.get("generation")
+    settings = ""
+    if _ok(ge) and ge.temperature is not None:
+        settings = f" (temperature {g(ge.temperature)}, top-p {'unset' if ge.top_p is None else g(ge.top_p)})"
+    claim = f"Sampling{settings} is too random"
+    fired = _fired(f, "HND501")
+    if fired is None:
+        return ClaimCheck(claim, "no-data", "no generation settings recorded", ("HND501",))
+    text = f["HND501"].message
+    if fired:
+        text += " This explains incoherent samples, not any training metric."
+    return ClaimCheck(claim, "supported" if fired else "contradicted", text, ("HND501",))
+
+
+def claim_load_balance_from_ratio_loss(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    claim = "Load balancing works because the ratio loss is close to 1.0"
+    lb = r.get("load_balance")
+    ratio_far = _fired(f, "HND301")
+    comp_off = _fired(f, "HND302")
+    if ratio_far is None:
+        return ClaimCheck(claim, "no-data", "no per-stage ratio loss logged", ("HND301", "HND302"))
+    stages = [s for s in lb.stages if s.ratio_loss is not None] if _ok(lb) else []
+    rl = ", ".join(f"stage {s.stage}: {s.ratio_loss:.4f}" for s in stages)
+    if ratio_far:
+        return ClaimCheck(claim, "contradicted", f"the ratio loss is not close to 1.0 ({rl}).", ("HND301",))
+    if comp_off is None:
+        return ClaimCheck(claim, "no-data", f"ratio loss {rl}, but a ratio loss near 1.0 proves nothing alone (it can "
+                          "be near or below 1 when F != G) and no compression is logged to check.", ("HND301", "HND302"))
+    comp = ", ".join(f"stage {s.stage}: {g(s.compression)}x vs target {g(s.target)}x" for s in (lb.stages if _ok(lb) else ())
+                     if s.compression is not None and s.target)
+    if comp_off:
+        return ClaimCheck(claim, "contradicted", f"ratio loss {rl} looks fine, yet compression is off target: "
+                          f"{f['HND302'].message}", ("HND301", "HND302"))
+    return ClaimCheck(claim, "supported", f"ratio loss {rl}, and the realized compression confirms it ({comp}).",
+                      ("HND301", "HND302"))
+
+
+def claim_low_final_grad_norm(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    claim = "A low final gradient norm shows a training problem"
+    gr = r.get("gradients")
+    fired = _fired(f, "HND103")
+    if fired is None or not _ok(gr):
+        return ClaimCheck(claim, "no-data", "too few gradient-norm points for a trend", ("HND103",))
+    if fired:
+        return ClaimCheck(claim, "supported", f["HND103"].message, ("HND103",))
+    return ClaimCheck(claim, "contradicted", f"a falling norm is expected as the loss falls: {f['HND103'].message}",
+                      ("HND103",))
+
+
+def claim_no_repetition_penalty(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+    claim = "No repetition penalty (a minor issue)"
+    fired = _fired(f, "HND502")
+    if fired is None:
+        return ClaimCheck(claim, "no-data", "no generation settings recorded", ("HND502",))
+    return ClaimCheck(claim, "supported" if fired else "contradicted", f["HND502"].message, ("HND502",))
+
+
+CLAIMS: tuple[Callable[[Findings, Mapping[str, Any]], ClaimCheck], ...] = (
+    claim_gradient_explosion,
+    claim_multipliers_aggressive,
+    claim_warmup_short,
+    claim_stopped_early,
+    claim_clipping_restrictive,
+    claim_low_final_grad_norm,
+    claim_sampling_random,
+    claim_no_repetition_penalty,
+    claim_load_balance_from_ratio_loss,
+)
+
+
+def check_claims(findings: list[Finding] | Findings, results: Mapping[str, Any]) -> list[ClaimCheck]:
+    """Every claim's verdict. Only claims whose rules ran are judged; the rest say no data."""
+    by_code = findings if isinstance(findings, Mapping) else {x.code: x for x in findings}
+    return [c(by_code, results) for c in CLAIMS]

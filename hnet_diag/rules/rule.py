@@ -1,0 +1,233 @@
+"""The Rule type and what a rule produces: a Finding.
+
+A rule is data plus one small predicate, as in ruff or evidently: the code, name, severity,
+thresholds and texts live in fields so `hnet-diag rules`, `explain`, the report and the
+machine outputs all read the same object, and the predicate only measures evidence against
+thresholds. A predicate never formats prose; it returns an `Outcome` whose `facts` fill the
+rule's message and recommendation templates, so every message quotes the measured value and
+the threshold it was compared with.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is. `positive` marks a healthy sign worth saying out loud."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    POSITIVE = "positive"
+
+    @property
+    def rank(self) -> int:
+        """Larger is worse; positive ranks below everything so `--fail-on` never counts it."""
+        return {"critical": 4, "high": 3, "medium": 2, "low": 1, "positive": 0}[self.value]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Status(str, enum.Enum):
+    """Outcome of one rule on one run (evidently's test statuses, minus `error`).
+
+    `fail` and `warn` are alarms (fail for critical/high, warn for medium/low); `pass` means
+    the evidence was there and the problem was not (or, for a positive rule, the healthy sign
+    was); `no-data` means the analyzer had nothing to measure, which is never an alarm.
+    """
+
+    FAIL = "fail"
+    WARN = "warn"
+    PASS = "pass"
+    NO_DATA = "no-data"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A named, documented knob of a rule; users override it by `CODE.name=value`."""
+
+    name: str
+    default: float
+    doc: str
+
+
+@dataclass(frozen=True)
+class RuleDoc:
+    """A rule's page: what it detects, why it matters, an example message, how to fix it."""
+
+    what: str
+    why: str
+    example: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a finding rests on, so a reader (or root-cause linking) can check it.
+
+    `window` is the (first, last) step the evidence covers; findings whose windows overlap,
+    or which point at the same stage, may share a cause.
+    """
+
+    metric: str | None = None
+    steps: tuple[int, ...] = ()
+    values: tuple[float, ...] = ()
+    threshold: float | None = None
+    measured: float | None = None
+    stage: int | None = None
+    window: tuple[int, int] | None = None
+    plot: str | None = None  # file name of the plot that shows it (report's plots/ folder)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "steps": list(self.steps),
+            "values": [_json_float(v) for v in self.values],
+            "threshold": _json_float(self.threshold),
+            "measured": _json_float(self.measured),
+            "stage": self.stage,
+            "window": list(self.window) if self.window else None,
+            "plot": self.plot,
+        }
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What to do, with the exact trainer or generation flags.
+
+    `actions` name the direction each flag moves a knob ("max_grad_norm:down"); the conflict
+    checker in causes.py reads them, never the prose.
+    """
+
+    text: str
+    flags: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    expect: str = ""  # what a run with the fix should show, as a check hnet-diag can repeat
+    risk: str = ""  # what the fix may cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "flags": list(self.flags), "actions": list(self.actions),
+                "expect": self.expect, "risk": self.risk}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a predicate returns: did the problem (or healthy sign) show, and the facts.
+
+    `fired` True means the rule's condition holds (an alarm, or for a positive rule the
+    healthy sign); False means the evidence was there and the condition did not hold; None
+    means there was nothing to measure. `facts` fill the message/recommendation templates.
+    `severity` lets a predicate escalate or soften (a NaN loss is worse than a slow climb).
+    """
+
+    fired: bool | None
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
+    severity: Severity | None = None
+
+
+NO_DATA = Outcome(None)
+
+Predicate = Callable[[Mapping[str, Any], Mapping[str, float]], Outcome]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: stable code, readable name, severity, thresholds, texts and a predicate.
+
+    `reads` names the analyzer results (keys of `analyze_all(run)`) the predicate needs; a
+    missing one makes the finding `no-data` without calling the predicate. `message` and
+    `recommendation` are `str.format` templates over the outcome's facts plus the thresholds
+    (as `t_<name>`). `flags` are templates too (e.g. "--warmup-steps {suggested_warmup}").
+    """
+
+    code: str
+    name: str
+    title: str
+    severity: Severity
+    area: str  # report section: gradients, schedule, load balance, convergence, loss, generation, decoding
+    reads: tuple[str, ...]
+    message: str
+    recommendation: str
+    doc: RuleDoc
+    check: Predicate
+    thresholds: tuple[Threshold, ...] = ()
+    flags: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    pass_message: str = ""  # what a pass says, for the JSON/JUnit outputs
+    expect: str = ""  # template: the measurable outcome of following the recommendation
+    risk: str = ""  # template: what following it may cost
+
+    def defaults(self) -> dict[str, float]:
+        return {t.name: t.default for t in self.thresholds}
+
+    def threshold(self, name: str) -> Threshold:
+        for t in self.thresholds:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The result of one rule on one run, ready to render."""
+
+    code: str
+    name: str
+    severity: Severity
+    status: Status
+    title: str
+    message: str
+    area: str
+    evidence: Evidence = field(default_factory=Evidence)
+    recommendation: Recommendation | None = None
+    priority: int = 99  # 1 is first; set by severity, then by root cause order
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    cause: str | None = None  # id of the root cause it belongs to (causes.py)
+
+    @property
+    def is_alarm(self) -> bool:
+        return self.status in (Status.FAIL, Status.WARN)
+
+    @property
+    def is_positive(self) -> bool:
+        return self.severity is Severity.POSITIVE and self.status is Status.PASS
+
+    def with_(self, **changes: Any) -> "Finding":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "status": self.status.value,
+            "title": self.title,
+            "message": self.message,
+            "area": self.area,
+            "priority": self.priority,
+            "evidence": self.evidence.to_dict(),
+            "recommendation": self.recommendation.to_dict() if self.recommendation else None,
+            "thresholds": {k: _json_float(v) for k, v in sorted(self.thresholds.items())},
+            "cause": self.cause,
+        }
+
+
+def _json_float(v: Any) -> Any:
+    """JSON has no NaN/Inf: write them as strings so a NaN loss stays visible and valid."""
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    if f != f or f in (float("inf"), float("-inf")):
+        return str(f)
+    return int(f) if f.is_integer() and abs(f) < 2**53 and isinstance(v, int) else f

@@ -1,0 +1,82 @@
+"""The Markdown report: reproducible bytes, the example's sections, clean when healthy."""
+from __future__ import annotations
+
+import pytest
+
+from hnet_diag import load_run
+from hnet_diag.diagnosis import diagnose
+from hnet_diag.report.markdown import render_markdown, write_report
+
+from test_report_runs import example_like, write_run
+
+SECTIONS = [
+    "## Executive Summary", "## Key Findings", "### 🔴 Critical Issues", "### ✅ Positive Findings",
+    "## Detailed Analysis", "## Root Cause Analysis", "## Recommended Solutions", "## Implementation Plan",
+    "## Expected Outcomes", "## Risk Assessment", "## Conclusion", "## Next Steps", "## Appendix",
+]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return {"example": example_like(root / "example"), "healthy": write_run(root / "healthy")}
+
+
+@pytest.fixture(scope="module")
+def diagnoses(runs):
+    return {name: diagnose(load_run(path)) for name, path in runs.items()}
+
+
+def test_the_same_run_gives_byte_identical_markdown_and_plots(runs, tmp_path):
+    a = write_report(diagnose(load_run(runs["example"])), tmp_path / "a" / "report.md")
+    b = write_report(diagnose(load_run(runs["example"])), tmp_path / "b" / "report.md")
+    assert a.read_bytes() == b.read_bytes()
+    pngs = sorted(p.name for p in (tmp_path / "a" / "plots").glob("*.png"))
+    assert {"loss.png", "grad_norm.png", "lr.png", "compression.png"} <= set(pngs)
+    for name in pngs:
+        assert (tmp_path / "a" / "plots" / name).read_bytes() == (tmp_path / "b" / "plots" / name).read_bytes()
+    text = a.read_text()
+    for name in pngs:
+        assert f"](plots/{name})" in text
+
+
+def test_report_has_the_example_reports_sections_in_order(diagnoses):
+    text = render_markdown(diagnoses["example"])
+    positions = [text.index(s) for s in SECTIONS]
+    assert positions == sorted(positions)
+    assert "## Common Claims Checked Against the Evidence" in text
+
+
+def test_report_holds_no_absolute_or_temporary_paths(diagnoses, runs):
+    text = render_markdown(diagnoses["example"])
+    assert str(runs["example"]) not in text and "/tmp" not in text
+    assert "`metrics.jsonl`" in text  # files read, relative to the run
+
+
+def test_example_shaped_run_reports_its_causes_with_flags_and_numbers(diagnoses):
+    text = render_markdown(diagnoses["example"])
+    assert "--lr-multipliers 2.0,1.5,1.0" in text
+    assert "--warmup-steps" in text and "--temperature 0.8 --top-p 0.9" in text
+    assert "HND202, HND201, HND101" in text  # one root cause links the three
+    assert "| LR multipliers [3.0,1.7,0.9] are too aggressive | ✅ supported |" in text
+    assert "33.3%" in text
+
+
+def test_healthy_run_gets_a_clean_report(diagnoses):
+    d = diagnoses["healthy"]
+    assert d.at_or_above("high") == []
+    text = render_markdown(d)
+    assert "No critical or high-severity finding." in text
+    assert "❌ fail" not in text
+    assert "✅ healthy" in text
+
+
+def test_load_warnings_reach_the_appendix(tmp_path):
+    run = write_run(tmp_path / "r", max_steps=120)
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 120, "loss": \n')  # a run still writing: truncated last line
+    d = diagnose(load_run(run))
+    text = render_markdown(d)
+    appendix = text[text.index("## Appendix"):]
+    assert d.warnings or d.events
+    assert "metrics.jsonl" in appendix and ("warning:" in appendix or "event:" in appendix)
