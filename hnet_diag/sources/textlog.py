@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 import re
 from itertools import chain
+from operator import itemgetter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,7 @@ class _Plan:
     once per skeleton (a handful per log) and each further line costs one split.
     """
 
-    __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next")
+    __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next", "take")
 
     def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None):
         self.kind = kind  # "step", "val", "hf_train", "hf_eval", "hf_summary", "info", "skip"
@@ -194,6 +195,13 @@ class _Plan:
         self.dated = dated  # (start, end) of the ISO timestamp in the logger prefix, if any
         self.regex: re.Pattern[str] | None = None  # matches exactly the lines of this skeleton
         self.next: _Plan | None = None  # the shape that followed this one last time
+        # nums -> the metric values' texts, in `codes` order (itemgetter of one index
+        # returns the item itself, not a 1-tuple)
+        if len(value_at) == 1:
+            only = value_at[0]
+            self.take = lambda nums: (nums[only],)
+        else:
+            self.take = itemgetter(*value_at) if value_at else (lambda nums: ())
 
     @staticmethod
     def regex_for(parts: list[str]) -> re.Pattern[str]:
@@ -240,8 +248,19 @@ class _LogParser:
 
     # -- per line ------------------------------------------------------------------------
     def feed(self, lines: list[str]) -> None:
-        """Parse a batch of lines (one read chunk); the hot loop, kept free of lookups."""
-        parse = self._line
+        """Parse a batch of lines (one read chunk).
+
+        This is the hot loop of a million-line log, so the common case is inlined: the line
+        has the shape that followed the previous line's shape last time (the same shape in
+        a uniform log, the next one in an interleaved one) and is a plain step record.
+        """
+        values_extend = self.values.extend
+        codes_append = self.line_codes.append
+        steps_append = self.line_steps.append
+        walls_append = self.line_walls.append
+        slow = self._slow_line
+        nan = math.nan
+        use_fast = not self.user_patterns
         for line in lines:
             if "\x1b" in line:
                 line = _ANSI.sub("", line)
@@ -250,19 +269,45 @@ class _LogParser:
                 if "\r" in line:  # progress-bar redraws: each part is a line of its own
                     for part in line.split("\r"):
                         if part.strip():
-                            parse(part)
+                            slow(part)
                     continue
-            parse(line)
+            last = self.last_plan
+            if use_fast and last is not None:
+                plan = last.next
+                if plan is not None and plan.kind == "step":
+                    m = plan.regex.match(line)
+                    if m is not None:
+                        nums = m.groups()
+                        step = int(nums[plan.step_at])
+                        last_step = self.last_step
+                        if last_step is not None and step < last_step:
+                            self._restart(step)
+                        self.last_step = step
+                        if plan.max_at is not None:
+                            self.max_steps = int(nums[plan.max_at])
+                        if plan.scales is None:
+                            values_extend(map(float, plan.take(nums)))
+                        else:
+                            values_extend([float(v) * s for v, s in zip(plan.take(nums), plan.scales)])
+                        codes_append(plan.codes)
+                        steps_append(step)
+                        walls_append(_wall_time(line[plan.dated[0] : plan.dated[1]]) if plan.dated else nan)
+                        self.last_plan = plan
+                        continue
+            slow(line)
 
-    def _line(self, line: str) -> None:
+    def _restart(self, step: int) -> None:
+        self.events.append(
+            RunEvent("restart", self.source, step, f"step counter went back from {self.last_step} to {step}")
+        )
+
+    def _slow_line(self, line: str) -> None:
         if self.user_patterns:
             for pattern in self.user_patterns:
                 um = pattern.search(line)
                 if um:
                     self._user_record(um, line)
                     return
-        # Fast path: the shape that followed the previous line's shape last time (the same
-        # shape in a uniform log, the next one in an interleaved one), then the hot shapes.
         last = self.last_plan
         plan = last.next if last is not None else None
         m = plan.regex.match(line) if plan is not None else None
@@ -314,21 +359,18 @@ class _LogParser:
         elif kind == "val":
             step = self.last_step or 0
         elif kind == "hf_summary":
-            self.summary = {self.tag_names[c]: float(nums[i]) for c, i in zip(plan.codes, plan.value_at)}
+            self.summary = {self.tag_names[c]: float(v) for c, v in zip(plan.codes, plan.take(nums))}
             return
         else:
             self._info(line)
             return
-        last_step = self.last_step
-        if last_step is not None and step < last_step:
-            self.events.append(
-                RunEvent("restart", self.source, step, f"step counter went back from {last_step} to {step}")
-            )
+        if self.last_step is not None and step < self.last_step:
+            self._restart(step)
         self.last_step = step
         if plan.scales is None:
-            self.values.extend([float(nums[i]) for i in plan.value_at])
+            self.values.extend(map(float, plan.take(nums)))
         else:
-            self.values.extend([float(nums[i]) * s for i, s in zip(plan.value_at, plan.scales)])
+            self.values.extend([float(v) * s for v, s in zip(plan.take(nums), plan.scales)])
         self.line_codes.append(plan.codes)
         self.line_steps.append(step)
         self.line_walls.append(_wall_time(line[plan.dated[0] : plan.dated[1]]) if plan.dated else math.nan)
