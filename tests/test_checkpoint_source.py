@@ -339,3 +339,30 @@ def test_an_unsafe_checkpoint_in_a_run_folder_is_a_warning_and_the_rest_still_lo
     run = load_run(tmp_path)
     assert not marker.exists() and run.has_metric("loss") and run.checkpoints == []
     assert [w.source for w in run.warnings if "refused" in w.message] == ["evil.pt"]
+
+
+@pytest.mark.parametrize("weights", ["pytorch_model.bin", "model.safetensors"])
+def test_hugging_face_checkpoint_folder_gives_one_summary_with_optimizer_and_scheduler(tmp_path, weights):
+    from safetensors.torch import save_file
+
+    model, opt, sched = _trained("single")
+    folder = tmp_path / "checkpoint-500"
+    folder.mkdir()
+    if weights.endswith(".bin"):
+        torch.save(model.state_dict(), folder / weights)
+    else:
+        save_file(model.state_dict(), folder / weights)
+    torch.save(opt.state_dict(), folder / "optimizer.pt")
+    torch.save(sched.state_dict(), folder / "scheduler.pt")
+    torch.save({"python": (3, (1, 2), None), "cpu": torch.get_rng_state()}, folder / "rng_state.pth")
+
+    run = load_run(tmp_path)
+
+    assert len(run.checkpoints) == 1 and not run.warnings
+    summary = run.checkpoints[0]
+    assert summary.step == 500 and summary.path.endswith(weights)
+    assert len(summary.tensors) == len(model.state_dict()) and len(summary.param_groups) == 1
+    assert summary.scheduler["last_epoch"] == 1
+    assert len(summary.optimizer_moments) == 2 * len(list(model.parameters()))
+    if weights.endswith(".bin"):  # torch keeps the model order, so moments get their names
+        assert summary.optimizer_moments[0].name == "embeddings.weight.exp_avg"

@@ -14,7 +14,13 @@ What a checkpoint may hold, in the layouts met in practice:
   (nanoGPT, our reference trainer, most hand-written loops);
 - Lightning: `state_dict`, `optimizer_states` (list), `lr_schedulers` (list),
   `global_step`, `hyper_parameters`;
-- a bare optimizer state dict (Hugging Face `optimizer.pt`).
+- a bare optimizer state dict (Hugging Face `optimizer.pt`). In a Hugging Face
+  `checkpoint-N/` folder with one weights file, `optimizer.pt` and `scheduler.pt` are folded
+  into that file's summary (one summary per checkpoint); `rng_state*.pth` is skipped.
+
+The step is the one stored in the file (`step`, `global_step`, `iter_num`...), else the
+number in the file or folder name (`step_000500.pt`, `checkpoint-500/`), else Adam's own
+step count.
 
 Statistics are computed one tensor at a time, in float64 chunks of `CHUNK` elements, so the
 extra memory is one chunk whatever the tensor size. Norm, max |x|, mean and std are over
@@ -27,6 +33,7 @@ import math
 import re
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -55,20 +62,64 @@ def read(path: Path) -> SourceData | None:
     path = Path(path)
     if _SKIP_NAMES.match(path.name):
         return None
+    if path.name in HF_PARTS and _hf_model_file(path.parent) is not None:
+        return None  # folded into the summary of the folder's model file (see _fold_hf_parts)
     kind = _sniff(path)
     if kind is None:
         if path.suffix == ".bin":  # e.g. nanoGPT's tokenised train.bin: not ours to judge
             return None
         raise InputError(path, "not a PyTorch or safetensors checkpoint (unrecognised file header)")
     data = SourceData()
+    summary: CheckpointSummary | None = None
+    obj: Any = None
     if kind == "safetensors":
         summary = _read_safetensors(path)
     else:
         obj = _torch_load(path, mmap=(kind == "zip"))
+    if _hf_model_file(path.parent) == path:
+        obj, summary = _fold_hf_parts(path, obj, summary, data)
+    if obj is not None:
         summary, warnings = summarize(obj, path)
         data.warnings.extend(warnings)
     data.checkpoints.append(summary)
     return data
+
+
+# -- Hugging Face checkpoint folders -------------------------------------------------------
+#: Trainer writes these beside the weights in checkpoint-N/; they describe the same checkpoint
+HF_PARTS = ("optimizer.pt", "scheduler.pt")
+HF_MODEL_FILES = ("pytorch_model.bin", "model.safetensors")
+
+
+def _hf_model_file(folder: Path) -> Path | None:
+    """The single weights file of a Hugging Face checkpoint folder, if there is exactly one."""
+    found = [folder / n for n in HF_MODEL_FILES if (folder / n).is_file()]
+    return found[0] if len(found) == 1 else None
+
+
+def _fold_hf_parts(path: Path, obj: Any, summary: CheckpointSummary | None, data: SourceData) -> tuple[Any, Any]:
+    """Merge `optimizer.pt` and `scheduler.pt` into the summary of the folder's weights file.
+
+    One checkpoint folder then gives one CheckpointSummary (weights, param groups, moments,
+    scheduler, step) instead of three partial ones. A damaged or unsafe part becomes a
+    warning naming that part; the weights are still summarised.
+    """
+    parts: dict[str, Any] = {}
+    for name, key in (("optimizer.pt", "optimizer"), ("scheduler.pt", "scheduler")):
+        part = path.parent / name
+        if not part.is_file():
+            continue
+        try:
+            parts[key] = _torch_load(part, mmap=_sniff(part) == "zip")
+        except InputError as err:
+            data.warnings.append(LoadWarning(str(part), err.problem))
+    if obj is not None:  # torch weights: the optimizer's parameters can be matched to their names
+        return {"model": obj, **parts}, None
+    if parts:  # safetensors stores names sorted, not in model order: moments keep index names
+        extra, _ = summarize(parts, path)
+        summary = replace(summary, param_groups=extra.param_groups, optimizer_moments=extra.optimizer_moments,
+                          scheduler=extra.scheduler, step=summary.step if summary.step is not None else extra.step)
+    return None, summary
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -191,10 +242,10 @@ def summarize(obj: Any, path: Path) -> tuple[CheckpointSummary, list[LoadWarning
         moments, matched = _moment_stats(optimizer, shapes)
         if shapes and not matched:
             warnings.append(LoadWarning(str(path), "optimizer state could not be matched to parameter names by order and shape; moments are named by index"))
+    if step is None:  # a step the trainer wrote into the name beats Adam's count, reset on a fresh optimizer
+        step = _step_from_name(path)
     if step is None and optimizer is not None:
         step = _adam_step(optimizer)
-    if step is None:
-        step = _step_from_name(path)
     return CheckpointSummary(
         path=str(path), step=step, config=config, param_groups=param_groups,
         scheduler=_small(scheduler) if isinstance(scheduler, dict) else None,
