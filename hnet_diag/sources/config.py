@@ -61,7 +61,7 @@ TRAINING_ALIASES: dict[str, tuple[str, ...]] = {
     "seq_len": ("seq_len", "seq_length", "sequence_length", "block_size", "max_seq_length", "max_seq_len",
                 "context_length", "ctx_len"),
     "weight_decay": ("weight_decay", "wd", "weight_decay_rate"),
-    "ratio_loss_weight": ("ratio_loss_weight", "ratio_loss_alpha", "load_balancing_weight", "lb_loss_weight", "aux_loss_weight"),
+    "ratio_loss_weight": ("ratio_loss_weight", "ratio_loss_alpha", "load_balancing_weight", "lb_loss_weight"),
     "target_compression": ("target_compression", "target_compressions", "target_ratio", "target_ratios",
                            "compression_target", "compression_targets", "downsample_ratios"),
     "decay_fraction": ("decay_fraction", "decay_frac", "decay_ratio", "cooldown_fraction", "cooldown_ratio", "lr_decay_fraction"),
