@@ -43,7 +43,7 @@ _ALIASES: list[tuple[re.Pattern[str], str]] = [
         (r"(?:train[/_\-.])?loss(?:_step)?|training_loss|train_loss|loss/train|lm_loss|ce_loss", "loss"),
         (r"(?:val|valid|validation|eval)[/_\-.]?loss|loss/(?:val|valid|validation|eval)", "val_loss"),
         (r"(?:train[/_\-.])?bpb|bits_per_byte|train_bpb", "bpb"),
-        (r"(?:val|valid|eval)[/_\-.]?bpb", "val_bpb"),
+        (r"(?:val|valid|validation|eval)[/_\-.]?bpb|bpb/(?:val|valid|validation|eval)", "val_bpb"),
         (r"(?:train[/_\-.])?(?:grad_norm|gradient_norm|grad[/_\-.]norm|grad_norm_total|norm|total_grad_norm)", "grad_norm"),
         (rf"(?:train[/_\-.])?grad_norm[/_\-.]{_STAGE}", "grad_norm/stage{i}"),
         (r"(?:train[/_\-.])?(?:clipped|grad_clipped|clip)", "clipped"),

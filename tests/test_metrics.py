@@ -30,3 +30,11 @@ def test_unknown_and_lookalike_tags_keep_their_own_name():
 def test_split_stage_separates_family_and_index():
     assert split_stage("lr/stage2") == ("lr", 2)
     assert split_stage("loss") == ("loss", None)
+
+
+@pytest.mark.parametrize("split", ["val", "valid", "validation", "eval"])
+def test_tags_of_a_validation_writer_folder_map_to_validation_metrics(split):
+    # the TensorBoard reader prefixes tags of a val/ (valid/, validation/, eval/) writer folder
+    assert canonical_name(f"{split}/loss") == "val_loss"
+    assert canonical_name(f"{split}/bpb") == "val_bpb"
+    assert canonical_name("train/bpb") == "bpb"

@@ -252,16 +252,18 @@ def test_steps_that_only_move_forward_are_not_restarts(tmp_path):
 
 
 def test_writer_subfolders_named_for_a_split_prefix_the_tags(tmp_path):
-    for split, value in (("train", 1.0), ("val", 2.0)):
-        w = _torch_writer(tmp_path / split)
+    for split, value in (("train", 1.0), ("val", 2.0), ("validation", 3.0)):
+        w = _torch_writer(tmp_path / "runs" / split)
         for s in range(10):
             w.add_scalar("loss", value + s, s)
+            w.add_scalar("bpb" if split != "validation" else "validation_bpb", value, s)
         w.close()
     run = load_run(tmp_path)
     assert run.metric("loss").iloc[0] == 1.0
-    assert run.metric("val_loss").iloc[0] == 2.0
-    assert set(run.scalars["tag"].astype(str)) == {"train/loss", "val/loss"}
-    assert run.scalars["stream"].nunique() == 2
+    assert run.metric("val_bpb").iloc[0] in (2.0, 3.0)
+    assert set(run.scalars["tag"].astype(str)) == {
+        "train/loss", "train/bpb", "val/loss", "val/bpb", "validation/loss", "validation_bpb"}
+    assert run.scalars["stream"].nunique() == 3
 
 
 # -- damaged input --------------------------------------------------------------------------

@@ -38,6 +38,7 @@ tests/test_tensorboard.py.
 """
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,7 +144,8 @@ def _stream_frame(folder: Path, parts: list[_FileScalars], data: SourceData):
 
 
 def _prefixed(tag: str, split: str | None) -> str:
-    if split is None or tag.lower().startswith(split.lower() + "/"):
+    """`loss` in a val/ folder becomes `val/loss`; `val/loss` and `val_loss` stay as they are."""
+    if split is None or re.match(re.escape(split) + r"[/_\-.]", tag, re.IGNORECASE):
         return tag
     return f"{split}/{tag}"
 
