@@ -1,0 +1,38 @@
+"""analyze_all: every analyzer, JSON-ready results, plots, and silence on missing data."""
+import json
+
+from hnet_diag.analyzers import ANALYZERS, analyze_all
+from test_analyzers_support import close_figures, healthy_records, settings, write_run
+
+KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding"}
+
+
+def test_analyze_all_returns_every_named_result(tmp_path):
+    results = analyze_all(write_run(tmp_path, healthy_records(), settings()))
+    assert set(results) == KEYS == set(ANALYZERS)
+    assert all(r.status in ("ok", "no_data") for r in results.values())
+    assert results["gradients"].ok and results["load_balance"].ok
+    assert results["decoding"].status == "no_data"  # no checkpoint in this run
+
+
+def test_results_serialise_to_json_without_the_plotting_series(tmp_path):
+    results = analyze_all(write_run(tmp_path, healthy_records(grad_spikes={300: 20.0}), settings()), skip=("decoding",))
+    text = json.dumps({k: v.to_dict() for k, v in results.items()}, allow_nan=False)
+    back = json.loads(text)
+    assert back["gradients"]["spikes"][0]["step"] == 300
+    assert "_series" not in back["gradients"]
+
+
+def test_a_run_with_only_unrelated_metrics_gives_no_data_everywhere_never_an_alarm(tmp_path):
+    results = analyze_all(write_run(tmp_path, [{"step": s, "tokens_per_s": 1000.0} for s in range(50)]))
+    assert {k for k, r in results.items() if r.ok} == set()
+    assert all(r.reason for r in results.values())
+
+
+def test_every_result_plots_both_with_data_and_without(tmp_path):
+    full = analyze_all(write_run(tmp_path / "a", healthy_records(), settings()), skip=("decoding",))
+    empty = analyze_all(write_run(tmp_path / "b", [{"step": s, "epoch": 0.0} for s in range(5)]))
+    for res in [*full.values(), *empty.values()]:
+        ax = res.plot()
+        assert ax is not None and ax.figure is not None
+    close_figures()

@@ -1,0 +1,69 @@
+"""Decoding consistency on real (tiny) reference-trainer checkpoints."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hnet_diag import load_run  # noqa: E402
+from hnet_diag.analyzers.decoding import analyze_decoding, compare_logits, held_out_sequences  # noqa: E402
+from test_analyzers_support import close_figures  # noqa: E402
+
+TINY = {
+    "arch_layout": ["m1", ["T1"], "m1"], "d_model": [32, 48], "d_intermediate": [0, 64], "vocab_size": 256,
+    "ssm_cfg": {"chunk_size": 16, "d_conv": 4, "d_state": 16, "expand": 2, "headdim": 16},
+    "attn_cfg": {"num_heads": [2, 2], "rotary_emb_dim": [8, 8], "window_size": [-1, 16]},
+    "tie_embeddings": False,
+}
+
+
+def save_reference_checkpoint(folder, seq_len=48):
+    from hnet_diag.trainer.config import HNetConfig
+    from hnet_diag.trainer.model import HNetLM
+
+    torch.manual_seed(0)
+    cfg = HNetConfig.from_dict(TINY)
+    model = HNetLM(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "step": 20,
+                "config": {"model": cfg.to_dict(), "training": {"seq_len": seq_len}}}, folder / "ckpt_000020.pt")
+
+
+def test_reference_checkpoint_decodes_step_by_step_like_its_forward_pass(tmp_path):
+    save_reference_checkpoint(tmp_path)
+    res = analyze_decoding(load_run(tmp_path), n_sequences=2)
+    assert res.ok, res.reason
+    assert res.seq_len == 48 and res.n_sequences == 2 and res.checkpoint_step == 20
+    assert len(res.per_position_max) == 48
+    assert res.max_abs_diff < 1e-4 and res.first_position_above is None
+    assert res.max_abs_logit > 0.01  # the comparison is against non-trivial logits
+    assert res.attention_windows == (-1, 16)
+    close_figures()
+
+
+def test_compare_logits_locates_where_two_computations_part_ways():
+    fwd = torch.randn(2, 10, 256)
+    step = fwd.clone()
+    step[1, 6:, :3] += 0.5  # e.g. a window ignored from position 6 on
+    cmp = compare_logits(step, fwd)
+    assert cmp["max_abs_diff"] == pytest.approx(0.5, abs=1e-6)
+    assert [v > 1e-3 for v in cmp["per_position_max"]] == [False] * 6 + [True] * 4
+
+
+def test_held_out_sequences_are_fixed_by_the_seed():
+    a, b, c = held_out_sequences(3, 32, seed=1), held_out_sequences(3, 32, seed=1), held_out_sequences(3, 32, seed=2)
+    assert a.shape == (3, 32) and torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_a_plain_state_dict_is_not_a_reference_checkpoint(tmp_path):
+    torch.save(torch.nn.Linear(4, 4).state_dict(), tmp_path / "model.pt")
+    res = analyze_decoding(load_run(tmp_path))
+    assert res.status == "no_data" and "reference-trainer" in res.reason
+
+
+def test_a_model_config_that_does_not_fit_the_weights_is_no_data_not_a_crash(tmp_path):
+    from hnet_diag.trainer.config import HNetConfig
+
+    other = dict(TINY, d_model=[32, 64])
+    torch.save({"model": torch.nn.Linear(4, 4).state_dict(), "step": 3,
+                "config": {"model": HNetConfig.from_dict(other).to_dict()}}, tmp_path / "ckpt.pt")
+    res = analyze_decoding(load_run(tmp_path))
+    assert res.status == "no_data" and "cannot rebuild" in res.reason
