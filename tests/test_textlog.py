@@ -301,3 +301,39 @@ def test_real_build_nanogpt_console_log_matches_values_read_by_eye():
     assert run.metric("grad_norm").iloc[0] == pytest.approx(6.74)
     assert run.metric("step_time").iloc[0] == pytest.approx(25.21331)
     assert run.metric("tokens_per_s").iloc[0] == pytest.approx(5198.52)
+
+
+def test_real_nanogpt_log_keeps_its_nan_losses_at_the_right_iterations():
+    run = load_run(FIXTURES / "nanogpt_shakespeare_nan" / "train.log")
+    loss = run.metric("loss")
+    assert loss.index.tolist() == list(range(0, 451, 5))
+    assert loss[0] == pytest.approx(4.2709) and loss[420] == pytest.approx(3.5023)
+    assert loss[loss.isna()].index.tolist() == [425, 430, 435, 440, 445, 450]
+    assert run.metric("val_loss").to_dict() == pytest.approx(
+        {0: 4.2475, 100: 3.4987, 200: 3.4427, 300: 3.4254, 400: 3.3687}
+    )
+    assert run.metric("step_time")[0] == pytest.approx(10.26808)
+
+
+def test_real_hf_trainer_log_takes_steps_from_the_progress_bar_glued_to_each_record():
+    run = load_run(FIXTURES / "hf_trainer_qwen_lora" / "train.log")
+    loss = run.metric("loss")
+    assert loss.to_dict() == pytest.approx({10: 1.5618, 20: 1.2588, 30: 1.233, 4850: 1.1103})
+    assert run.metric("lr")[4850] == pytest.approx(1.0300782859497323e-07)
+    config = run.configs["train.log"]
+    assert config["max_steps"] == 4854
+    assert config["train_summary"]["train_loss"] == pytest.approx(1.113426063696347)
+
+
+def test_a_trainer_record_after_its_progress_bar_uses_the_bar_step_and_eval_follows_it(tmp_path):
+    text = (
+        " 20%|##        | 10/50 [00:17<01:06,  1.67s/it]{'loss': 0.6957, 'learning_rate': 9e-06, 'epoch': 1.0}\n"
+        "  0%|          | 0/3 [00:00<?, ?it/s]\n"
+        "                                             {'eval_loss': 0.68, 'eval_runtime': 1.19, 'epoch': 1.0}\n"
+        " 40%|####      | 20/50 [00:36<00:49,  1.66s/it]{'loss': 0.6744, 'learning_rate': 1.9e-05, 'epoch': 2.0}\n"
+    )
+    _write(tmp_path, "out.txt", text)
+    run = load_run(tmp_path)
+    assert run.metric("loss").to_dict() == pytest.approx({10: 0.6957, 20: 0.6744})
+    assert run.metric("val_loss").to_dict() == pytest.approx({10: 0.68})
+    assert run.configs["out.txt"]["max_steps"] == 50

@@ -104,6 +104,7 @@ _DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]
 _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
 _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
 _TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
+_TQDM_BAR = re.compile(r"\|\s*(\d+)/(\d+) \[")  # "| 10/4854 [00:16<2:14:42,  1.67s/it]"
 _CONTINUING = re.compile(r"Continuing training from global step (\d+)")
 
 _STEP_KEYS = {"step", "iter", "iteration", "global_step", "global step", "s"}
@@ -186,7 +187,7 @@ class _Plan:
     __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next", "take")
 
     def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None):
-        self.kind = kind  # "step", "val", "hf_train", "hf_eval", "hf_summary", "info", "skip"
+        self.kind = kind  # "step", "val", "hf_train", "hf_train_bar", "hf_eval", "hf_summary", "info", "skip"
         self.step_at = step_at  # index into the split parts
         self.max_at = max_at
         self.value_at = value_at
@@ -354,6 +355,9 @@ class _LogParser:
         elif kind == "hf_train":
             self.hf_count += 1
             step = self.hf_step = self.hf_base + self.hf_count * (self.logging_steps or 1)
+        elif kind == "hf_train_bar":
+            step = self.hf_step = int(nums[plan.step_at])
+            self.max_steps = int(nums[plan.max_at])
         elif kind == "hf_eval":
             step = self.hf_step if self.hf_step is not None else (self.last_step or 0)
         elif kind == "val":
@@ -506,7 +510,13 @@ class _LogParser:
             return plan("step", found, step_pos)
         if _HF_SUMMARY_KEY in keys:
             return plan("hf_summary", found)
-        if "loss" in keys:  # a Trainer training record: its step is implied by order
+        if "loss" in keys:
+            # A Trainer training record. Glued to the training progress bar (tqdm.write
+            # output captured with the bar), the bar's `N/M` is the exact step; else the
+            # step is implied by order.
+            bars = list(_TQDM_BAR.finditer(line, 0, at))
+            if bars:
+                return plan("hf_train_bar", found, bars[-1].start(1), bars[-1].start(2))
             return plan("hf_train", found)
         if any(k.startswith("eval_") for k in keys):  # belongs to the preceding train step
             return plan("hf_eval", found)
