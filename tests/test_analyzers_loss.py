@@ -73,3 +73,25 @@ def test_plot_marks_the_first_nonfinite_step(tmp_path):
     ax = analyze_loss(write_run(tmp_path, recs, settings())).plot()
     assert any(tuple(line.get_xdata()) == (500, 500) for line in ax.get_lines())
     close_figures()
+
+
+def test_nan_in_a_bookkeeping_metric_is_kept_apart_from_the_optimisation_metrics(tmp_path):
+    recs = healthy_records(steps=100)
+    for r in recs[:12]:
+        r["step_avg"] = math.nan  # timing not started yet, as modded-nanogpt logs it
+    res = analyze_loss(write_run(tmp_path, recs, settings()))
+    assert res.nonfinite == () and res.first_nonfinite_step is None
+    assert [(n.metric, n.count) for n in res.nonfinite_other] == [("step_avg", 12)]
+
+
+def test_a_loss_still_falling_towards_zero_is_not_read_as_above_its_minimum(tmp_path):
+    recs = [{"step": s * 10, "loss": 11.0 * 0.97 ** (s * 2)} for s in range(120)]
+    res = analyze_loss(write_run(tmp_path, recs))
+    assert res.final_over_min == pytest.approx(1.0)
+    assert res.running_min_step == recs[-1]["step"]
+
+
+def test_too_few_points_leave_divergence_unmeasured(tmp_path):
+    recs = [{"step": s, "loss": v} for s, v in [(10, 1.56), (20, 1.26), (30, 1.23), (4850, 1.11)]]
+    res = analyze_loss(write_run(tmp_path, recs))
+    assert res.ok and res.final_over_min is None and res.running_min is None

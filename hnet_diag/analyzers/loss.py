@@ -1,8 +1,11 @@
 """Loss health: NaN/Inf, spikes, divergence, train/validation gap.
 
-NaN/Inf are counted in every logged metric (a NaN grad norm a few steps before the loss
-goes NaN tells where it started), except realized compression, where Inf is a legitimate
-value (no boundary selected: 1/0) that the load-balance analyzer reads.
+NaN/Inf are counted in the metrics that measure the optimisation itself (loss, grad norm,
+LR, ratio loss, routing; a NaN grad norm a few steps before the loss goes NaN tells where
+it started). NaN in bookkeeping metrics (a `step_avg` that is NaN until timing starts, a
+throughput) says nothing about the model, so those are kept apart in `nonfinite_other`.
+Realized compression is exempt too: Inf there is a legitimate value (no boundary: 1/0)
+that the load-balance analyzer reads.
 """
 from __future__ import annotations
 
@@ -19,6 +22,15 @@ from .trend import finite, mann_kendall_z, opt, tail
 
 #: metric families where Inf is a value, not a numerical failure
 NONFINITE_EXEMPT = ("compression/",)
+#: metrics whose NaN/Inf means the optimisation broke (canonical names; "x/" = per-stage family)
+NUMERIC_HEALTH = (
+    "loss", "val_loss", "bpb", "val_bpb", "grad_norm", "grad_norm/", "lr", "lr/", "ratio_loss", "ratio_loss/",
+    "boundary_frac/", "boundary_prob/", "boundary_undecided/",
+)
+
+
+def is_health_metric(name: str) -> bool:
+    return any(name == p or (p.endswith("/") and name.startswith(p)) for p in NUMERIC_HEALTH)
 #: training-loss names in order of preference
 LOSS_NAMES = ("loss", "bpb")
 VAL_NAMES = {"loss": ("val_loss",), "bpb": ("val_bpb",)}
@@ -45,13 +57,15 @@ class LossResult(AnalyzerResult):
     first_nonfinite_step: int | None = None
     nonfinite_count: int = 0
     loss_nonfinite_count: int = 0
+    nonfinite_other: tuple[NonFinite, ...] = ()  # NaN/Inf in bookkeeping metrics (timing, throughput)
     # spikes
     spikes: tuple[Spike, ...] = ()
     # divergence
-    running_min: float | None = None
+    smooth_points: int = 0  # points in the rolling median the divergence measures use
+    running_min: float | None = None  # minimum of the rolling-median loss
     running_min_step: int | None = None
-    final_loss: float | None = None  # median of the last points
-    final_over_min: float | None = None  # final_loss / running_min
+    final_loss: float | None = None  # rolling-median loss at the last step
+    final_over_min: float | None = None  # final_loss / running_min (None: too few points)
     final_minus_min: float | None = None
     end_trend_z: float | None = None  # Mann-Kendall z over the last part (> 0: rising)
     # train/val gap
@@ -111,8 +125,11 @@ def detect_loss_spikes(
                          metric=str(series.name) if series.name is not None else "loss")
 
 
-def count_nonfinite(run) -> list[NonFinite]:
-    """NaN/Inf per metric, metrics with any first; the training loss leads when affected."""
+def count_nonfinite(run, health_only: bool = True) -> list[NonFinite]:
+    """NaN/Inf per metric; the training loss leads when affected.
+
+    health_only: only the optimisation metrics (NUMERIC_HEALTH); False: only the others.
+    """
     df = run.scalars
     if df.empty:
         return []
@@ -123,7 +140,7 @@ def count_nonfinite(run) -> list[NonFinite]:
     sub = df[bad]
     out = []
     for metric, rows in sub.groupby("metric", sort=True):
-        if str(metric).startswith(NONFINITE_EXEMPT):
+        if str(metric).startswith(NONFINITE_EXEMPT) or is_health_metric(str(metric)) != health_only:
             continue
         v = rows["value"].to_numpy(dtype=float)
         out.append(
@@ -140,16 +157,22 @@ def count_nonfinite(run) -> list[NonFinite]:
 
 
 def analyze_loss(
-    run, window: int = 50, z: float = 6.0, min_ratio: float = 1.1, tail_fraction: float = 0.2
+    run, window: int = 50, z: float = 6.0, min_ratio: float = 1.1, tail_fraction: float = 0.2,
+    smooth_fraction: float = 0.02, min_smooth_points: int = 5,
 ) -> LossResult:
     """NaN/Inf, spikes, divergence from the running minimum, and the train/val gap.
 
     window, z, min_ratio: spike detection (see `detect_loss_spikes`).
-    tail_fraction: the last part of the run used for the final level and its trend (0.2).
+    tail_fraction: the last part of the run whose trend is tested (0.2).
+    smooth_fraction, min_smooth_points: divergence compares a rolling median of
+        max(min_smooth_points, smooth_fraction * points) points at the end with its own
+        minimum, so a still-falling noisy loss reads 1.0, not "above its best single
+        point"; with fewer than twice that many points it is not measured.
     """
     params = dict(window=window, z=z, min_ratio=min_ratio)
     nonfinite = count_nonfinite(run)
     nf_fields = dict(
+        nonfinite_other=tuple(count_nonfinite(run, health_only=False)),
         nonfinite=tuple(nonfinite),
         first_nonfinite_step=min((n.first_step for n in nonfinite), default=None),
         nonfinite_count=sum(n.count for n in nonfinite),
@@ -169,10 +192,13 @@ def analyze_loss(
     lr = run.metric(lr_name) if lr_name else None
     spikes = annotate_spikes(detect_loss_spikes(s.rename(name), **params), warmup, n_first, first_step, lr, None, 0)
 
-    rmin_step = int(s.idxmin())
-    rmin = float(s.min())
-    end = tail(s, 0.05, min_points=5)
-    final = float(end.median())
+    k = max(min_smooth_points, int(round(smooth_fraction * len(s))))
+    div: dict[str, Any] = {"smooth_points": k}
+    if len(s) >= 2 * k:
+        smooth = s.rolling(k, min_periods=k).median().dropna()
+        rmin, final = float(smooth.min()), float(smooth.iloc[-1])
+        div.update(running_min=rmin, running_min_step=int(smooth.idxmin()), final_loss=final,
+                   final_over_min=opt(final / rmin) if rmin > 0 else None, final_minus_min=final - rmin)
     end_z = mann_kendall_z(tail(s, tail_fraction))
 
     used = [name]
@@ -204,11 +230,7 @@ def analyze_loss(
         n_points=len(s),
         loss_nonfinite_count=loss_nf,
         spikes=spikes,
-        running_min=rmin,
-        running_min_step=rmin_step,
-        final_loss=final,
-        final_over_min=opt(final / rmin) if rmin > 0 else None,
-        final_minus_min=final - rmin,
+        **div,
         end_trend_z=opt(end_z),
         val_metric=val_name,
         _series=raw,

@@ -21,8 +21,10 @@ def warmup_end_from_lr(lr: pd.Series, peak_tolerance: float = 1e-3) -> tuple[int
     """(warmup steps, peak LR, step of the peak) from an LR series, or None if unusable.
 
     Warmup ends at the first step whose LR is within `peak_tolerance` (relative) of the
-    peak. A series that starts at its peak has warmup 0. A series that only rises (a run
-    cut during warmup) reports its last step: warmup lasted at least that long.
+    peak. A series that starts at its peak reports its first logged step (0 when logging
+    starts at step 0): with sparse logging that is an upper bound, never an underestimate
+    that would read as "no warmup". A series that only rises (a run cut during warmup)
+    reports its last step: warmup lasted at least that long.
     """
     s = lr.astype(float)
     s = s[np.isfinite(s.to_numpy())]
@@ -31,9 +33,7 @@ def warmup_end_from_lr(lr: pd.Series, peak_tolerance: float = 1e-3) -> tuple[int
     peak = float(s.max())
     at_peak = s[s >= peak * (1 - peak_tolerance)]
     peak_step = int(at_peak.index[0])
-    first = int(s.index[0])
-    warmup = 0 if peak_step == first and s.iloc[0] >= peak * (1 - peak_tolerance) else peak_step
-    return warmup, peak, peak_step
+    return peak_step, peak, peak_step
 
 
 def warmup_steps_of(run, lr_metric: str | None = None) -> tuple[int | None, str | None, str | None]:
