@@ -337,3 +337,13 @@ def test_a_trainer_record_after_its_progress_bar_uses_the_bar_step_and_eval_foll
     assert run.metric("loss").to_dict() == pytest.approx({10: 0.6957, 20: 0.6744})
     assert run.metric("val_loss").to_dict() == pytest.approx({10: 0.68})
     assert run.configs["out.txt"]["max_steps"] == 50
+
+
+def test_a_broken_settings_file_is_a_warning_on_the_log_that_names_it(tmp_path):
+    _write(tmp_path, "hnet-diag.toml", "log-patterns = [\n")
+    _write(tmp_path, "train.log", "step 1 loss=2.0\n")
+    _write(tmp_path, "metrics.jsonl", '{"step": 1, "loss": 2.0}\n')
+    run = load_run(tmp_path)
+    assert run.has_metric("loss")
+    [warning] = [w for w in run.warnings if w.source == "train.log"]
+    assert "hnet-diag.toml" in warning.message and "invalid TOML" in warning.message

@@ -569,8 +569,8 @@ def read(path: Path) -> SourceData | None:
             return None
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
-    settings, settings_file = load_settings_with_source(path.parent)
     try:
+        settings, settings_file = load_settings_with_source(path.parent)
         patterns = compile_user_patterns(settings, settings_file)
     except InputError as err:  # name the settings file, even when shown as this log's warning
         raise InputError(path, str(err)) from err
