@@ -123,23 +123,26 @@ def _stream_frame(folder: Path, parts: list[_FileScalars], data: SourceData):
         steps.append(part.step)
         values.append(part.value)
         walls.append(part.wall_time)
-        sources.append(np.full(part.step.size, i, dtype=np.int32))
+        sources.append(np.full(part.step.size, i, dtype=np.int16 if len(parts) < 2**15 else np.int32))
     if not codes:
         return None
-    code = np.concatenate(codes)
-    step = np.concatenate(steps)
-    source = np.concatenate(sources)
+
+    def joined(arrays):  # one file (the usual case): no copy
+        return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+    code, step, source = joined(codes), joined(steps), joined(sources)
     _find_restarts(code, step, source, parts, data)
     files = [str(p.path) for p in parts]
     return pd.DataFrame(
         {
             "tag": pd.Categorical.from_codes(code, categories=list(tags)),
             "step": step,
-            "value": np.concatenate(values),
-            "wall_time": np.concatenate(walls),
+            "value": joined(values),
+            "wall_time": joined(walls),
             "source": pd.Categorical.from_codes(source, categories=files),
             "stream": pd.Categorical.from_codes(np.zeros(code.size, dtype=np.int8), categories=[str(folder)]),
-        }
+        },
+        copy=False,
     )
 
 
@@ -206,19 +209,23 @@ def _read_file(path: Path, plugins: dict[str, tuple[str, int]]) -> _FileScalars:
         warnings.append(LoadWarning(str(path), f"{bad.size} record(s) with a bad CRC skipped (at byte {_offsets(fr.header_offset[bad])})"))
         events.append(RunEvent("skipped_records", str(path), None, f"{bad.size} record(s) with a bad CRC"))
 
-    good = np.flatnonzero(fr.crc_ok)
-    start, length = fr.data_start[good], fr.length[good]
+    if bad.size:
+        good = np.flatnonzero(fr.crc_ok)
+        start, length = fr.data_start[good], fr.length[good]
+    else:  # the common case: no copies of the framing arrays
+        good, start, length = None, fr.data_start, fr.length
     fast = _fast_simple_values(buf, start, length)
     slow_rows, malformed = _general_records(buf, start, length, ~fast.ok, plugins)
     del buf
+    n_read = start.size
     if malformed:
-        offs = fr.header_offset[good][malformed]
+        offs = (start - (12 + tfrecord.FRONT_PAD))[malformed]
         warnings.append(LoadWarning(str(path), f"{len(malformed)} record(s) are not readable Event protos, skipped (at byte {_offsets(offs)})"))
     tags, code, step, value, wall = _merge(fast, slow_rows)
 
     last_step = int(step[-1]) if step.size else None
     if fr.stop == "truncated":
-        warnings.append(LoadWarning(str(path), f"last record at byte {fr.stop_offset} is incomplete (run still writing?); read the {good.size} records before it"))
+        warnings.append(LoadWarning(str(path), f"last record at byte {fr.stop_offset} is incomplete (run still writing?); read the {n_read} records before it"))
         events.append(RunEvent("truncated", str(path), last_step, f"incomplete record at byte {fr.stop_offset}"))
     elif fr.stop == "corrupt_length":
         warnings.append(LoadWarning(str(path), f"corrupt record length at byte {fr.stop_offset}; the remaining {size - fr.stop_offset} bytes are ignored"))

@@ -54,11 +54,15 @@ class Framing:
 
     data_start: np.ndarray  # int64, offset of each record's data in the padded buffer
     length: np.ndarray  # int64, data length
-    header_offset: np.ndarray  # int64, offset of each record's header in the file
     crc_ok: np.ndarray  # bool, data CRC matches
     stop: str | None = None  # None, "truncated" or "corrupt_length"
     stop_offset: int | None = None  # file offset of the record that stopped the reading
     file_size: int = 0
+
+    @property
+    def header_offset(self) -> np.ndarray:
+        """Offset of each record's header in the file (what warnings quote)."""
+        return self.data_start - (12 + FRONT_PAD)
 
 
 def read_padded(path: Path) -> tuple[np.ndarray, int]:
@@ -243,13 +247,13 @@ def frame(buf: np.ndarray, size: int) -> Framing:
         pos += 16 + n
     if singles:
         pieces.append(np.array(singles, dtype=np.int64))
-    hdr = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-    lengths = u64[hdr].astype(np.int64)
-    data_start = hdr + 12
+    data_start = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    del pieces, cand, nxt
+    lengths = u64[data_start].astype(np.int64)
+    data_start += 12
     return Framing(
         data_start=data_start,
         length=lengths,
-        header_offset=hdr - base,
         crc_ok=data_crc_ok(buf, data_start, lengths),
         stop=stop,
         stop_offset=stop_offset,
