@@ -41,7 +41,8 @@ def rotate(x: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor) -> 
     rot = 2 * inv_freq.shape[0]
     if rot == 0:
         return x
-    angles = positions.to(inv_freq.dtype).unsqueeze(-1) * inv_freq  # [..., pos, rot/2]
+    # float32 angles even if the model was cast to bf16: positions in the thousands.
+    angles = positions.float().unsqueeze(-1) * inv_freq.float()  # [..., pos, rot/2]
     cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
     x1, x2, rest = x[..., : rot // 2], x[..., rot // 2 : rot], x[..., rot:]
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest], dim=-1)

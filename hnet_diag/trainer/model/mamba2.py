@@ -59,6 +59,10 @@ def ssd_chunked_scan(x, dt, A, B, C, chunk_size: int, initial_state=None):
     """
     b, l, h, p = x.shape
     n = B.shape[-1]
+    out_dtype = x.dtype
+    # The decays are exponentials of sums: compute in float32 even under bf16 autocast
+    # (the official kernels do the same).
+    x, dt, A, B, C = x.float(), dt.float(), A.float(), B.float(), C.float()
     cs = max(1, min(chunk_size, l))
     pad = (-l) % cs
     if pad:
@@ -86,17 +90,20 @@ def ssd_chunked_scan(x, dt, A, B, C, chunk_size: int, initial_state=None):
     to_end = torch.exp(cum[..., -1:] - cum)  # decay from step j to the chunk's end
     chunk_states = torch.einsum("bhcj,bcjn,bcjhp->bchpn", to_end, B, x_dt)
 
-    # 3) Carry states across chunks (few of them: a loop is clearest) and add their output.
-    state = x.new_zeros(b, h, p, n) if initial_state is None else initial_state
-    from_start = torch.exp(cum)  # decay from the chunk's start to step i
-    chunk_total = torch.exp(cum[..., -1])  # [b, h, c]
-    outputs = []
-    for k in range(c):
-        carried = torch.einsum("bin,bhpn,bhi->bihp", C[:, k], state, from_start[:, :, k])
-        outputs.append(y[:, k] + carried)
-        state = state * chunk_total[:, :, k, None, None] + chunk_states[:, k]
-    y = torch.stack(outputs, dim=1).reshape(b, c * cs, h, p)[:, :l]
-    return y, state
+    # 3) Carry states across chunks. The state entering chunk k is the same recurrence one
+    #    level up: chunk j's state decays by every later chunk's total decay. Index 0 is
+    #    the initial state, index j+1 the state chunk j leaves; row k of the decay matrix
+    #    over those c+1 entries is the state entering chunk k (row c: the final state).
+    #    One matmul, no Python loop (whose per-chunk slicing made backward slow).
+    if initial_state is None:
+        initial_state = x.new_zeros(b, h, p, n)
+    states = torch.cat([initial_state.float().unsqueeze(1), chunk_states], dim=1)  # [b, c+1, h, p, n]
+    chunk_decay = torch.exp(segment_sums(F.pad(cum[..., -1], (1, 0))))  # [b, h, c+1, c+1]
+    entering = torch.einsum("bhkj,bjhpn->bkhpn", chunk_decay, states)
+    from_start = torch.exp(cum)  # decay from the chunk's start to step i (inclusive)
+    carried = torch.einsum("bcin,bchpn,bhci->bcihp", C, entering[:, :c], from_start)
+    y = (y + carried).reshape(b, c * cs, h, p)[:, :l]
+    return y.to(out_dtype), entering[:, c]
 
 
 class Mamba2(nn.Module):
@@ -148,11 +155,25 @@ class Mamba2(nn.Module):
         A = -torch.exp(self.A_log.float())
         return x, B, C, dt, A
 
+    def _causal_conv(self, xBC: torch.Tensor) -> torch.Tensor:
+        """Depthwise causal conv over time on [B, L, C], as d_conv shifted multiply-adds.
+
+        Same result as `self.conv1d` on the transposed input, but CPU autograd of a
+        depthwise Conv1d on a transposed (non-contiguous) tensor is ~100x slower than this.
+        """
+        l, k = xBC.shape[1], self.d_conv
+        padded = F.pad(xBC, (0, 0, k - 1, 0))
+        weight = self.conv1d.weight.squeeze(1)  # [C, k]; tap k-1 multiplies the current step
+        out = self.conv1d.bias + padded[:, 0:l] * weight[:, 0]
+        for tap in range(1, k):
+            out = out + padded[:, tap : tap + l] * weight[:, tap]
+        return out
+
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """u [B, L, d_model] -> [B, L, d_model], causal."""
         b, l, _ = u.shape
         z, xBC, dt = self._split(self.in_proj(u))
-        xBC = F.silu(self.conv1d(xBC.transpose(1, 2))[..., :l].transpose(1, 2))
+        xBC = F.silu(self._causal_conv(xBC))
         x, B, C, dt, A = self._ssm_inputs(xBC, dt)
         x = x.reshape(b, l, self.nheads, self.headdim)
         y, _ = ssd_chunked_scan(x, dt, A, B, C, self.chunk_size)
