@@ -59,12 +59,12 @@ LR_UNSTABLE_OUTER = LRRatioResult(multipliers=(3.0, 1.7, 0.9), max_min_ratio=3.3
                                   stage_spike_counts=(5, 1, 0), most_spiky_stage=0, largest_stage_is_most_spiky=True)
 
 CONV_OK = ConvergenceResult(loss_metric="loss", planned_steps=1000, last_step=999, fraction_completed=1.0,
-                            tail_window=(800, 999), slope_per_1k=-0.01, slope_relative_per_1k=-0.005, trend_z=-1.0,
+                            tail_window=(800, 999), tail_points=200, loss_at_tail_start=1.5, slope_per_1k=-0.01, slope_relative_per_1k=-0.005, trend_z=-1.0,
                             lr_metric="lr", lr_peak=3e-4, lr_last=1e-6, lr_last_over_peak=0.003,
                             val_metric="val_loss", val_points=10, best_val=1.5, best_val_step=999, last_val=1.5,
                             last_val_step=999, val_increase_relative=0.0)
 CONV_CUT = ConvergenceResult(loss_metric="loss", planned_steps=3000, last_step=999, fraction_completed=0.333,
-                             tail_window=(800, 999), slope_per_1k=-0.5, slope_relative_per_1k=-0.3, trend_z=-8.0,
+                             tail_window=(800, 999), tail_points=200, loss_at_tail_start=2.0, slope_per_1k=-0.5, slope_relative_per_1k=-0.3, trend_z=-8.0,
                              lr_metric="lr", lr_peak=3e-4, lr_last=3e-4, lr_last_over_peak=1.0,
                              val_metric="val_loss", val_points=10, best_val=1.5, best_val_step=400, last_val=1.8,
                              last_val_step=999, val_increase_relative=0.2)
@@ -214,3 +214,31 @@ def test_healthy_signs_pass_on_healthy_evidence_and_are_absent_otherwise(code):
            "decoding": DEC_BAD, "lr_ratio": LR_STEEP}
     g = evaluate(BY_CODE[code], bad)
     assert not g.is_positive and not g.is_alarm
+
+
+def test_nan_in_a_timing_column_is_not_divergence():
+    timing = LossResult(**{**LOSS_OK.__dict__, "nonfinite": (NonFinite("step_time", 0, 1, 1, 0),), "nonfinite_count": 1})
+    assert evaluate(BY_CODE["HND404"], {"loss": timing}).status is Status.PASS
+    grad = LossResult(**{**LOSS_OK.__dict__, "nonfinite": (NonFinite("grad_norm", 50, 3, 0, 3),), "nonfinite_count": 3})
+    assert evaluate(BY_CODE["HND404"], {"loss": grad}).is_alarm
+
+
+def test_a_trend_from_a_handful_of_final_points_is_no_data():
+    few = ConvergenceResult(**{**CONV_CUT.__dict__, "tail_points": 6})
+    assert evaluate(BY_CODE["HND402"], {"convergence": few}).status is Status.NO_DATA
+
+
+def test_the_drop_quoted_never_exceeds_the_whole_loss():
+    collapsing = ConvergenceResult(**{**CONV_CUT.__dict__, "loss_at_tail_start": 0.08, "slope_per_1k": -2.0})
+    f = evaluate(BY_CODE["HND402"], {"convergence": collapsing})
+    assert "100.0%" in f.message
+
+
+def test_a_minority_of_spikes_on_the_largest_stage_does_not_blame_the_multipliers():
+    spread = LRRatioResult(**{**LR_OK.__dict__, "stage_spike_counts": (2, 2, 2), "largest_stage_is_most_spiky": True})
+    assert evaluate(BY_CODE["HND202"], {"lr_ratio": spread}).status is Status.PASS
+
+
+def test_with_the_papers_alpha_already_set_the_advice_is_to_let_the_router_settle():
+    f = evaluate(BY_CODE["HND301"], {"load_balance": LB_BAD, "training": TRAINING})
+    assert f.recommendation.flags == () and "train longer" in f.recommendation.text

@@ -20,8 +20,11 @@ def rule_page(rule) -> str:
         "## Example", "", rule.doc.example, "",
         "## How to fix", "", rule.doc.fix,
     ]
-    if rule.flags:
-        lines += ["", "Flags it recommends: " + " ".join(rule.flags)]
+    if rule.flags:  # templates: show the filled-in parts as placeholders
+        import re
+
+        flags = " ".join(re.sub(r"\{(\w+)\}", r"<\1>", f) for f in rule.flags)
+        lines += ["", "Flags it recommends: " + flags]
     if rule.thresholds:
         lines += ["", "## Thresholds", ""]
         for t in rule.thresholds:

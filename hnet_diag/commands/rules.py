@@ -25,9 +25,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..report.terminal import STYLES
 
-    table = Table("code", "name", "severity", "area", "title", highlight=False)
+    table = Table(highlight=False)
+    for col in ("code", "name", "severity"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("title")
     for r in RULES:
-        table.add_row(r.code, r.name, f"[{STYLES[r.severity.value]}]{r.severity.value}[/]", r.area, r.title)
+        table.add_row(r.code, r.name, f"[{STYLES[r.severity.value]}]{r.severity.value}[/]", r.title)
     console = Console()
     console.print(table)
     console.print("`hnet-diag explain CODE` prints a rule's page.", highlight=False)

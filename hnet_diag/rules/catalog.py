@@ -20,6 +20,8 @@ from .rule import Evidence, Outcome, Rule, RuleDoc, Severity, Threshold
 
 NO = Outcome(None)
 PAPER_RATIO_LOSS_WEIGHT = 0.03  # alpha in every experiment of the H-Net paper
+#: metrics whose NaN/Inf means the optimisation broke (not timing or throughput columns)
+TRAINING_SIGNALS = {"loss", "val_loss", "bpb", "val_bpb", "grad_norm", "ratio_loss"}
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -89,7 +91,8 @@ def clip_flag(r: Mapping[str, Any]) -> str:
     """Recommend clipping only where the run has none."""
     gr = r.get("gradients")
     t = training(r)
-    has_clip = (getattr(gr, "max_grad_norm", None) is not None) or (getattr(t, "max_grad_norm", None) is not None)
+    clips = [getattr(gr, "max_grad_norm", None), getattr(t, "max_grad_norm", None)]
+    has_clip = any(c is not None and c > 0 for c in clips)  # the trainer's --max-grad-norm 0 disables clipping
     return "" if has_clip else "--max-grad-norm 1.0"
 
 
@@ -233,6 +236,7 @@ def check_lr_ratio(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
         and lr.largest_stage is not None
         and lr.largest_stage < len(counts)
         and counts[lr.largest_stage] >= t["min_stage_spikes"]
+        and counts[lr.largest_stage] >= t["min_stage_share"] * sum(counts)
     )
     fired = far or on_largest
     severity = Severity.HIGH if on_largest else Severity.MEDIUM
@@ -287,11 +291,14 @@ def _stages(r: Mapping[str, Any]) -> list[Any]:
 
 
 def _weight_flag(r: Mapping[str, Any]) -> tuple[str, str]:
+    """(flag, advice): restore the paper's alpha when the run used less, else let the router settle."""
     w = getattr(training(r), "ratio_loss_weight", None)
     if w is not None and w >= PAPER_RATIO_LOSS_WEIGHT:
-        return "", f"the ratio loss weight is already {g(w)}"
+        return "", (f"the ratio loss weight is already {g(w)}, so give the router time: train longer and check that "
+                    "--target-compression matches the config")
     now = "unknown" if w is None else g(w)
-    return f"--ratio-loss-weight {PAPER_RATIO_LOSS_WEIGHT}", f"ratio loss weight {now} -> {PAPER_RATIO_LOSS_WEIGHT} (the paper's alpha)"
+    return (f"--ratio-loss-weight {PAPER_RATIO_LOSS_WEIGHT}",
+            f"give the load-balancing loss its weight: {now} -> {PAPER_RATIO_LOSS_WEIGHT} (the paper's alpha)")
 
 
 def check_ratio_loss(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
@@ -368,10 +375,14 @@ def check_stopped_early(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome
 
 def check_still_improving(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     c = r["convergence"]
-    if c.trend_z is None or c.slope_relative_per_1k is None or not c.tail_window:
-        return Outcome(None, {"reason": "too few loss points at the end of the run for a trend"})
+    if c.trend_z is None or c.slope_relative_per_1k is None or not c.tail_window or c.tail_points < t["min_points"]:
+        return Outcome(None, {"reason": f"fewer than {int(t['min_points'])} loss points at the end of the run for a trend"})
     span = max(c.tail_window[1] - c.tail_window[0], 1)
-    rel_drop = -c.slope_relative_per_1k * span / 1000.0  # fraction the loss fell over the tail
+    if c.loss_at_tail_start and c.slope_per_1k is not None and c.loss_at_tail_start > 0:
+        rel_drop = -c.slope_per_1k * span / 1000.0 / c.loss_at_tail_start  # fraction of the tail's starting loss
+    else:
+        rel_drop = -c.slope_relative_per_1k * span / 1000.0
+    rel_drop = min(rel_drop, 1.0)  # a straight-line fit can overshoot zero on a collapsing loss
     # while the LR decays the loss drops by design (the annealing gain): only a larger
     # drop then says the model is still undertrained
     annealing = c.lr_last_over_peak is not None and c.lr_last_over_peak <= 0.5
@@ -412,7 +423,8 @@ def check_divergence(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     )
     if lo.final_over_min is None and not lo.nonfinite_count:
         return Outcome(None, {"reason": "too few loss points"})
-    others = [n for n in lo.nonfinite if n.metric != lo.loss_metric]
+    # NaN in a timing or throughput column (step 0 of many loggers) says nothing about training
+    others = [n for n in lo.nonfinite if n.metric != lo.loss_metric and n.metric.split("/")[0] in TRAINING_SIGNALS]
     what = []
     if nonfinite_loss:
         what.append(f"the loss is NaN/Inf at {lo.loss_nonfinite_count} logged step(s), first at step {lo.first_nonfinite_step}")
@@ -533,7 +545,7 @@ def check_loss_healthy(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
 
 
 def check_lr_consistent(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
-    out = check_lr_ratio(r, {"far_factor": t["far_factor"], "min_stage_spikes": 1})
+    out = check_lr_ratio(r, {"far_factor": t["far_factor"], "min_stage_spikes": 1, "min_stage_share": 0.5})
     if out.fired is None:
         return out
     return Outcome(not out.fired, out.facts, out.evidence)
@@ -665,6 +677,7 @@ RULES: tuple[Rule, ...] = (
         thresholds=(
             T("far_factor", 2.0, "the multipliers' max/min ratio may differ from the paper's Eq. 11 ratio by this factor"),
             T("min_stage_spikes", 1, "gradient spikes on the stage with the largest multiplier that make it the unstable one"),
+            T("min_stage_share", 0.5, "...and the share of all per-stage spikes they must make up"),
         ),
         message="LR multipliers [{multipliers}] (max/min {ratio}x; Eq. 11 gives [{rule}], {rule_ratio}x): {why}.",
         pass_message="LR multipliers [{multipliers}] (max/min {ratio}x) against Eq. 11 [{rule}] ({rule_ratio}x): {why}.",
@@ -714,7 +727,7 @@ RULES: tuple[Rule, ...] = (
         message="ratio loss of stage {stage} is {value} at the end of training, {excess} above its minimum 1.0 (threshold "
                 "{t_max_excess}); {all}.",
         pass_message="ratio loss within {t_max_excess} of 1.0 on every stage ({all}).",
-        recommendation="Give the load-balancing loss its weight back ({change})",
+        recommendation="Bring the ratio loss to its minimum: {change}",
         flags=("{flag}",), actions=("ratio_loss_weight:up",),
         expect="ratio loss within 0.05 of 1.0 on every stage (HND301 passes)",
         risk="A larger ratio-loss weight trades a little language-modelling loss for on-target chunking.",
@@ -739,7 +752,7 @@ RULES: tuple[Rule, ...] = (
         ),
         message="{problems}.",
         pass_message="compression on every stage within range: {all}.",
-        recommendation="Bring the chunking back to its target ({change}; targets {targets})",
+        recommendation="Bring the chunking back to its targets ({targets}): {change}",
         flags=("{flag}",), actions=("ratio_loss_weight:up",),
         expect="realized compression within 50% of the target on every stage (HND302 passes)",
         risk="Forcing compression onto target early may cost some loss until the router adapts.",
@@ -801,6 +814,7 @@ RULES: tuple[Rule, ...] = (
             T("min_trend_z", 2.0, "Mann-Kendall z of the falling trend over the last 20% (noise-aware)"),
             T("min_relative_drop", 0.02, "the loss fell by at least this fraction over the last 20% of the run"),
             T("min_relative_drop_annealed", 0.1, "the same when the LR was annealed over that stretch (decay lowers the loss by design)"),
+            T("min_points", 10, "loss points in the last 20% needed to call a trend"),
         ),
         message="the loss fell by {drop} over steps {lo}-{hi} (slope {slope} per 1,000 steps, trend z {z}; threshold "
                 "{needed} and |z| >= {t_min_trend_z}).",
