@@ -84,10 +84,9 @@ def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None =
         settings = EngineSettings()
     elif isinstance(settings, Mapping):
         settings = build_settings(settings, origin="diagnose(settings=...)")
+    analysis_warnings: list[str] = []
     if results is None:
-        from .analyzers import analyze_all
-
-        results = analyze_all(run)
+        results, analysis_warnings = run_analyzers(run)
     results = dict(results)
     # predicates suggest flags from the run's own settings (e.g. half its --learning-rate)
     results.setdefault("training", getattr(run, "training", None))
@@ -111,12 +110,40 @@ def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None =
         last_step=getattr(run, "last_step", None),
         planned_steps=getattr(training, "max_steps", None),
         files=sorted(getattr(run, "files", [])),
-        warnings=[str(w) for w in getattr(run, "warnings", [])],
+        warnings=[str(w) for w in getattr(run, "warnings", [])] + analysis_warnings,
         events=[_event(e) for e in getattr(run, "events", [])],
         locations={f.code: loc for f in findings if (loc := locate(f, run))},
         settings_origin=getattr(settings, "origin", "defaults"),
         facts=_facts(run),
     )
+
+
+@dataclass(frozen=True)
+class FailedAnalysis:
+    """Stands in for a result whose analyzer raised: its rules say no-data, with the reason."""
+
+    reason: str
+    status: str = "no_data"
+    ok: bool = False
+
+
+def run_analyzers(run: Any) -> tuple[dict[str, Any], list[str]]:
+    """Every analyzer, each on its own: one that fails costs its own checks, not the report.
+
+    The failure is reported (appendix and JSON warnings) rather than hidden, the same way a
+    damaged file is.
+    """
+    from .analyzers import ANALYZERS, analyzer
+
+    results: dict[str, Any] = {}
+    warnings: list[str] = []
+    for name in ANALYZERS:
+        try:
+            results[name] = analyzer(name)(run)
+        except Exception as err:  # noqa: BLE001 - any analyzer bug must not take the report down
+            results[name] = FailedAnalysis(f"the {name} analysis failed ({type(err).__name__}: {err})")
+            warnings.append(f"analysis {name}: failed ({type(err).__name__}: {err}); its checks report no data")
+    return results, warnings
 
 
 def _run_name(run: Any) -> str:

@@ -80,3 +80,22 @@ def test_load_warnings_reach_the_appendix(tmp_path):
     appendix = text[text.index("## Appendix"):]
     assert d.warnings or d.events
     assert "metrics.jsonl" in appendix and ("warning:" in appendix or "event:" in appendix)
+
+
+def test_an_analyzer_that_fails_costs_only_its_checks_and_is_reported(runs, monkeypatch):
+    import hnet_diag.analyzers.generation as generation
+
+    def broken(run):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(generation, "analyze_generation", broken)
+    d = diagnose(load_run(runs["example"]))
+    assert d.finding("HND501").status.value == "no-data" and "boom" in d.finding("HND501").message
+    assert d.finding("HND101").is_alarm
+    assert any("generation" in w and "boom" in w for w in d.warnings)
+
+
+def test_diagnose_accepts_a_settings_table_like_pyproject(runs):
+    d = diagnose(load_run(runs["example"]), {"ignore": ["HND5"], "thresholds": {"HND101": {"min_ratio": 1000}}})
+    assert not any(f.code.startswith("HND5") for f in d.findings)
+    assert not d.finding("HND101").is_alarm
