@@ -203,7 +203,12 @@ def header_rows(d: "Diagnosis") -> list[tuple[str, str]]:
                        ("warmup_steps", "warmup steps"), ("schedule", "schedule"), ("max_grad_norm", "max grad norm"),
                        ("ratio_loss_weight", "ratio loss weight"), ("target_compression", "target compression")):
         if key in d.facts:
-            rows.append((label, fmt(d.facts[key])))
+            value = d.facts[key]
+            if isinstance(value, list):
+                from ..rules.catalog import listing
+
+                value = f"[{listing(value)}]"
+            rows.append((label, fmt(value)))
     rows.append(("findings", f"{c['critical']} critical, {c['high']} high, {c['medium']} medium, {c['low']} low; "
                              f"healthy signs: {c['positive']}; checks without data: {c['no_data']}"))
     return rows
@@ -294,7 +299,8 @@ def next_steps(d: "Diagnosis") -> list[str]:
         out.append("Run the changed configuration and check it with `hnet-diag check RUN --fail-on high`.")
     if d.no_data:
         missing = ", ".join(f.code for f in d.no_data[:6])
-        out.append(f"Log the metrics that the checks without data need ({missing}{', …' if len(d.no_data) > 6 else ''}).")
+        out.append(f"Give the checks without data what they need (appendix: {missing}{', …' if len(d.no_data) > 6 else ''}), "
+                   "e.g. per-stage metrics, a config with the planned steps, generation settings or a checkpoint.")
     if not out:
         out.append("Nothing to fix: use this run as the baseline for the next ones.")
     return out

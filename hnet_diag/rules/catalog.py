@@ -184,22 +184,25 @@ def check_vanishing(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
 
 def check_warmup(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     w = r["warmup"]
-    if w.warmup_steps is None or w.concentration is None:
-        return Outcome(None, {"reason": "warmup length or spike distribution unknown"})
+    if w.warmup_steps is None:
+        return Outcome(None, {"reason": "warmup length unknown (no LR series or config)"})
     near = w.grad_spikes_near_end + w.loss_spikes_near_end
-    fired = near >= t["min_spikes_near_end"] and w.concentration >= t["min_concentration"]
+    if w.concentration is None and w.spikes_total:
+        return Outcome(None, {"reason": "spike distribution around the end of warmup unknown"})
+    concentration = w.concentration or 0.0  # no spike at all: nothing concentrated anywhere
+    fired = near >= t["min_spikes_near_end"] and concentration >= t["min_concentration"]
     planned = w.planned_steps
     suggested = max(2 * w.warmup_steps, int(round(t["suggested_fraction"] * planned)) if planned else 0, 100)
     suggested = int(float(f"{suggested:.2g}"))
     lo, hi = w.near_window or (w.warmup_steps, w.warmup_steps)
     facts = {
         "near": near, "total": w.spikes_total, "lo": lo, "hi": hi, "warmup": w.warmup_steps,
-        "concentration": g(w.concentration, 2), "fraction": pct(w.warmup_fraction),
+        "concentration": g(concentration, 2), "fraction": pct(w.warmup_fraction),
         "of": f"{planned} planned steps" if w.fraction_of == "planned_steps" and planned else "the steps run",
         "suggested": suggested, "suggested_fraction": pct(suggested / planned) if planned else "?",
     }
     ev = Evidence(metric=w.lr_metric, steps=tuple(s.step for s in w.spikes_near_end),
-                  values=tuple(s.value for s in w.spikes_near_end), measured=w.concentration,
+                  values=tuple(s.value for s in w.spikes_near_end), measured=concentration,
                   threshold=t["min_concentration"], window=w.near_window, plot="lr.png")
     return Outcome(fired, facts, ev)
 
