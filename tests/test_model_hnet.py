@@ -178,3 +178,19 @@ def test_tied_embeddings_share_one_tensor():
     raw["tie_embeddings"] = True
     model = HNetLM(HNetConfig.from_dict(raw))
     assert model.lm_head.weight is model.embeddings.weight
+
+
+@pytest.mark.parametrize("name, paper_params", [("hnet_1stage_L", 680e6), ("hnet_2stage_XL", 1.6e9)])
+def test_official_configs_build_the_paper_parameter_counts_on_the_meta_device(name, paper_params):
+    """Shapes only (no memory): the layer shapes add up to the sizes in the paper's table."""
+    from hnet_diag.trainer.config import bundled_config_path
+
+    with torch.device("meta"):
+        model = HNetLM(HNetConfig.from_json(bundled_config_path(name)))
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count / paper_params - 1) < 0.01, count
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    # Mamba-2 in_proj packs z, x (2 x 2048), B, C (2 x 128) and dt (32 heads of 64).
+    assert shapes["backbone.encoder.layers.0.mixer.in_proj.weight"] == (4384, 1024)
+    assert shapes["backbone.encoder.layers.0.mixer.conv1d.weight"] == (2304, 1, 4)
+    assert shapes["backbone.main_network.pad_dimension"] == (512,)
