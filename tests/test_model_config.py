@@ -60,6 +60,8 @@ def test_plain_layout_has_zero_stages():
          "attn_cfg.num_heads has 2 entries"),
         ({"ssm_cfg": {"chunk_size": 256, "d_conv": 4, "d_state": 128, "expand": 2, "headdim": 48}}, "headdim"),
         ({"d_modle": [1]}, "unknown H-Net config key"),
+        ({"attn_cfg": {"num_heads": [16, 16, 16], "rotary_emb_dim": [32, 48, 64], "window_size": [1023, 1023, -1],
+                       "qkv_proj_bias": True}}, "unknown attn_cfg key"),
     ],
 )
 def test_invalid_config_raises_value_error_naming_the_problem(change, words):

@@ -74,7 +74,6 @@ class SSMConfig:
     d_state: int | list[int] = 128
     expand: int | list[int] = 2
     headdim: int | list[int] | None = None  # official files omit it; Mamba2's default is 64
-    extra: dict[str, Any] = field(default_factory=dict)  # keys we keep but do not use
 
     def at(self, level: int) -> dict[str, int]:
         values = {
@@ -95,7 +94,6 @@ class SSMConfig:
         }
         if self.headdim is not None:
             out["headdim"] = self.headdim
-        out.update(self.extra)
         return out
 
 
@@ -106,7 +104,6 @@ class AttnConfig:
     num_heads: list[int] = field(default_factory=list)
     rotary_emb_dim: list[int] = field(default_factory=list)
     window_size: list[int] = field(default_factory=list)  # -1 = full causal attention
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def at(self, level: int) -> dict[str, int]:
         def pick(values: list[int] | int, default: int) -> int:
@@ -128,7 +125,6 @@ class AttnConfig:
             else self.rotary_emb_dim,
             "window_size": list(self.window_size) if isinstance(self.window_size, list) else self.window_size,
         }
-        out.update(self.extra)
         return out
 
 
@@ -146,6 +142,8 @@ class LevelLayout:
         return not self.encoder and not self.decoder
 
 
+SSM_KEYS = {"chunk_size", "d_conv", "d_state", "expand", "headdim"}
+ATTN_KEYS = {"num_heads", "rotary_emb_dim", "window_size"}
 TOP_LEVEL_KEYS = {
     "arch_layout", "d_model", "d_intermediate", "vocab_size", "ssm_cfg", "attn_cfg", "tie_embeddings",
 }
@@ -186,16 +184,15 @@ class HNetConfig:
         attn = d.get("attn_cfg", {}) or {}
         if not isinstance(ssm, dict) or not isinstance(attn, dict):
             raise ValueError("ssm_cfg and attn_cfg must be JSON objects")
-        ssm_known = {"chunk_size", "d_conv", "d_state", "expand", "headdim"}
-        attn_known = {"num_heads", "rotary_emb_dim", "window_size"}
-        ssm_cfg = SSMConfig(
-            **{k: _copy(v) for k, v in ssm.items() if k in ssm_known},
-            extra={k: v for k, v in ssm.items() if k not in ssm_known},
-        )
-        attn_cfg = AttnConfig(
-            **{k: _copy(v) for k, v in attn.items() if k in attn_known},
-            extra={k: v for k, v in attn.items() if k not in attn_known},
-        )
+        # Like the official SSMConfig/AttnConfig dataclasses, refuse keys we would not use:
+        # silently dropping e.g. a bias switch would build a different model. `headdim` is
+        # our one extension (official files omit it and get Mamba2's 64).
+        for section, given, known in (("ssm_cfg", ssm, SSM_KEYS), ("attn_cfg", attn, ATTN_KEYS)):
+            unknown = sorted(set(given) - known)
+            if unknown:
+                raise ValueError(f"unknown {section} key(s) {unknown}; expected some of {sorted(known)}")
+        ssm_cfg = SSMConfig(**{k: _copy(v) for k, v in ssm.items()})
+        attn_cfg = AttnConfig(**{k: _copy(v) for k, v in attn.items()})
         vocab_size = d.get("vocab_size", 256)
         tie = d.get("tie_embeddings", False)
         if not isinstance(tie, bool):
