@@ -224,8 +224,9 @@ def test_files_of_a_folder_are_read_in_wall_time_order_and_a_resume_is_a_restart
     assert loss[79] == pytest.approx(10.0 - 0.79)
     assert loss[80] == -80.0 and loss[149] == -149.0  # the newest write of a step wins
     assert run.scalars["stream"].nunique() == 1
-    # superseded rows are kept in write order
+    # superseded rows are kept in write order, so the triples are EventAccumulator's too
     assert len(run.scalars) == 170
+    assert sorted(_ours(tmp_path)) == sorted(_theirs(tmp_path))
 
 
 def test_a_restart_inside_one_file_is_found_once_for_all_its_tags(tmp_path):
@@ -239,6 +240,8 @@ def test_a_restart_inside_one_file_is_found_once_for_all_its_tags(tmp_path):
     run = load_run(tmp_path)
     assert [(e.kind, e.step) for e in run.events] == [("restart", 30)]
     assert list(run.metric("loss").index) == list(range(60))
+    assert run.metric("loss")[40] == 40.0 and len(run.scalars) == 80 * 2 + 5 + 3
+    assert sorted(_ours(tmp_path)) == sorted(_theirs(tmp_path))
 
 
 def test_steps_that_only_move_forward_are_not_restarts(tmp_path):
@@ -330,6 +333,15 @@ def test_empty_and_foreign_files_named_like_event_files_are_warnings_and_the_run
     assert "events.out.tfevents.1.x: empty event file" in messages["empty"]
     assert "events.out.tfevents.2.x: not a TensorBoard event file" in messages["foreign"]
     assert all(f.startswith("good") for f in run.files)
+
+
+def test_a_foreign_file_next_to_a_good_one_in_the_same_folder_is_a_warning_naming_it(tmp_path):
+    _torch_file(tmp_path)
+    foreign = tmp_path / "events.out.tfevents.9999999999.x"
+    foreign.write_bytes(os.urandom(500))
+    run = load_run(tmp_path)
+    assert len(run.metric("loss")) == 20
+    assert [w.source for w in run.warnings] == [str(foreign)]
 
 
 def test_a_folder_whose_only_event_file_is_foreign_raises_an_input_error_naming_it(tmp_path):

@@ -131,3 +131,11 @@ def test_bad_data_crc_marks_only_that_record(tmp_path):
     fr = _framing(path)
     assert fr.header_offset.tolist() == offsets
     assert np.flatnonzero(~fr.crc_ok).tolist() == [7, 30]
+
+
+def test_a_file_of_empty_records_frames_with_valid_crcs(tmp_path):
+    path = tmp_path / "records"
+    _write_records(path, [b""] * 5)
+    fr = _framing(path)
+    assert fr.length.tolist() == [0] * 5
+    assert fr.crc_ok.all() and fr.stop is None

@@ -311,7 +311,7 @@ def _fast_simple_values(buf: np.ndarray, start: np.ndarray, length: np.ndarray) 
 
 def _fast_block(buf, start, length, offset, out: _FastScalars, tags: _TagTable) -> None:
     u64 = tfrecord.at(buf, "<u8")
-    idx = np.flatnonzero((length >= 17) & (length <= 140))
+    idx = np.flatnonzero((length >= 20) & (length <= 147))  # 1-byte lengths bound the layout's size
     idx = idx[buf[start[idx]] == 0x09]
     s, L = start[idx], length[idx]
 

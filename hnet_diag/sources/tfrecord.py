@@ -280,7 +280,7 @@ def data_crc_ok(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.nd
         for c in range(0, idx.size, CHUNK):  # a chunk's bytes stay in cache across columns
             i = idx[c:c + CHUNK]
             s, n = start[i], length[i]
-            ok[i] = (_raw_crc_right_aligned(buf, s, s + n, -(-int(n.max()) // 4)) ^ zero[n]) == stored[i]
+            ok[i] = (_raw_crc_right_aligned(buf, s, s + n, max(1, -(-int(n.max()) // 4))) ^ zero[n]) == stored[i]
     for i in np.flatnonzero(length > VECTOR_CRC_MAX):
         s, n = int(start[i]), int(length[i])
         ok[i] = google_crc32c.value(buf[s:s + n].tobytes()) == stored[i]
