@@ -46,7 +46,7 @@ def test_ignoring_the_failing_codes_makes_check_pass(runs):
 def test_a_threshold_override_changes_the_verdict(runs):
     assert main(["check", str(runs["example"]), "-q", "--fail-on", "critical"]) == 1
     assert main(["check", str(runs["example"]), "-q", "--fail-on", "critical",
-                 "--threshold", "HND101.critical_ratio=1000", "--threshold", "HND101.min_ratio=100"]) == 0
+                 "--threshold", "HND101.single_spike_ratio=1000", "--threshold", "HND101.min_ratio=100"]) == 0
 
 
 def test_check_writes_sarif_and_junit_and_prints_github_annotations(runs, tmp_path, monkeypatch, capsys):

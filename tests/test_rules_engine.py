@@ -37,9 +37,9 @@ def test_cli_lists_accept_commas_and_override_the_file():
 
 
 def test_threshold_overrides_merge_file_then_cli():
-    table = {"thresholds": {"HND101": {"min_ratio": 5, "critical_ratio": 20}}}
+    table = {"thresholds": {"HND101": {"min_ratio": 5, "single_spike_ratio": 20}}}
     s = build_settings(table, thresholds=["HND101.min_ratio=8"])
-    assert s.thresholds["HND101"] == {"min_ratio": 8.0, "critical_ratio": 20.0}
+    assert s.thresholds["HND101"] == {"min_ratio": 8.0, "single_spike_ratio": 20.0}
 
 
 @pytest.mark.parametrize("arg,problem", [

@@ -106,10 +106,10 @@ BAD = {
     "HND101": ({"gradients": GRAD_SPIKY}, ["7", "120", "threshold 3x"]),
     "HND102": ({"gradients": GRAD_CLIPPED}, ["97.0%", "0.1", "threshold 0.5"]),
     "HND103": ({"gradients": GRAD_VANISHED}, ["0.001", "3 decades", "threshold 2"]),
-    "HND201": ({"warmup": WARM_SHORT}, ["15-60", "18x denser", "threshold 3x", "2.0%"]),
+    "HND201": ({"warmup": WARM_SHORT}, ["15-60", "18x denser", "thresholds: 2 steps, 3x", "2.0%", "(25, 30, 40)"]),
     "HND202": ({"lr_ratio": LR_STEEP}, ["16x", "3.65x", "factor 2"]),
     "HND203": ({"convergence": CONV_CUT}, ["100.0%", "threshold 0.5"]),
-    "HND301": ({"load_balance": LB_BAD}, ["1.4000", "threshold 0.05"]),
+    "HND301": ({"load_balance": LB_BAD}, ["1.4000", "threshold 0.1"]),
     "HND302": ({"load_balance": LB_BAD}, ["12x", "target of 3x", "±50.0%"]),
     "HND303": ({"load_balance": LB_BAD}, ["60.0%", "threshold 0.3"]),
     "HND401": ({"convergence": CONV_CUT}, ["999 of 3000", "33.3%", "threshold 0.9"]),
@@ -166,10 +166,25 @@ def test_spikes_followed_by_loss_spikes_make_explosion_critical():
     assert "--learning-rate 1.5e-4" in f.recommendation.flags
 
 
-def test_user_threshold_silences_a_small_spike():
-    g = GradientResult(n_points=500, spikes=(spike(120, 4.0),))
+def test_user_threshold_silences_small_spikes():
+    g = GradientResult(n_points=500, spikes=(spike(120, 4.0), spike(300, 5.0)))
     assert evaluate(BY_CODE["HND101"], {"gradients": g}).is_alarm
     assert not evaluate(BY_CODE["HND101"], {"gradients": g}, {"min_ratio": 8}).is_alarm
+
+
+def test_one_moderate_spike_is_noise_but_one_huge_spike_is_not():
+    one = GradientResult(n_points=500, spikes=(spike(120, 6.0),))
+    assert evaluate(BY_CODE["HND101"], {"gradients": one}).status is Status.PASS
+    huge = GradientResult(n_points=500, spikes=(spike(120, 40.0),))
+    f = evaluate(BY_CODE["HND101"], {"gradients": huge})
+    assert f.is_alarm and f.severity is Severity.HIGH
+
+
+def test_per_stage_spikes_and_small_loss_blips_near_warmup_end_are_not_significant():
+    noisy = WarmupResult(**{**WARM_SHORT.__dict__, "spikes_near_end": (
+        spike(26, 20.0, "warmup", metric="grad_norm/stage1"), spike(36, 6.0), spike(40, 1.15, metric="loss"))})
+    f = evaluate(BY_CODE["HND201"], {"warmup": noisy})
+    assert f.status is Status.PASS and "1 (thresholds 2)" in f.message
 
 
 def test_multipliers_near_eq11_are_not_a_finding_unless_the_largest_stage_is_unstable():

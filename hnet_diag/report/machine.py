@@ -13,7 +13,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..diagnosis import Diagnosis
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-TOOL_URI = "https://github.com/hnet-diag/hnet-diag"
 
 #: severity -> SARIF level and GitHub annotation command
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
@@ -103,7 +102,7 @@ def to_sarif_dict(d: "Diagnosis") -> dict[str, Any]:
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": "hnet-diag", "version": __version__, "informationUri": TOOL_URI, "rules": descriptors}},
+                "tool": {"driver": {"name": "hnet-diag", "version": __version__, "rules": descriptors}},
                 "results": results,
             }
         ],
