@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-steps", type=int, help="planned optimizer steps; the schedule is laid out over them (default 300)")
     g.add_argument("--schedule", choices=["wsd", "cosine", "constant"], help="LR schedule after warmup (default wsd)")
     g.add_argument("--max-grad-norm", type=float, help="clip the total gradient norm to this; 0 disables (default 1.0)")
-    g.add_argument("--batch-size", type=int, help="sequences per step, all processes together (default 8)")
+    g.add_argument("--batch-size", type=int, help="sequences per step, all processes together (default 4)")
     g.add_argument("--seq-len", type=int, help="bytes per sequence (default 256)")
     g.add_argument("--weight-decay", type=float, help="AdamW weight decay of matrices (default 0.1)")
     g.add_argument("--ratio-loss-weight", type=float, help="weight alpha of the ratio loss (default 0.03, the paper)")

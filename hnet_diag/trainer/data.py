@@ -31,9 +31,22 @@ DEFAULT_VAL_FRACTION = 0.1
 _BLANK_LINES = re.compile(rb"\n[ \t\r]*\n")
 
 
+#: how config.json names a file shipped with the package, so a run's config reads the same on any machine
+BUNDLED_PREFIX = "bundled:"
+DEFAULT_CORPUS = BUNDLED_PREFIX + "tinyshakespeare.txt"
+
+
 def bundled_corpus() -> Path:
     """The default corpus shipped in the package (tinyshakespeare, public domain)."""
     return Path(__file__).resolve().parent / "corpus" / "tinyshakespeare.txt"
+
+
+def resolve_data_path(name: str | Path) -> Path:
+    """A data file path, or `bundled:NAME` for a file in hnet_diag/trainer/corpus."""
+    text = str(name)
+    if text.startswith(BUNDLED_PREFIX):
+        return Path(__file__).resolve().parent / "corpus" / text[len(BUNDLED_PREFIX):]
+    return Path(text)
 
 
 def read_documents(paths: list[str | Path]) -> list[bytes]:
@@ -44,7 +57,7 @@ def read_documents(paths: list[str | Path]) -> list[bytes]:
     """
     docs: list[bytes] = []
     for p in paths:
-        path = Path(p)
+        path = resolve_data_path(p)
         try:
             raw = path.read_bytes()
         except OSError as err:

@@ -68,10 +68,13 @@ class TensorBoardLogger:
 
 
 def _json_number(v: float):
-    """JSON has no NaN/Inf; write them as the strings the JSONL source reads back as floats."""
+    """8 significant digits (more than float32 holds: the log halves in size, nothing is lost).
+
+    JSON has no NaN/Inf; they are written as the strings the JSONL source reads back as floats.
+    """
     v = float(v)
     if math.isfinite(v):
-        return v
+        return float(f"{v:.8g}")
     return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 

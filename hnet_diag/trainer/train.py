@@ -52,7 +52,7 @@ class TrainConfig:
     schedule: str = "wsd"
     decay_fraction: float = 0.2
     max_grad_norm: float = 1.0  # <= 0 disables clipping (the norm is still logged)
-    batch_size: int = 8  # global batch, all ranks together
+    batch_size: int = 4  # global batch, all ranks together
     seq_len: int = 256
     weight_decay: float = 0.1
     ratio_loss_weight: float = 0.03
@@ -61,12 +61,12 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 50
     save_every: int | None = None  # None -> only the last step
-    data: tuple[str, ...] = field(default_factory=tuple)  # text files; empty -> bundled corpus
+    data: tuple[str, ...] = field(default_factory=tuple)  # text files; empty -> "bundled:tinyshakespeare.txt"
     save_optimizer: bool = True  # False drops optimizer state from checkpoints (small fixtures)
 
     def resolved(self, num_stages: int) -> "TrainConfig":
         """Fill the derived settings and check them against the model; raises ValueError."""
-        from .data import bundled_corpus
+        from .data import DEFAULT_CORPUS
         from .schedule import SCHEDULES
 
         c = replace(self)
@@ -77,7 +77,7 @@ class TrainConfig:
         if c.warmup_steps is None:
             c.warmup_steps = int(round(0.1 * c.max_steps))
         if not c.data:
-            c.data = (str(bundled_corpus()),)
+            c.data = (DEFAULT_CORPUS,)
         c.lr_multipliers = tuple(float(x) for x in c.lr_multipliers)
         c.target_compression = tuple(float(x) for x in c.target_compression)
         c.data = tuple(str(d) for d in c.data)
