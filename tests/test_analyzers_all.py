@@ -36,3 +36,16 @@ def test_every_result_plots_both_with_data_and_without(tmp_path):
         ax = res.plot()
         assert ax is not None and ax.figure is not None
     close_figures()
+
+
+def test_the_cached_view_gives_the_same_series_and_results_as_the_run(tmp_path):
+    from hnet_diag.analyzers.cache import cached
+    from hnet_diag.analyzers.gradients import analyze_gradients
+
+    run = write_run(tmp_path, healthy_records(grad_spikes={300: 20.0}), settings())
+    view = cached(run)
+    for name in run.metric_names() + ["train/nonexistent"]:
+        assert view.metric(name).equals(run.metric(name))
+    assert view.stages("lr").keys() == run.stages("lr").keys()
+    assert analyze_gradients(view) == analyze_gradients(run)
+    assert analyze_all(run)["gradients"] == analyze_gradients(run)

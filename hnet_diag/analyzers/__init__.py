@@ -38,4 +38,7 @@ def analyze_all(run: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
     `skip` leaves out analyzers by name (e.g. ("decoding",), the only slow one).
     """
-    return {name: analyzer(name)(run) for name in ANALYZERS if name not in skip}
+    from .cache import cached
+
+    view = cached(run)  # one metric extraction and one gradient/loss analysis shared by all
+    return {name: view.result(name, analyzer(name)) for name in ANALYZERS if name not in skip}

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .loss import VAL_NAMES, loss_series
 from .phases import lr_series
@@ -149,6 +150,7 @@ def analyze_convergence(run, tail_fraction: float = 0.2, plateau_segments: int =
     plateau_segments, plateau_z: the run is cut into this many segments; one whose
         Mann-Kendall |z| is below `plateau_z` is flat (defaults 10 and 2.0).
     """
+    run = cached(run)
     planned = run.training.max_steps
     name, raw = loss_series(run)
     last = run.last_step

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import AFTER_WARMUP, FIRST_STEPS, WARMUP, first_steps_count, phase_of, warmup_steps_of
 from .spikes import Spike, annotate_spikes, detect_spikes
@@ -116,15 +117,15 @@ class GradientResult(AnalyzerResult):
     _stage_series: tuple[pd.Series, ...] = field(default=(), repr=False, compare=False)
 
 
-def loss_spike_steps(run, window: int = 50, z: float = 6.0, min_ratio: float = 1.1) -> tuple[list[int], float]:
-    """Steps of loss spikes and the loss logging interval (median step gap), for "did loss follow?"."""
-    from .loss import loss_series, detect_loss_spikes
+def loss_spike_steps(run) -> tuple[list[int], float]:
+    """Steps of loss spikes (default detection) and the loss logging interval (median step gap)."""
+    from .loss import analyze_loss, loss_series
 
     _, loss = loss_series(run)
     if loss is None:
         return [], 1.0
     interval = float(np.median(np.diff(loss.index.to_numpy()))) if len(loss) > 1 else 1.0
-    return [s.step for s in detect_loss_spikes(loss, window=window, z=z, min_ratio=min_ratio)], max(interval, 1.0)
+    return [s.step for s in cached(run).result("loss", analyze_loss).spikes], max(interval, 1.0)
 
 
 def clip_rate(
@@ -194,6 +195,7 @@ def analyze_gradients(
     first_steps_min, first_steps_fraction: the first max(min, fraction * run length) steps
         are "first steps", where a large norm is normal (defaults 10 and 1%).
     """
+    run = cached(run)
     params = dict(window=window, z=z, min_ratio=min_ratio)
     g = finite(run.metric("grad_norm"))
     stage_series = {i: finite(s) for i, s in run.stages("grad_norm").items()}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .schedule import PAPER_TARGETS
 from .trend import finite, mann_kendall_z, opt, tail, theil_sen
@@ -146,6 +147,7 @@ def analyze_load_balance(run, tail_fraction: float = 0.2) -> LoadBalanceResult:
     Targets N come from the training config (`target_compression`), else the paper's
     defaults for the number of stages (N=6 for one stage, (3, 3) for two).
     """
+    run = cached(run)
     per_stage: dict[int, dict[str, pd.Series]] = {}
     for fam in FAMILIES:
         for i, s in run.stages(fam).items():

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import first_steps_count, warmup_steps_of
 from .spikes import Spike, annotate_spikes, detect_spikes
@@ -169,6 +170,7 @@ def analyze_loss(
         minimum, so a still-falling noisy loss reads 1.0, not "above its best single
         point"; with fewer than twice that many points it is not measured.
     """
+    run = cached(run)
     params = dict(window=window, z=z, min_ratio=min_ratio)
     nonfinite = count_nonfinite(run)
     nf_fields = dict(

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import FIRST_STEPS, lr_series, warmup_end_from_lr
 from .spikes import Spike, value_at
@@ -154,6 +155,7 @@ def analyze_warmup(
     after_fraction * run length)]: the last part of the ramp and the first stretch at peak
     LR, where a too-short warmup shows. Spikes in the first steps are left out everywhere.
     """
+    run = cached(run)
     name, lr = lr_series(run)
     found = warmup_end_from_lr(lr) if lr is not None else None
     cfg_w = run.training.warmup_steps
@@ -177,8 +179,8 @@ def analyze_warmup(
     from .gradients import analyze_gradients
     from .loss import analyze_loss
 
-    grads = analyze_gradients(run)
-    losses = analyze_loss(run)
+    grads = run.result("gradients", analyze_gradients)
+    losses = run.result("loss", analyze_loss)
     grad_spikes = _dedupe([*grads.spikes, *(sp for st in grads.stages for sp in st.spikes)])
     grad_spikes = [sp for sp in grad_spikes if sp.phase != FIRST_STEPS]
     loss_spikes = [sp for sp in losses.spikes if sp.phase != FIRST_STEPS]
@@ -271,6 +273,7 @@ def analyze_lr_ratio(run) -> LRRatioResult:
     Also counts gradient spikes per stage (after the first steps), so a rule can check
     whether the stage with the largest multiplier is the one that misbehaves.
     """
+    run = cached(run)
     found = _multipliers_from_logs(run) or _multipliers_from_checkpoint(run)
     if found is None and run.training.lr_multipliers:
         found = dict(source="config", series_used=(run.training.source or "config",),
@@ -300,7 +303,7 @@ def analyze_lr_ratio(run) -> LRRatioResult:
 
     from .gradients import analyze_gradients
 
-    grads = analyze_gradients(run)
+    grads = run.result("gradients", analyze_gradients)
     if grads.ok and grads.stages:
         counts = {st.stage: len(st.spikes_after_first_steps) for st in grads.stages}
         per = tuple(counts.get(i, 0) for i in range(levels))
