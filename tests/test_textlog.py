@@ -347,3 +347,9 @@ def test_a_broken_settings_file_is_a_warning_on_the_log_that_names_it(tmp_path):
     assert run.has_metric("loss")
     [warning] = [w for w in run.warnings if w.source == "train.log"]
     assert "hnet-diag.toml" in warning.message and "invalid TOML" in warning.message
+
+
+def test_a_line_of_a_known_shape_with_a_non_integer_step_is_skipped_not_fatal(tmp_path):
+    text = "iter 1: loss 2.0\niter 2: loss 1.9\niter 2.5: loss 1.8\niter nan: loss 1.7\niter 3: loss 1.6\n"
+    data = textlog.read(_write(tmp_path, "t.log", text))
+    assert data.scalars["step"].tolist() == [1, 2, 3]

@@ -44,16 +44,18 @@ Rules, chosen so one rule explains every number the reader produces:
   twice the newest write wins (as `Run.metric` does for TensorBoard).
 - Not a training log: a file whose first 8 KiB hold a NUL byte (binary), or in which no
   metric line appears within the first 10,000 lines / 4 MiB. Such files give None and are
-  skipped silently, after reading at most that much. Lines are read one at a time and cut
-  at 64 KiB, so a huge file without newlines cannot exhaust memory.
+  skipped silently, after reading at most that much. The file is read in 1 MiB chunks and
+  lines are cut at 64 KiB, so a huge file without newlines cannot exhaust memory.
+- Speed: lines that differ only in their numbers parse alike, so each line "skeleton" is
+  analysed once and later lines of it are read by one anchored regex (see `_Plan`).
 """
 from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timezone
 from itertools import chain
 from operator import itemgetter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,7 @@ SNIFF_BYTES = 4 << 20  # ... or this many bytes: not a training log
 MAX_LINE_BYTES = 1 << 16  # longer lines are read in pieces
 CHUNK_BYTES = 1 << 20
 
-_NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)"
+_NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)"
 _UNIT = r"(?:ms|us|µs|sec|s|min|h|%)"
 _SECONDS = {"ms": 1e-3, "us": 1e-6, "µs": 1e-6, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 _END = r"(?=[\s,;|)}\]]|$)"  # a value must be followed by a separator
@@ -124,10 +126,11 @@ _HF_SUMMARY_KEY = "train_runtime"
 
 # Numbers as the fast path sees them: not glued to a word ("bf16", "rank0", "nanoGPT" are
 # text), optionally followed by a unit. Splitting a line on them leaves its "skeleton".
-_NUM_CS = r"[-+]?(?:\d[\d.]*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
+_NUM_CS = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
 _NUMBER_TOKEN = re.compile(rf"(?<![\w.])({_NUM_CS})(?=(?:ms|us|µs|sec|s|min|h|%)?(?![\w.]))")
 _HAS_DIGIT = re.compile(r"[0-9]").search  # every record line has one (its step, at least)
 _HOT_PLANS = 8  # skeletons tried by their own anchored regex before splitting a line
+_FAST_MAX_NUMBERS = 2 * 100 + 1  # longer shapes (split parts) are always read by splitting
 
 
 def _scale(unit: str | None) -> float:
@@ -275,21 +278,25 @@ class _LogParser:
             last = self.last_plan
             if use_fast and last is not None:
                 plan = last.next
-                if plan is not None and plan.kind == "step":
+                if plan is not None and plan.kind == "step" and plan.regex is not None:
                     m = plan.regex.match(line)
                     if m is not None:
                         nums = m.groups()
-                        step = int(nums[plan.step_at])
+                        try:
+                            step = int(nums[plan.step_at])
+                            values = [float(v) for v in plan.take(nums)]
+                            if plan.max_at is not None:
+                                self.max_steps = int(nums[plan.max_at])
+                        except ValueError:  # "iter 1.5:" or "step nan": not a record after all
+                            continue
                         last_step = self.last_step
                         if last_step is not None and step < last_step:
                             self._restart(step)
                         self.last_step = step
-                        if plan.max_at is not None:
-                            self.max_steps = int(nums[plan.max_at])
                         if plan.scales is None:
-                            values_extend(map(float, plan.take(nums)))
+                            values_extend(values)
                         else:
-                            values_extend([float(v) * s for v, s in zip(plan.take(nums), plan.scales)])
+                            values_extend([v * s for v, s in zip(values, plan.scales)])
                         codes_append(plan.codes)
                         steps_append(step)
                         walls_append(_wall_time(line[plan.dated[0] : plan.dated[1]]) if plan.dated else nan)
@@ -311,7 +318,7 @@ class _LogParser:
                     return
         last = self.last_plan
         plan = last.next if last is not None else None
-        m = plan.regex.match(line) if plan is not None else None
+        m = plan.regex.match(line) if plan is not None and plan.regex is not None else None
         if m is None:
             if not _HAS_DIGIT(line):  # no number, no record: only a Trainer banner matters
                 if self.hf_count and "Running training" in line and "*****" in line:
@@ -333,11 +340,13 @@ class _LogParser:
                 plan = self._plan(line, parts)
                 if len(self.plans) < _PLAN_CACHE_LIMIT:
                     self.plans[skeleton] = plan
+            elif plan.kind != "skip" and plan.regex is None and len(parts) <= _FAST_MAX_NUMBERS:
+                # seen twice: a recurring shape, worth its own regex (one-off shapes, such
+                # as Trainer records whose progress-bar glyphs change, are not)
+                plan.regex = _Plan.regex_for(parts)
             if plan.kind == "skip":
                 return
-            if plan not in self.hot:
-                if plan.regex is None:
-                    plan.regex = _Plan.regex_for(parts)
+            if plan.regex is not None and plan not in self.hot:
                 if len(self.hot) < _HOT_PLANS:
                     self.hot.append(plan)
                 else:  # round-robin eviction: a log rarely has more than a few metric shapes
@@ -347,7 +356,14 @@ class _LogParser:
         if last is not None:
             last.next = plan
         self.last_plan = plan
+        try:
+            self._record(plan, nums, line)
+        except ValueError:  # a number where a step belongs is not an integer: not a record
+            return
+
+    def _record(self, plan: _Plan, nums, line: str) -> None:
         kind = plan.kind
+        values = [float(v) for v in plan.take(nums)]
         if kind == "step":
             step = int(nums[plan.step_at])
             if plan.max_at is not None:
@@ -363,7 +379,7 @@ class _LogParser:
         elif kind == "val":
             step = self.last_step or 0
         elif kind == "hf_summary":
-            self.summary = {self.tag_names[c]: float(v) for c, v in zip(plan.codes, plan.take(nums))}
+            self.summary = {self.tag_names[c]: v for c, v in zip(plan.codes, values)}
             return
         else:
             self._info(line)
@@ -372,9 +388,9 @@ class _LogParser:
             self._restart(step)
         self.last_step = step
         if plan.scales is None:
-            self.values.extend(map(float, plan.take(nums)))
+            self.values.extend(values)
         else:
-            self.values.extend([float(v) * s for v, s in zip(plan.take(nums), plan.scales)])
+            self.values.extend([v * s for v, s in zip(values, plan.scales)])
         self.line_codes.append(plan.codes)
         self.line_steps.append(step)
         self.line_walls.append(_wall_time(line[plan.dated[0] : plan.dated[1]]) if plan.dated else math.nan)
