@@ -187,7 +187,7 @@ class _Plan:
     once per skeleton (a handful per log) and each further line costs one split.
     """
 
-    __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next", "take")
+    __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next", "take", "match", "fast")
 
     def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None):
         self.kind = kind  # "step", "val", "hf_train", "hf_train_bar", "hf_eval", "hf_summary", "info", "skip"
@@ -198,6 +198,8 @@ class _Plan:
         self.scales = scales if any(s != 1.0 for s in scales) else None
         self.dated = dated  # (start, end) of the ISO timestamp in the logger prefix, if any
         self.regex: re.Pattern[str] | None = None  # matches exactly the lines of this skeleton
+        self.match = None  # regex.match, bound once
+        self.fast = False  # a step record with its own regex: read inline by the hot loop
         self.next: _Plan | None = None  # the shape that followed this one last time
         # nums -> the metric values' texts, in `codes` order (itemgetter of one index
         # returns the item itself, not a 1-tuple)
@@ -206,6 +208,12 @@ class _Plan:
             self.take = lambda nums: (nums[only],)
         else:
             self.take = itemgetter(*value_at) if value_at else (lambda nums: ())
+
+    def set_regex(self, parts: list[str]) -> None:
+        """Give this plan an anchored regex for the lines of the same skeleton as `parts`."""
+        self.regex = self.regex_for(parts)
+        self.match = self.regex.match
+        self.fast = self.kind == "step"
 
     @staticmethod
     def regex_for(parts: list[str]) -> re.Pattern[str]:
@@ -278,13 +286,12 @@ class _LogParser:
             last = self.last_plan
             if use_fast and last is not None:
                 plan = last.next
-                if plan is not None and plan.kind == "step" and plan.regex is not None:
-                    m = plan.regex.match(line)
+                if plan is not None and plan.fast:
+                    m = plan.match(line)
                     if m is not None:
                         nums = m.groups()
                         try:
                             step = int(nums[plan.step_at])
-                            values = [float(v) for v in plan.take(nums)]
                             if plan.max_at is not None:
                                 self.max_steps = int(nums[plan.max_at])
                         except ValueError:  # "iter 1.5:" or "step nan": not a record after all
@@ -293,10 +300,11 @@ class _LogParser:
                         if last_step is not None and step < last_step:
                             self._restart(step)
                         self.last_step = step
+                        # number tokens always parse as floats; only a step can fail above
                         if plan.scales is None:
-                            values_extend(values)
+                            values_extend(map(float, plan.take(nums)))
                         else:
-                            values_extend([v * s for v, s in zip(values, plan.scales)])
+                            values_extend([float(v) * s for v, s in zip(plan.take(nums), plan.scales)])
                         codes_append(plan.codes)
                         steps_append(step)
                         walls_append(_wall_time(line[plan.dated[0] : plan.dated[1]]) if plan.dated else nan)
@@ -343,7 +351,7 @@ class _LogParser:
             elif plan.kind != "skip" and plan.regex is None and len(parts) <= _FAST_MAX_NUMBERS:
                 # seen twice: a recurring shape, worth its own regex (one-off shapes, such
                 # as Trainer records whose progress-bar glyphs change, are not)
-                plan.regex = _Plan.regex_for(parts)
+                plan.set_regex(parts)
             if plan.kind == "skip":
                 return
             if plan.regex is not None and plan not in self.hot:
