@@ -353,3 +353,20 @@ def test_a_line_of_a_known_shape_with_a_non_integer_step_is_skipped_not_fatal(tm
     text = "iter 1: loss 2.0\niter 2: loss 1.9\niter 2.5: loss 1.8\niter nan: loss 1.7\niter 3: loss 1.6\n"
     data = textlog.read(_write(tmp_path, "t.log", text))
     assert data.scalars["step"].tolist() == [1, 2, 3]
+
+
+def test_prose_that_mentions_a_step_is_not_a_training_log(tmp_path):
+    text = "In step 5 the loss of 3 runs was noted.\nWe then waited 10 minutes.\n"
+    assert textlog.read(_write(tmp_path, "notes.txt", text)) is None
+    data = textlog.read(_write(tmp_path, "mixed.txt", text + "then at step 6: loss=2.5\n"))
+    assert data.scalars["tag"].astype(str).tolist() == ["loss"]
+
+
+def test_python_logging_and_loguru_prefixes_do_not_become_metrics(tmp_path):
+    text = (
+        "INFO:root:step 5 loss 2.3 lr 1e-3\n"
+        "2025-09-20 22:31:25.227 | INFO     | finetune.training.trainer:train:469 - Step 6: loss=2.2\n"
+    )
+    data = textlog.read(_write(tmp_path, "x.log", text))
+    assert data.scalars["tag"].astype(str).tolist() == ["loss", "lr", "loss"]
+    assert data.scalars["step"].tolist() == [5, 5, 6]

@@ -16,9 +16,12 @@ popular trainers print into the same tidy scalars every other source produces:
 Rules, chosen so one rule explains every number the reader produces:
 
 - A line counts when it has a step counter (`step`, `iter`, `iteration`, `global_step`,
-  as `step 5`, `step:5`, `step=5`, `step 5/100`) and at least one numeric field. Text before
-  the fields (timestamps, `INFO`, `[rank0]:`, `file.py:12`) is removed first; an ISO
-  timestamp there becomes the record's wall time (read as UTC when it has no zone).
+  as `step 5`, `step:5`, `step=5`, `step 5/100`) and at least one numeric field. Logger
+  decorations at the start (timestamps, `INFO`, `INFO:root:`, `[rank0]:`, `file.py:12`) are
+  removed first; an ISO timestamp there becomes the record's wall time (read as UTC when
+  it has no zone). Fields written `key: value` or `key=value` count anywhere on the line;
+  `key value` (a space only, as nanoGPT and llm.c print) counts only on lines that start
+  with the counter, so prose such as "in step 5 the loss of 3 runs" is not a record.
 - Keys are kept as printed, with spaces turned into `_` (`train loss` -> `train_loss`), so the
   alias table in `hnet_diag.metrics` maps them (`norm` -> grad_norm, `learning_rate` -> lr).
   A few trainer spellings the alias table cannot know are renamed here: `dt` and a line's
@@ -82,8 +85,10 @@ _PREFIX = re.compile(
     |\d{4}-\d\d-\d\d(?:[T\ ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?  # ISO date/time
     |\d\d:\d\d:\d\d(?:[.,]\d+)?                            # time of day
     |[IWEF]\d{4}\ +\d\d:\d\d:\d\d\.\d+\ +\d+\ +[\w.\-]+:\d+\]   # glog / absl
+    |(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL):[\w.]+:                    # logging's INFO:root:
     |(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b:?
     |[\w.\-]+\.py:\d+\b:?                                  # train.py:123
+    |[\w.<>]+:[\w<>]+:\d+(?=\s)                             # loguru's module:function:line
     |[-|:>]+(?=\s)                                        # " - ", " | ", " > " separators
     )+""",
     re.X,
@@ -96,7 +101,7 @@ _STEP = re.compile(
 _LLMC_LOGFILE = re.compile(r"s:(\d+)\s")  # llm.c `-o` log: "s:100 trl:3.1 lr:0.0006 norm:1.2"
 _QUALIFIER = r"(?:train|training|val|valid|validation|eval|test|grad|gradient|total|mean|avg|average|learning)"
 _PAIR = re.compile(
-    rf"(?<![\w./\-])((?:{_QUALIFIER}\ )?[A-Za-z][\w./\-]*)\s*(?:[:=]\s*|\s)({_NUM})({_UNIT})?(?:/\d+)?{_END}",
+    rf"(?<![\w./\-])((?:{_QUALIFIER}\ )?[A-Za-z][\w./\-]*)(?:\s*([:=])\s*|\s+)({_NUM})({_UNIT})?(?:/\d+)?{_END}",
     re.I,
 )
 # llm.c prints some fields value first: "| 123.45 ms | 40.1% bf16 MFU | 9000 tok/s"
@@ -486,11 +491,11 @@ class _LogParser:
             if body.startswith("s:") and _LLMC_LOGFILE.match(body):  # llm.c `-o` log file
                 found, step_pos = [], None
                 for pm in _PAIR.finditer(body):
-                    key, unit = pm.group(1), pm.group(3)
+                    key, unit = pm.group(1), pm.group(4)
                     if key == "s":
-                        step_pos = offset + pm.start(2)
+                        step_pos = offset + pm.start(3)
                     else:
-                        found.append((_RENAMES.get(key.lower(), key), offset + pm.start(2), unit))
+                        found.append((_RENAMES.get(key.lower(), key), offset + pm.start(3), unit))
                 return plan("step", found, step_pos)
             vm = _STEPLESS_VAL.match(body) if "loss" in body else None
             if vm:  # llm.c prints "val loss X" before the next step line: it is this step's
@@ -499,12 +504,16 @@ class _LogParser:
                 return _INFO
             return _SKIP
         found = []
+        # "key value" with only a space between is how nanoGPT and llm.c print, always on
+        # lines that start with the counter; elsewhere (prose such as "in step 5 the loss
+        # of 3 runs") only "key: value" and "key=value" count
+        spaced_ok = sm.start() == 0
         for pm in _PAIR.finditer(body):
             key = pm.group(1)
             low = key.lower()
-            if low in _STEP_KEYS:
+            if low in _STEP_KEYS or (pm.group(2) is None and not spaced_ok):
                 continue
-            found.append((_RENAMES.get(low, key.replace(" ", "_")), offset + pm.start(2), pm.group(3)))
+            found.append((_RENAMES.get(low, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
         if "|" in body:
             for vm in _VALUE_FIRST.finditer(body):
                 what = vm.group(2).lower()
