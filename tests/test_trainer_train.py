@@ -163,3 +163,12 @@ def test_two_process_torchrun_run_logs_once_and_matches_one_process(tmp_path):
     assert len((tmp_path / "ddp" / "train.log").read_text().splitlines()) == 6
     assert max(abs(x["loss"] - y["loss"]) for x, y in zip(ddp, one)) < 1e-3
     assert load_checkpoint(tmp_path / "ddp" / "checkpoints" / "step_000006.pt")["step"] == 6
+
+
+def test_checkpoints_without_optimizer_state_keep_the_param_groups_and_still_resume(tmp_path):
+    cfg = TrainConfig(**{**FAST, "max_steps": 4}, data=(_corpus(tmp_path),), stop_at_step=2, save_optimizer=False)
+    train(cfg, MICRO_2STAGE, tmp_path / "run", quiet=True)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_000002.pt")
+    assert ckpt["optimizer"]["state"] == {}
+    assert [g["lr_multiplier"] for g in ckpt["optimizer"]["param_groups"]][0] == 2.0
+    assert train(TrainConfig(), None, tmp_path / "run", resume=True, overrides={"stop_at_step": 4}, quiet=True)["step"] == 4

@@ -45,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                    help="continue from the newest checkpoint in --out (or from CKPT); typed flags override its settings")
     r.add_argument("--no-optimizer-state", dest="save_optimizer", action="store_false", default=None,
-                   help="leave optimizer state out of checkpoints (smaller files; such a run cannot resume its moments)")
+                   help="leave the Adam moments out of checkpoints (a third of the size; param groups are kept; "
+                        "a resumed run restarts its moments)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     r.add_argument("--quiet", action="store_true", help="do not print the per-step line (train.log still gets it)")
 

@@ -76,7 +76,11 @@ def next_byte(logits, seen, s: SamplingSettings, generator) -> int:
 
 
 def generate(model, prompt: bytes, settings: SamplingSettings, seed: int = 0, device: str = "cpu") -> bytes:
-    """Feed BOS + prompt through model.step, then sample up to max_new_tokens bytes (stop at EOS)."""
+    """Feed BOS + prompt through model.step, then sample up to max_new_tokens bytes.
+
+    Sampling stops at EOS, or at BOS: the trainer packs documents as BOS + text, so a model
+    that samples BOS has ended the document (and BOS is no printable byte).
+    """
     import torch
 
     settings.check()
@@ -90,7 +94,7 @@ def generate(model, prompt: bytes, settings: SamplingSettings, seed: int = 0, de
             logits = model.step(torch.tensor([b], device=device), cache)
         for _ in range(settings.max_new_tokens):
             b = next_byte(logits[0].cpu(), seen, settings, g)
-            if b == EOS:
+            if b in (EOS, BOS):  # training packs documents as BOS + text: a BOS ends this one
                 break
             out.append(b)
             seen.append(b)

@@ -199,6 +199,18 @@ def rng_states() -> dict[str, Any]:
     return states
 
 
+def optimizer_state(optimizer, with_moments: bool = True) -> dict:
+    """The optimizer's state_dict; without moments it still carries the param groups.
+
+    The groups (lr, lr_multiplier, stage, weight_decay, parameter names) are small and are
+    what a diagnosis reads; the Adam moments are twice the model's size.
+    """
+    state = optimizer.state_dict()
+    if not with_moments:
+        state = {"state": {}, "param_groups": state["param_groups"]}
+    return state
+
+
 def save_checkpoint(path: Path, model, optimizer, schedule, step: int, config: dict, save_optimizer: bool) -> None:
     """torch.save to a temporary name, then rename: a killed save never leaves half a file."""
     import torch
@@ -206,7 +218,7 @@ def save_checkpoint(path: Path, model, optimizer, schedule, step: int, config: d
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if save_optimizer else None,
+        "optimizer": optimizer_state(optimizer, save_optimizer),
         "scheduler": schedule.state_dict(),
         "step": step,
         "config": config,
@@ -320,7 +332,7 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
         saved = TrainConfig.from_json(ckpt["config"]["training"])
         cfg = replace(saved, **(overrides or {}))
         if "save_optimizer" not in (overrides or {}):
-            cfg.save_optimizer = cfg.save_optimizer and ckpt.get("optimizer") is not None
+            cfg.save_optimizer = bool((ckpt.get("optimizer") or {}).get("state"))
     elif isinstance(model_config, dict):
         mcfg = HNetConfig.from_dict(model_config)
     else:
