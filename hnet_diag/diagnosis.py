@@ -135,11 +135,18 @@ def run_analyzers(run: Any) -> tuple[dict[str, Any], list[str]]:
     """
     from .analyzers import ANALYZERS, analyzer
 
+    try:  # the shared view extracts metrics once for all analyzers (as analyze_all does)
+        from .analyzers.cache import cached
+
+        view: Any = cached(run)
+        compute = lambda name: view.result(name, analyzer(name))  # noqa: E731
+    except ImportError:
+        compute = lambda name: analyzer(name)(run)  # noqa: E731
     results: dict[str, Any] = {}
     warnings: list[str] = []
     for name in ANALYZERS:
         try:
-            results[name] = analyzer(name)(run)
+            results[name] = compute(name)
         except Exception as err:  # noqa: BLE001 - any analyzer bug must not take the report down
             results[name] = FailedAnalysis(f"the {name} analysis failed ({type(err).__name__}: {err})")
             warnings.append(f"analysis {name}: failed ({type(err).__name__}: {err}); its checks report no data")

@@ -33,7 +33,8 @@ GRAD_OK = GradientResult(n_points=500, first_step=0, last_step=499, spikes=(spik
                          norm_decades_drop=0.18, loss_relative_change=-0.6, first_steps_note="a large norm at step 1 is normal")
 GRAD_SPIKY = GradientResult(n_points=500, first_step=0, last_step=499,
                             spikes=(spike(1, 20.0, "first_steps"), spike(120, 7.0), spike(130, 4.0), spike(300, 2.0)),
-                            stages=(StageGradients(0, "grad_norm/stage0", 500, 0.3, (spike(120, 9.0, metric="grad_norm/stage0"),)),
+                            stages=(StageGradients(0, "grad_norm/stage0", 500, 0.3, (spike(120, 9.0, metric="grad_norm/stage0"),
+                                                                                      spike(130, 5.0, metric="grad_norm/stage0"))),
                                     StageGradients(1, "grad_norm/stage1", 500, 0.3, ())),
                             max_grad_norm=1.0, clip_rate=0.01, clip_rate_after_warmup=0.01)
 GRAD_CLIPPED = GradientResult(n_points=500, first_step=0, last_step=499, max_grad_norm=0.1, clip_rate=0.95,
@@ -257,3 +258,30 @@ def test_a_minority_of_spikes_on_the_largest_stage_does_not_blame_the_multiplier
 def test_with_the_papers_alpha_already_set_the_advice_is_to_let_the_router_settle():
     f = evaluate(BY_CODE["HND301"], {"load_balance": LB_BAD, "training": TRAINING})
     assert f.recommendation.flags == () and "train longer" in f.recommendation.text
+
+
+def test_repeated_spikes_on_one_stage_are_instability_even_when_the_total_norm_is_calm():
+    calm_total = GradientResult(n_points=500, spikes=(), stages=(
+        StageGradients(0, "grad_norm/stage0", 500, 0.5, ()),
+        StageGradients(1, "grad_norm/stage1", 500, 0.1, tuple(spike(s, 5.0, metric="grad_norm/stage1") for s in (65, 93, 209))),
+    ))
+    f = evaluate(BY_CODE["HND101"], {"gradients": calm_total})
+    assert f.is_alarm and f.evidence.stage == 1 and "stage 1's gradient norm" in f.message
+    one_big = GradientResult(n_points=500, spikes=(), stages=(
+        StageGradients(2, "grad_norm/stage2", 500, 0.01, (spike(29, 14.0, metric="grad_norm/stage2"),)),))
+    assert evaluate(BY_CODE["HND101"], {"gradients": one_big}).status is Status.PASS
+
+
+def test_steep_multipliers_with_an_unstable_stage_are_high_and_point_at_that_stage():
+    gr = GradientResult(n_points=500, stages=(
+        StageGradients(0, "grad_norm/stage0", 500, 0.5, ()),
+        StageGradients(1, "grad_norm/stage1", 500, 0.1, tuple(spike(s, 5.0, metric="grad_norm/stage1") for s in (65, 93))),
+    ))
+    f = evaluate(BY_CODE["HND202"], {"lr_ratio": LR_STEEP, "gradients": gr})
+    assert f.severity is Severity.HIGH and f.evidence.stage == 1
+
+
+def test_a_global_spike_at_the_end_of_warmup_does_not_blame_the_largest_stage():
+    gr = GradientResult(n_points=500, stages=tuple(
+        StageGradients(i, f"grad_norm/stage{i}", 500, 0.1, (spike(29, 50.0, "warmup", f"grad_norm/stage{i}"),)) for i in range(3)))
+    assert evaluate(BY_CODE["HND202"], {"lr_ratio": LR_UNSTABLE_OUTER, "gradients": gr}).status is Status.PASS

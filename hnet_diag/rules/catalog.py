@@ -98,31 +98,43 @@ def clip_flag(r: Mapping[str, Any]) -> str:
 
 # -- HND1xx gradients ----------------------------------------------------------------------
 
+def stage_spikes(gr: Any, min_ratio: float) -> dict[int, list[Any]]:
+    """Per-stage spikes after warmup of at least `min_ratio` (warmup-phase events are global)."""
+    return {st.stage: [s for s in after_warmup(st.spikes) if s.ratio >= min_ratio] for st in gr.stages}
+
+
 def check_gradient_spikes(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     gr = r["gradients"]
-    total = [s for s in after_warmup(gr.spikes) if s.ratio >= t["min_ratio"]]
-    per_stage = {
-        st.stage: [s for s in after_warmup(st.spikes) if s.ratio >= t["min_ratio"]] for st in gr.stages
-    }
-    spikes = total if gr.n_points else [s for ss in per_stage.values() for s in ss]
     if not gr.n_points and not gr.stages:
         return NO
+    total = [s for s in after_warmup(gr.spikes) if s.ratio >= t["min_ratio"]]
+    per_stage = stage_spikes(gr, t["min_ratio"])
     worst_stage = max(per_stage, key=lambda k: (len(per_stage[k]), -k), default=None)
     if worst_stage is not None and not per_stage[worst_stage]:
         worst_stage = None
-    top = max(spikes, key=lambda s: s.ratio) if spikes else None
-    loss_follow = sum(bool(s.loss_spike_after) for s in spikes)
     # one moderate spike is noise every run has; repeated spikes, a huge one, or one that
-    # hit the loss are instability
-    fired = bool(spikes) and (
-        len(spikes) >= t["min_spikes"] or top.ratio >= t["single_spike_ratio"] or loss_follow > 0
+    # hit the loss are instability. A stage's own norm is small and noisy, so a stage alone
+    # needs repeated spikes (its single huge ratios are common and mean little)
+    top = max(total, key=lambda s: s.ratio) if total else None
+    loss_follow = sum(bool(s.loss_spike_after) for s in total)
+    fired_total = bool(total) and (
+        len(total) >= t["min_spikes"] or top.ratio >= t["single_spike_ratio"] or loss_follow > 0
     )
+    fired_stage = worst_stage is not None and len(per_stage[worst_stage]) >= t["min_stage_spikes"]
+    spikes = total
+    if not fired_total and fired_stage:
+        spikes = per_stage[worst_stage]
+        top = max(spikes, key=lambda s: s.ratio)
+        loss_follow = sum(bool(s.loss_spike_after) for s in spikes)
+    fired = fired_total or fired_stage
     severity = Severity.CRITICAL if fired and loss_follow else None
     lr_flag, lr_change = lower_lr_flags(r)
     stage_note = ""
     if worst_stage is not None:
         stage_note = f"; per stage, most spikes on stage {worst_stage} ({len(per_stage[worst_stage])})"
+    where = "the total gradient norm" if spikes is total else f"stage {worst_stage}'s gradient norm"
     facts = {
+        "where": where,
         "n": len(spikes),
         "max_ratio": g(top.ratio if top else None),
         "max_value": g(top.value if top else None),
@@ -137,7 +149,7 @@ def check_gradient_spikes(r: Mapping[str, Any], t: Mapping[str, float]) -> Outco
         "first_note": f" ({gr.first_steps_note})" if gr.first_steps_note else "",
     }
     ev = Evidence(
-        metric=gr.metric if gr.n_points else (gr.stages[0].metric if gr.stages else None),
+        metric=spikes[0].metric if spikes else gr.metric,
         steps=tuple(s.step for s in spikes),
         values=tuple(s.value for s in spikes),
         measured=top.ratio if top else 0.0,
@@ -243,22 +255,33 @@ def check_lr_ratio(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     off = lr.max_min_ratio / ref
     # only too steep is a problem: flatter than Eq. 11 includes the paper's own [2.0, 1.5, 1.0]
     far = off >= t["far_factor"]
-    counts = lr.stage_spike_counts or ()
+    gr = r.get("gradients")
+    if gr is not None and getattr(gr, "ok", False) and gr.stages:
+        # significant spikes after warmup per stage (a global event at the end of warmup
+        # shows on every stage and says nothing about which one is over-driven)
+        by_stage = stage_spikes(gr, t["min_spike_ratio"])
+        counts = tuple(len(by_stage.get(i, ())) for i in range(max(by_stage) + 1))
+    else:
+        counts = tuple(lr.stage_spike_counts or ())
+    total_spikes = sum(counts)
+    spiky = max(range(len(counts)), key=lambda i: (counts[i], -i)) if total_spikes else None
+    unstable = spiky is not None and counts[spiky] >= t["min_stage_spikes"]
     on_largest = bool(
-        lr.largest_stage_is_most_spiky
+        unstable
         and lr.largest_stage is not None
-        and lr.largest_stage < len(counts)
-        and counts[lr.largest_stage] >= t["min_stage_spikes"]
-        and counts[lr.largest_stage] >= t["min_stage_share"] * sum(counts)
+        and spiky == lr.largest_stage
+        and counts[spiky] >= t["min_stage_share"] * total_spikes
     )
     fired = far or on_largest
-    severity = Severity.HIGH if on_largest else Severity.MEDIUM
+    severity = Severity.HIGH if on_largest or (far and unstable) else Severity.MEDIUM
     why = []
     if on_largest:
         why.append(f"stage {lr.largest_stage}, the one with the largest multiplier, has the most gradient spikes "
-                   f"({counts[lr.largest_stage]} of {sum(counts)})")
+                   f"({counts[lr.largest_stage]} of {total_spikes})")
     if far:
         why.append(f"the ratio is {g(off, 2)}x {ref_name} ({g(ref)}x; threshold: a factor {g(t['far_factor'])})")
+        if unstable and not on_largest:
+            why.append(f"stage {spiky}'s gradient norm spikes {counts[spiky]} times after warmup")
     if not why:
         why.append(f"the ratio is {g(off, 2)}x {ref_name} ({g(ref)}x), below a factor {g(t['far_factor'])}, "
                    "and the stage with the largest multiplier is not the unstable one")
@@ -276,7 +299,7 @@ def check_lr_ratio(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
         measured, threshold = lr.max_min_ratio, ref * t["far_factor"]
     ev = Evidence(metric=f"lr/stage{lr.largest_stage}" if lr.largest_stage is not None else "lr",
                   values=tuple(lr.multipliers), measured=measured, threshold=threshold,
-                  stage=lr.largest_stage if on_largest else None, plot="lr.png")
+                  stage=spiky if unstable and (on_largest or far) else None, plot="lr.png")
     return Outcome(fired, facts, ev, severity)
 
 
@@ -542,7 +565,8 @@ def check_no_spikes(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     gr = r["gradients"]
     if gr.n_points < t["min_points"]:
         return Outcome(None, {"reason": f"fewer than {int(t['min_points'])} gradient-norm points"})
-    out = check_gradient_spikes(r, {"min_ratio": t["min_ratio"], "min_spikes": 1, "single_spike_ratio": t["min_ratio"]})
+    out = check_gradient_spikes(r, {"min_ratio": t["min_ratio"], "min_spikes": 1, "single_spike_ratio": t["min_ratio"],
+                                    "min_stage_spikes": 1})
     return Outcome(not out.fired, out.facts, out.evidence)
 
 
@@ -558,7 +582,8 @@ def check_loss_healthy(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
 
 
 def check_lr_consistent(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
-    out = check_lr_ratio(r, {"far_factor": t["far_factor"], "min_stage_spikes": 1, "min_stage_share": 0.5})
+    out = check_lr_ratio(r, {"far_factor": t["far_factor"], "min_stage_spikes": 2, "min_stage_share": 0.5,
+                             "min_spike_ratio": 3.0})
     if out.fired is None:
         return out
     return Outcome(not out.fired, out.facts, out.evidence)
@@ -585,8 +610,10 @@ RULES: tuple[Rule, ...] = (
             T("min_spikes", 2, "spikes after warmup needed to raise the finding..."),
             T("single_spike_ratio", 10.0, "...unless one spike is at least this large, or is followed by a loss spike "
                                           "(which also makes the finding critical)"),
+            T("min_stage_spikes", 3, "spikes after warmup on one stage's own norm (smaller and noisier than the total) "
+                                     "that raise the finding when the total norm does not"),
         ),
-        message="{n} gradient-norm spike(s) after warmup, up to {max_ratio}x the local median (norm {max_value} at step "
+        message="{n} spike(s) of {where} after warmup, up to {max_ratio}x the local median (norm {max_value} at step "
                 "{max_step}, LR {lr_at_max}; threshold {t_min_ratio}x){loss_note}{stage_note}.",
         pass_message="no gradient-norm spike of {t_min_ratio}x the local median or more after warmup{first_note}.",
         recommendation="Lower the peak learning rate ({lr_change}) so post-warmup updates stay in the stable range",
@@ -694,8 +721,9 @@ RULES: tuple[Rule, ...] = (
         check=check_lr_ratio,
         thresholds=(
             T("far_factor", 2.0, "the multipliers' max/min ratio may differ from the paper's Eq. 11 ratio by this factor"),
-            T("min_stage_spikes", 1, "gradient spikes on the stage with the largest multiplier that make it the unstable one"),
-            T("min_stage_share", 0.5, "...and the share of all per-stage spikes they must make up"),
+            T("min_stage_spikes", 2, "spikes after warmup that make a stage unstable (per-stage gradient norms)"),
+            T("min_stage_share", 0.5, "...and the share of all per-stage spikes the largest-multiplier stage must hold"),
+            T("min_spike_ratio", 3.0, "a per-stage spike counts from this ratio to its local median"),
         ),
         message="LR multipliers [{multipliers}] (max/min {ratio}x; Eq. 11 gives [{rule}], {rule_ratio}x): {why}.",
         pass_message="LR multipliers [{multipliers}] (max/min {ratio}x) against Eq. 11 [{rule}] ({rule_ratio}x): {why}.",
