@@ -370,3 +370,12 @@ def test_python_logging_and_loguru_prefixes_do_not_become_metrics(tmp_path):
     data = textlog.read(_write(tmp_path, "x.log", text))
     assert data.scalars["tag"].astype(str).tolist() == ["loss", "lr", "loss"]
     assert data.scalars["step"].tolist() == [5, 5, 6]
+
+
+def test_two_logs_read_one_after_the_other_keep_their_own_tags(tmp_path):
+    shape = "  Total optimization steps = 100\nstep 1 loss=1.5\nstep 2 loss=1.25\n"
+    first = textlog.read(_write(tmp_path, "a.log", shape + shape))
+    second = textlog.read(_write(tmp_path, "b.log", "step 0 acc=0.5\n" + shape))
+    assert set(first.scalars["tag"].astype(str)) == {"loss"}
+    tags = second.scalars.assign(tag=second.scalars["tag"].astype(str)).groupby("tag")["step"].apply(list)
+    assert tags.to_dict() == {"acc": [0], "loss": [1, 2]}

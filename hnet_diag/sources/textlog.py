@@ -189,14 +189,15 @@ class _Plan:
     """How to read every line of one skeleton: which number is the step, which are metrics.
 
     Lines that differ only in their numbers parse the same way, so the regex work is done
-    once per skeleton (a handful per log) and each further line costs one split.
+    once per skeleton (a handful per log); a recurring skeleton gets an anchored regex of
+    its own, so each further line of it costs one match.
     """
 
     __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next", "take", "match", "fast")
 
     def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None):
         self.kind = kind  # "step", "val", "hf_train", "hf_train_bar", "hf_eval", "hf_summary", "info", "skip"
-        self.step_at = step_at  # index into the split parts
+        self.step_at = step_at  # index among the line's numbers
         self.max_at = max_at
         self.value_at = value_at
         self.codes = codes  # tag codes, parallel to value_at
@@ -227,8 +228,7 @@ class _Plan:
         return re.compile("".join(re.escape(t) + number for t in parts[0:-1:2]) + re.escape(parts[-1]) + r"\Z")
 
 
-_SKIP = _Plan("skip")
-_INFO = _Plan("info")
+_SKIP = _Plan("skip")  # shared: a skip plan never becomes a parser's last plan
 _PLAN_CACHE_LIMIT = 20_000  # distinct skeletons kept; past it, new ones are parsed each time
 
 
@@ -245,6 +245,7 @@ class _LogParser:
         self.plans: dict[str, _Plan] = {}
         self.hot: list[_Plan] = []  # metric skeletons matched by regex first (fast path)
         self.last_plan: _Plan | None = None
+        self.info_plan = _Plan("info")  # per parser: plans link to their successor (`next`)
         self.evict = 0
         # one entry per record line; values flat, in line order
         self.line_codes: list[tuple[int, ...]] = []
@@ -501,7 +502,7 @@ class _LogParser:
             if vm:  # llm.c prints "val loss X" before the next step line: it is this step's
                 return plan("val", [("val_loss", offset + vm.start(1), None)])
             if "logging_steps" in body or "optimization steps" in body or "Continuing training" in body:
-                return _INFO
+                return self.info_plan
             return _SKIP
         found = []
         # "key value" with only a space between is how nanoGPT and llm.c print, always on
