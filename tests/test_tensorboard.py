@@ -98,10 +98,12 @@ def test_torch_summary_writer_scalars_equal_event_accumulator_exactly(tmp_path):
         w.add_scalar("x" * 130, 1.5, step)  # too long for the fast layout: general path
         w.add_scalar("special", special[step % len(special)], step)
         w.add_scalar("ünïcode/tag", -step, step)
+        w.add_scalar("new_style", step / 3, step, new_style=True)  # a TF2-style tensor scalar
+        w.add_scalar("new_style_f64", step / 3, step, new_style=True, double_precision=True)
     w.close()
     ours = _ours(tmp_path)
-    assert len(ours) == 72
-    assert sorted(ours) == sorted(_theirs(tmp_path))
+    assert len(ours) == 12 * 8
+    assert sorted(ours) == sorted(_theirs(tmp_path, tensor_tags=["new_style", "new_style_f64"]))
 
 
 def test_every_summary_writer_scalar_record_takes_the_vectorised_path(tmp_path):

@@ -10,8 +10,9 @@ and CRC checking work on whole arrays instead:
 
 * Framing. Every record a TensorBoard writer produces holds an `Event` whose first field
   is `wall_time`, so its data starts with the byte 0x09. One vectorised scan for 0x09
-  gives candidate record starts; a candidate is kept when its length fits in the file and
-  its length CRC matches (checked for all candidates at once). Candidates whose
+  gives candidate record starts; a candidate is kept when its length (< 64 KiB) fits in
+  the file and its length CRC matches (one table lookup per candidate). The scan runs in
+  2 MiB blocks so the lookups at each candidate hit cache. Candidates whose
   `start + 16 + length` is the next candidate form verified chains, and a short Python
   walk follows the chain from byte 0, stepping record by record (exactly as a plain
   reader would) wherever the chain breaks: a record that does not start with 0x09, a
@@ -20,9 +21,16 @@ and CRC checking work on whole arrays instead:
   `start + 16 + length` of a record it has accepted.
 * CRC. CRC32C is affine in the data: crc(d) = raw(d) ^ crc(zeros(len(d))), where `raw` is
   the register-only CRC with initial value 0, for which leading zero bytes change nothing.
-  Records are copied right-aligned into a zero-padded matrix, `raw` runs over all rows at
-  once four bytes per step (two 64 K-entry tables), and the per-length constant is added.
-  Long records (images, graphs) are checked one by one with google_crc32c.
+  For a block of 32 K records, one gather copies the last 4*k bytes before each record's
+  end as a row, the bytes in front of the record's start are masked to zero, the rows are
+  transposed, and `raw` runs over all records at once, four bytes per step (two 64 K-entry
+  tables); then the per-length constant is added. Records over 256 bytes (images,
+  graphs) are checked one by one with google_crc32c.
+
+Measured bounds (2,000,000 scalars, 113 MiB, CPU seconds on this 2-core machine): the
+header scan and walk take ~0.06-0.1 s, the CRC of every record ~0.2 s, which is the largest
+single cost: about 30 numpy operations per 4 bytes of 32 K records, bound by the table
+lookups.
 
 The result is a `Framing`: where each record's data starts, its length, whether its data
 CRC holds, and what stopped the reading early (a truncated last record or a corrupt
