@@ -15,7 +15,7 @@ TINY = {
 }
 
 
-def save_reference_checkpoint(folder, seq_len=48):
+def save_reference_checkpoint(folder, seq_len=32):
     from hnet_diag.trainer.config import HNetConfig
     from hnet_diag.trainer.model import HNetLM
 
@@ -31,8 +31,8 @@ def test_reference_checkpoint_decodes_step_by_step_like_its_forward_pass(tmp_pat
     save_reference_checkpoint(tmp_path)
     res = analyze_decoding(load_run(tmp_path), n_sequences=2)
     assert res.ok, res.reason
-    assert res.seq_len == 48 and res.n_sequences == 2 and res.checkpoint_step == 20
-    assert len(res.per_position_max) == 48
+    assert res.seq_len == 32 and res.n_sequences == 2 and res.checkpoint_step == 20
+    assert len(res.per_position_max) == 32
     assert res.max_abs_diff < 1e-4 and res.first_position_above is None
     assert res.max_abs_logit > 0.01  # the comparison is against non-trivial logits
     assert res.attention_windows == (-1, 16)

@@ -120,3 +120,22 @@ def test_plot_marks_spikes_and_draws_the_clip_line(tmp_path):
     assert (1.0, 1.0) in ys  # the max_grad_norm line
     assert len(ax.collections) == len(res.spikes)
     close_figures()
+
+
+def test_norms_high_through_the_first_steps_with_the_loss_climbing_are_not_called_normal(tmp_path):
+    recs = healthy_records(warmup=0)
+    for r, factor, loss in zip(recs[1:10], [8, 4, 5, 4, 5, 3, 2, 1, 1], [4.6, 5.2, 5.5, 5.7, 4.8, 4.3, 3.7, 3.6, 3.5]):
+        r["grad_norm"] *= factor
+        r["loss"] = loss
+        r["clipped"] = float(factor > 1)
+    res = analyze_gradients(write_run(tmp_path, recs, settings(warmup_steps=0)))
+    assert res.first_steps_high_norms >= 6
+    assert res.first_steps_note == ""
+    assert res.first_steps_clip_rate >= 0.7
+    assert res.first_steps_loss_rise == pytest.approx(5.7 / 4.6 - 1, rel=0.05)
+
+
+def test_a_single_large_first_norm_is_called_normal_and_the_loss_did_not_climb(tmp_path):
+    res = analyze_gradients(write_run(tmp_path, healthy_records(), settings()))
+    assert res.first_steps_high_norms == 1 and res.first_steps_note == FIRST_STEPS_NOTE
+    assert res.first_steps_loss_rise < 0.05

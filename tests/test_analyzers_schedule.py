@@ -141,3 +141,22 @@ def test_plots_draw_lr_per_stage_and_the_warmup_window(tmp_path):
     assert len(analyze_lr_ratio(run).plot().get_lines()) == 2
     assert analyze_warmup(run).plot().get_title() == "Warmup"
     close_figures()
+
+
+def test_without_warmup_the_instability_in_the_first_steps_is_measured_in_the_window(tmp_path):
+    recs = healthy_records(warmup=0)
+    for r, loss in zip(recs[1:6], [4.6, 5.2, 5.5, 5.7, 4.8]):
+        r["loss"] = loss
+        r["grad_norm"] *= 6
+        r["clipped"] = 1.0
+    res = analyze_warmup(write_run(tmp_path, recs, settings(warmup_steps=0)))
+    assert res.warmup_steps == 0 and res.near_window[0] == 0
+    assert res.window_loss_rise == pytest.approx(5.7 / 4.6 - 1, rel=0.05) and res.window_loss_rise_step == 4
+    assert res.window_clip_rate > 0.05
+    assert res.window_max_norm_ratio > 5
+
+
+def test_a_config_warmup_of_zero_wins_over_lr_logs_that_start_at_step_one(tmp_path):
+    recs = healthy_records(warmup=0)[1:]  # logging starts at step 1, LR already at its peak
+    res = analyze_warmup(write_run(tmp_path, recs, settings(warmup_steps=0)))
+    assert res.warmup_steps == 0 and res.warmup_steps_lr == 1 and res.source == "config"

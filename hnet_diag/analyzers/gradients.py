@@ -17,7 +17,7 @@ from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import AFTER_WARMUP, FIRST_STEPS, WARMUP, first_steps_count, phase_of, warmup_steps_of
 from .spikes import Spike, annotate_spikes, detect_spikes
-from .trend import finite, opt
+from .trend import finite, max_rise_above_running_min, opt
 
 FIRST_STEPS_NOTE = (
     "a large gradient norm in the first steps is normal (random initialisation, Adam moments "
@@ -63,6 +63,11 @@ class GradientResult(AnalyzerResult):
     first_steps_max_norm: float | None = None
     first_steps_max_ratio: float | None = None  # that norm / median norm of the rest of the run
     first_steps_note: str = ""  # e.g. "a large norm in the first steps is normal"
+    # what separates a normal large first norm from early instability (no/short warmup)
+    first_steps_high_norms: int = 0  # first-step points above high_norm_factor x the later median
+    first_steps_clip_rate: float | None = None
+    first_steps_loss_rise: float | None = None  # max loss / running min before it - 1, in the first steps
+    high_norm_factor: float = 2.0
     # phases
     warmup_steps: int | None = None
     warmup_source: str | None = None  # "lr_series", "config", or None when unknown
@@ -186,6 +191,7 @@ def analyze_gradients(
     loss_lag_points: int = 3,
     first_steps_min: int = 10,
     first_steps_fraction: float = 0.01,
+    high_norm_factor: float = 2.0,
 ) -> GradientResult:
     """Spikes, clip rate and vanishing trend of the pre-clip gradient norm.
 
@@ -193,7 +199,10 @@ def analyze_gradients(
     loss_lag_points: a loss spike within this many loss logging intervals after a gradient
         spike counts as "loss spiked right after" (default 3).
     first_steps_min, first_steps_fraction: the first max(min, fraction * run length) steps
-        are "first steps", where a large norm is normal (defaults 10 and 1%).
+        are "first steps", where a large norm is normal (defaults 10 and 1%). Because a run
+        without warmup is unstable exactly there, the first steps are also measured: how
+        many norms exceed `high_norm_factor` (2.0) x the later median, the clip rate, and
+        how far the loss climbed back above its running minimum.
     """
     run = cached(run)
     params = dict(window=window, z=z, min_ratio=min_ratio)
@@ -240,7 +249,11 @@ def analyze_gradients(
     rest = g[g.index >= first_step + n_first]
     first_max = float(early.max()) if not early.empty else None
     first_ratio = first_max / float(rest.median()) if first_max is not None and not rest.empty and rest.median() > 0 else None
-    note = FIRST_STEPS_NOTE if first_ratio is not None and first_ratio > 1 else ""
+    high = int((early > high_norm_factor * float(rest.median())).sum()) if not early.empty and not rest.empty else 0
+    # "normal" is said of a single large norm only: norms high through all the first steps
+    # are the early instability of a missing warmup, and the fields below carry it
+    note = FIRST_STEPS_NOTE if first_ratio is not None and first_ratio > 1 and high <= 1 else ""
+    early_end = first_step + n_first - 1
 
     max_gn = run.training.max_grad_norm
     clipped = run.metric("clipped")
@@ -271,6 +284,10 @@ def analyze_gradients(
         first_steps_max_norm=first_max,
         first_steps_max_ratio=opt(first_ratio),
         first_steps_note=note,
+        first_steps_high_norms=high,
+        first_steps_clip_rate=opt(clip_rate(g[g.index <= early_end], clipped[clipped.index <= early_end] if clipped is not None else None, max_gn)[0]),
+        first_steps_loss_rise=opt(max_rise_above_running_min(loss, None, early_end)[0]) if loss is not None else None,
+        high_norm_factor=high_norm_factor,
         warmup_steps=warmup,
         warmup_source=warmup_src,
         max_grad_norm=max_gn,

@@ -36,17 +36,31 @@ def warmup_end_from_lr(lr: pd.Series, peak_tolerance: float = 1e-3) -> tuple[int
     return peak_step, peak, peak_step
 
 
+def resolve_warmup(from_lr: int | None, lr_first_step: int | None, from_config: int | None) -> tuple[int | None, str | None]:
+    """Choose between the LR series' warmup and the config's: (steps, source).
+
+    The LR series wins (it is what the optimizer did), except when it starts at its peak:
+    then it only says "at most the first logged step", and a config value within that bound
+    (warmup 0 with logs starting at step 1) is the exact answer.
+    """
+    if from_lr is not None:
+        starts_at_peak = lr_first_step is not None and from_lr == lr_first_step
+        if starts_at_peak and from_config is not None and from_config <= from_lr:
+            return int(from_config), "config"
+        return from_lr, "lr_series"
+    if from_config is not None:
+        return int(from_config), "config"
+    return None, None
+
+
 def warmup_steps_of(run, lr_metric: str | None = None) -> tuple[int | None, str | None, str | None]:
     """(warmup steps, "lr_series" | "config" | None, LR metric used) for a Run."""
     name, series = lr_series(run, lr_metric)
-    if series is not None:
-        found = warmup_end_from_lr(series)
-        if found is not None:
-            return found[0], "lr_series", name
-    w = getattr(run.training, "warmup_steps", None)
-    if w is not None:
-        return int(w), "config", None
-    return None, None, None
+    found = warmup_end_from_lr(series) if series is not None else None
+    cfg = getattr(run.training, "warmup_steps", None)
+    first = int(series.index[0]) if series is not None and len(series) else None
+    steps, source = resolve_warmup(found[0] if found else None, first, cfg)
+    return steps, source, name if found else None
 
 
 def lr_series(run, preferred: str | None = None) -> tuple[str | None, pd.Series | None]:

@@ -19,9 +19,9 @@ import pandas as pd
 
 from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
-from .phases import FIRST_STEPS, lr_series, warmup_end_from_lr
+from .phases import FIRST_STEPS, lr_series, resolve_warmup, warmup_end_from_lr
 from .spikes import Spike, value_at
-from .trend import finite, opt
+from .trend import finite, max_rise_above_running_min, opt
 
 #: H-Net paper: "a reasonable set that works well in general" (2-stage)
 PAPER_SUGGESTED_MULTIPLIERS: tuple[float, ...] = (2.0, 1.5, 1.0)
@@ -56,6 +56,11 @@ class WarmupResult(AnalyzerResult):
     fraction_near_end: float | None = None  # spikes near end / spikes_total
     window_fraction: float | None = None  # share of the run's steps the window covers
     concentration: float | None = None  # fraction_near_end / window_fraction (1 = uniform)
+    # instability in the window, first steps included (with no warmup, that is where it shows)
+    window_loss_rise: float | None = None  # max loss / running min before it - 1, within near_window
+    window_loss_rise_step: int | None = None
+    window_clip_rate: float | None = None  # fraction of clipped steps within near_window
+    window_max_norm_ratio: float | None = None  # max grad norm in the window / median norm after it
     _lr: pd.Series | None = field(default=None, repr=False, compare=False)
 
     def plot(self, ax: Any = None) -> Any:
@@ -159,13 +164,9 @@ def analyze_warmup(
     name, lr = lr_series(run)
     found = warmup_end_from_lr(lr) if lr is not None else None
     cfg_w = run.training.warmup_steps
-    peak = peak_step = None
-    if found is not None:
-        warmup, peak, peak_step = found
-        source = "lr_series"
-    elif cfg_w is not None:
-        warmup, source = int(cfg_w), "config"
-    else:
+    peak, peak_step = (found[1], found[2]) if found is not None else (None, None)
+    warmup, source = resolve_warmup(found[0] if found else None, int(lr.index[0]) if found else None, cfg_w)
+    if warmup is None:
         return WarmupResult.no_data("no LR series and no warmup_steps in any config")
     warmup_lr = found[0] if found is not None else None
 
@@ -194,6 +195,7 @@ def analyze_warmup(
     frac_near = len(near) / total if total else None
     window_frac = min(1.0, (min(hi, last or hi) - lo) / span) if span else None
     conc = frac_near / window_frac if frac_near is not None and window_frac else None
+    instab = window_instability(run, lo, hi)
     return WarmupResult(
         warmup_steps=warmup,
         warmup_steps_lr=warmup_lr,
@@ -215,8 +217,38 @@ def analyze_warmup(
         fraction_near_end=opt(frac_near),
         window_fraction=opt(window_frac),
         concentration=opt(conc),
+        **instab,
         _lr=lr,
     )
+
+
+def window_instability(run, lo: int, hi: int) -> dict[str, Any]:
+    """Loss climb, clip rate and peak norm inside [lo, hi], first steps included.
+
+    Spikes are not detected in the first steps (no baseline yet), yet a run without warmup
+    is unstable exactly there; these three numbers see it: the loss climbing back above its
+    running minimum, most steps clipped, norms far above the later median.
+    """
+    from .loss import loss_series
+
+    out: dict[str, Any] = {}
+    _, loss = loss_series(run)
+    if loss is not None:
+        rise, step = max_rise_above_running_min(loss, lo, hi)
+        out.update(window_loss_rise=opt(rise), window_loss_rise_step=step)
+    clipped = finite(run.metric("clipped"))
+    g = finite(run.metric("grad_norm"))
+    if not clipped.empty:
+        c = clipped[(clipped.index >= lo) & (clipped.index <= hi)]
+        out["window_clip_rate"] = float((c > 0.5).mean()) if not c.empty else None
+    elif not g.empty and run.training.max_grad_norm and run.training.max_grad_norm > 0:
+        w = g[(g.index >= lo) & (g.index <= hi)]
+        out["window_clip_rate"] = float((w > run.training.max_grad_norm).mean()) if not w.empty else None
+    if not g.empty:
+        inside, after = g[(g.index >= lo) & (g.index <= hi)], g[g.index > hi]
+        if not inside.empty and not after.empty and after.median() > 0:
+            out["window_max_norm_ratio"] = float(inside.max() / after.median())
+    return out
 
 
 def _dedupe(spikes: list[Spike]) -> list[Spike]:

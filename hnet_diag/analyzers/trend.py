@@ -95,3 +95,26 @@ def opt(x: float | None) -> float | None:
         return None
     x = float(x)
     return None if math.isnan(x) else x
+
+
+def max_rise_above_running_min(series: pd.Series, lo: int | None = None, hi: int | None = None) -> tuple[float | None, int | None]:
+    """(largest value / min of all earlier values - 1, its step) for steps in [lo, hi].
+
+    The running minimum reaches back to the start of the series, so a loss that fell and
+    then climbed back within the window shows its climb. Positive series only (losses).
+    """
+    s = finite(series)
+    s = s[s > 0]
+    if len(s) < 2:
+        return None, None
+    prev_min = s.cummin().shift(1)
+    rise = s / prev_min - 1.0
+    sel = rise.iloc[1:]
+    if lo is not None:
+        sel = sel[sel.index >= lo]
+    if hi is not None:
+        sel = sel[sel.index <= hi]
+    if sel.empty:
+        return None, None
+    step = int(sel.idxmax())
+    return float(max(sel.max(), 0.0)), step
