@@ -316,6 +316,8 @@ class _LogParser:
                         walls_append(_wall_time(line[plan.dated[0] : plan.dated[1]]) if plan.dated else nan)
                         self.last_plan = plan
                         continue
+                    slow(line, plan)  # the predicted shape did not match: do not try it twice
+                    continue
             slow(line)
 
     def _restart(self, step: int) -> None:
@@ -323,7 +325,7 @@ class _LogParser:
             RunEvent("restart", self.source, step, f"step counter went back from {self.last_step} to {step}")
         )
 
-    def _slow_line(self, line: str) -> None:
+    def _slow_line(self, line: str, tried: _Plan | None = None) -> None:
         if self.user_patterns:
             for pattern in self.user_patterns:
                 um = pattern.search(line)
@@ -332,16 +334,19 @@ class _LogParser:
                     return
         last = self.last_plan
         plan = last.next if last is not None else None
-        m = plan.regex.match(line) if plan is not None and plan.regex is not None else None
+        m = None
+        if plan is not None and plan.regex is not None and plan is not tried:
+            m = plan.match(line)
         if m is None:
             if not _HAS_DIGIT(line):  # no number, no record: only a Trainer banner matters
                 if self.hf_count and "Running training" in line and "*****" in line:
                     self.hf_base, self.hf_count = 0, 0  # a new run in the same log
                 return
             for plan in self.hot:
-                m = plan.regex.match(line)
-                if m is not None:
-                    break
+                if plan is not tried:
+                    m = plan.match(line)
+                    if m is not None:
+                        break
         if m is not None:
             nums = m.groups()
         else:
