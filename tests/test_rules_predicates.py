@@ -185,7 +185,7 @@ def test_per_stage_spikes_and_small_loss_blips_near_warmup_end_are_not_significa
     noisy = WarmupResult(**{**WARM_SHORT.__dict__, "spikes_near_end": (
         spike(26, 20.0, "warmup", metric="grad_norm/stage1"), spike(36, 6.0), spike(40, 1.15, metric="loss"))})
     f = evaluate(BY_CODE["HND201"], {"warmup": noisy})
-    assert f.status is Status.PASS and "1 (thresholds 2)" in f.message
+    assert f.status is Status.PASS and "significant spikes 1 (threshold 2)" in f.message
 
 
 def test_multipliers_near_eq11_are_not_a_finding_unless_the_largest_stage_is_unstable():
@@ -285,3 +285,24 @@ def test_a_global_spike_at_the_end_of_warmup_does_not_blame_the_largest_stage():
     gr = GradientResult(n_points=500, stages=tuple(
         StageGradients(i, f"grad_norm/stage{i}", 500, 0.1, (spike(29, 50.0, "warmup", f"grad_norm/stage{i}"),)) for i in range(3)))
     assert evaluate(BY_CODE["HND202"], {"lr_ratio": LR_UNSTABLE_OUTER, "gradients": gr}).status is Status.PASS
+
+
+def test_a_loss_rise_once_the_lr_peaked_is_warmup_instability_but_not_one_before():
+    rise_after = WarmupResult(**{**WARM_OK.__dict__, "window_loss_rise": 0.23, "window_loss_rise_step": 120})
+    f = evaluate(BY_CODE["HND201"], {"warmup": rise_after})
+    assert f.is_alarm and "23.0%" in f.message and "step 120" in f.message
+    rise_before = WarmupResult(**{**WARM_OK.__dict__, "window_loss_rise": 0.23, "window_loss_rise_step": 90})
+    assert evaluate(BY_CODE["HND201"], {"warmup": rise_before}).status is Status.PASS
+    noise = WarmupResult(**{**WARM_OK.__dict__, "window_loss_rise": 0.07, "window_loss_rise_step": 120})
+    assert evaluate(BY_CODE["HND201"], {"warmup": noise}).status is Status.PASS
+
+
+def test_without_warmup_unstable_first_steps_are_the_evidence():
+    no_warm = WarmupResult(warmup_steps=0, planned_steps=300, warmup_fraction=0.0, fraction_of="planned_steps",
+                           near_window=(1, 30), concentration=None)
+    rough = GradientResult(n_points=300, first_steps=10, first_steps_high_norms=9, first_steps_loss_rise=0.23)
+    f = evaluate(BY_CODE["HND201"], {"warmup": no_warm, "gradients": rough})
+    assert f.is_alarm and "9 of the first 10 steps" in f.message
+    assert "--warmup-steps 30" in f.recommendation.flags
+    calm = GradientResult(n_points=300, first_steps=10, first_steps_high_norms=1, first_steps_loss_rise=0.0)
+    assert evaluate(BY_CODE["HND201"], {"warmup": no_warm, "gradients": calm}).status is Status.PASS
