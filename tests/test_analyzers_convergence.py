@@ -66,3 +66,18 @@ def test_plot_shows_the_planned_end(tmp_path):
     ax = res.plot()
     assert any(tuple(line.get_xdata()) == (900, 900) for line in ax.get_lines())
     close_figures()
+
+
+def test_a_slow_steady_decline_is_not_a_plateau_even_when_each_segment_looks_flat():
+    import numpy as np
+    import pandas as pd
+
+    from hnet_diag.analyzers.trend import mann_kendall_z
+
+    rng = np.random.default_rng(1)
+    x = np.arange(1000)
+    s = pd.Series(3.0 - 1e-4 * x + rng.normal(0, 0.05, 1000), index=x)
+    first_six = [abs(mann_kendall_z(s.iloc[i * 100:(i + 1) * 100])) for i in range(6)]
+    assert max(first_six) < 2  # each of the first six segments alone cannot see the trend
+    assert abs(mann_kendall_z(s.iloc[:600])) > 2  # their union can
+    assert all(p.start_step >= 600 for p in find_plateaus(s))

@@ -116,7 +116,8 @@ def tail_slope(series: pd.Series, fraction: float = 0.2) -> dict[str, float | No
 
 def find_plateaus(series: pd.Series, segments: int = 10, z: float = 2.0, min_points: int = 8) -> list[Plateau]:
     """Stretches with no significant trend: the run cut into `segments` equal step ranges,
-    each tested with Mann-Kendall (|z| < `z` = flat), consecutive flat ones merged.
+    each tested with Mann-Kendall (|z| < `z` = flat), consecutive flat ones merged, and the
+    merged stretch tested again (it must still be flat as a whole).
 
     A flat end counts too; the tail slope says the same thing with numbers.
     """
@@ -138,7 +139,9 @@ def find_plateaus(series: pd.Series, segments: int = 10, z: float = 2.0, min_poi
         if not is_flat and run_start is not None:
             start, end = flat[run_start][0], flat[k - 1][1]
             seg = s[(s.index >= start) & (s.index <= end)]
-            out.append(Plateau(start_step=start, end_step=end, level=float(seg.median())))
+            # short noisy segments each look flat; a trend may still show over their union
+            if abs(mann_kendall_z(seg)) < z:
+                out.append(Plateau(start_step=start, end_step=end, level=float(seg.median())))
             run_start = None
     return out
 

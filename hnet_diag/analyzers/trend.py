@@ -97,14 +97,22 @@ def opt(x: float | None) -> float | None:
     return None if math.isnan(x) else x
 
 
-def max_rise_above_running_min(series: pd.Series, lo: int | None = None, hi: int | None = None) -> tuple[float | None, int | None]:
+def max_rise_above_running_min(
+    series: pd.Series, lo: int | None = None, hi: int | None = None, smooth: int = 1
+) -> tuple[float | None, int | None]:
     """(largest value / min of all earlier values - 1, its step) for steps in [lo, hi].
 
     The running minimum reaches back to the start of the series, so a loss that fell and
-    then climbed back within the window shows its climb. Positive series only (losses).
+    then climbed back within the window shows its climb. `smooth` > 1 first applies a
+    centred rolling median of that many points. Default 1 (raw): on the real fixture runs
+    (batch 4 x 256 bytes) smoothing by 3 shrank the no-warmup climb from 23% to 9% while
+    noise-only climbs stayed at 4-6%, so raw values separate them better; the noise level
+    of small batches (~6% here) is what a rule's threshold has to clear. Positive series only.
     """
     s = finite(series)
     s = s[s > 0]
+    if smooth > 1 and len(s) >= smooth:
+        s = s.rolling(smooth, center=True, min_periods=1).median()
     if len(s) < 2:
         return None, None
     prev_min = s.cummin().shift(1)
