@@ -52,7 +52,11 @@ def pct(v: float | None) -> str:
 
 
 def listing(values: Iterable[float]) -> str:
-    return ",".join(f"{v:.1f}" if float(v).is_integer() else f"{v:.2f}".rstrip("0") for v in values)
+    out = []
+    for v in values:
+        v = round(float(v), 2)  # 2.9999998 (float32 LR ratios) is 3.0
+        out.append(f"{v:.1f}" if v.is_integer() else f"{v:.2f}".rstrip("0"))
+    return ",".join(out)
 
 
 def after_warmup(spikes: Iterable[Any]) -> list[Any]:
@@ -475,7 +479,7 @@ def check_still_improving(r: Mapping[str, Any], t: Mapping[str, float]) -> Outco
     more = int(float(f"{max(2 * (c.last_step or 0), c.planned_steps or 0):.2g}"))
     facts = {
         "drop": pct(rel_drop), "lo": c.tail_window[0], "hi": c.tail_window[1], "z": g(c.trend_z, 2),
-        "slope": g(c.slope_per_1k), "more": more, "needed": g(needed),
+        "slope": g(c.slope_per_1k), "more": more, "needed": pct(needed),
         "flags": f"--resume --max-steps {c.planned_steps}" if c.planned_steps and c.last_step and c.last_step < c.planned_steps
         else f"--max-steps {more}",
     }
@@ -686,9 +690,9 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.MEDIUM, area="gradients", reads=("gradients",),
         check=check_clipping,
         thresholds=(T("max_clip_rate", 0.5, "fraction of steps after warmup whose pre-clip norm exceeds --max-grad-norm"),),
-        message="{rate} of steps after warmup were clipped at --max-grad-norm {clip} (threshold {t_max_clip_rate}); "
+        message="{rate} of steps after warmup were clipped at --max-grad-norm {clip} (threshold {tp_max_clip_rate}); "
                 "the typical pre-clip norm is {typical}.",
-        pass_message="{rate} of steps clipped at {clip} (threshold {t_max_clip_rate}).",
+        pass_message="{rate} of steps clipped at {clip} (threshold {tp_max_clip_rate}).",
         recommendation="Clipping acts on almost every step, so it silently rescales the learning rate: set the clip "
                        "above the typical norm ({typical}) so it only catches outliers",
         flags=("--max-grad-norm {suggested}",), actions=("max_grad_norm:up",),
@@ -747,7 +751,7 @@ RULES: tuple[Rule, ...] = (
         ),
         message="instability where a {warmup}-step warmup ({fraction} of {of}) ends, in steps {lo}-{hi}: {seen}.",
         pass_message="no instability where the {warmup}-step warmup ends (steps {lo}-{hi}): significant spikes {near} "
-                     "(threshold {t_min_spikes_near_end}), loss rise {rise} (threshold {t_min_loss_rise}).",
+                     "(threshold {t_min_spikes_near_end}), loss rise {rise} (threshold {tp_min_loss_rise}).",
         recommendation="Lengthen the warmup so the LR reaches its peak only once the model can take it (the paper warms "
                        "up over 10% of training)",
         flags=("--warmup-steps {suggested}",), actions=("warmup_steps:up",),
@@ -799,7 +803,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.MEDIUM, area="schedule", reads=("convergence",),
         check=check_annealed,
         thresholds=(T("max_final_lr_fraction", 0.5, "LR at the last step as a fraction of its peak above which it was not annealed"),),
-        message="at the last step ({step}) the LR was {last}, {frac} of its peak {peak} (threshold {t_max_final_lr_fraction}).",
+        message="at the last step ({step}) the LR was {last}, {frac} of its peak {peak} (threshold {tp_max_final_lr_fraction}).",
         pass_message="LR at the last step {last}, {frac} of its peak {peak}.",
         recommendation="Anneal before judging the model: {how}",
         flags=("{flags}",), actions=("schedule:anneal",),
@@ -868,8 +872,8 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.MEDIUM, area="load balance", reads=("load_balance",),
         check=check_undecided,
         thresholds=(T("max_undecided_frac", 0.3, "fraction of boundary probabilities within 0.05 of 0.5 tolerated"),),
-        message="{frac} of stage {stage}'s boundary probabilities lie within 0.05 of 0.5 (threshold {t_max_undecided_frac}); {all}.",
-        pass_message="undecided boundary probabilities: {all} (threshold {t_max_undecided_frac}).",
+        message="{frac} of stage {stage}'s boundary probabilities lie within 0.05 of 0.5 (threshold {tp_max_undecided_frac}); {all}.",
+        pass_message="undecided boundary probabilities: {all} (threshold {tp_max_undecided_frac}).",
         recommendation="The router is not committing: check that the routing projections receive gradients (HND103 "
                        "per stage), keep the ratio loss on, and train longer before judging the chunking",
         expect="under 30% of boundary probabilities within 0.05 of 0.5",
@@ -888,7 +892,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.MEDIUM, area="convergence", reads=("convergence",),
         check=check_stopped_early,
         thresholds=(T("min_completed", 0.9, "fraction of the planned steps that counts as finished"),),
-        message="the run stopped at step {last} of {planned} planned ({frac}; threshold {t_min_completed}).",
+        message="the run stopped at step {last} of {planned} planned ({frac}; threshold {tp_min_completed}).",
         pass_message="the run reached step {last} of {planned} planned ({frac}).",
         recommendation="Finish the planned training: resume from the last checkpoint up to {planned} steps",
         flags=("--resume --max-steps {planned}",), actions=("max_steps:up",),
@@ -938,7 +942,7 @@ RULES: tuple[Rule, ...] = (
             T("min_val_points", 3, "validation points needed"),
         ),
         message="validation loss rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise} "
-                "(threshold {t_min_val_increase}).",
+                "(threshold {tp_min_val_increase}).",
         pass_message="validation loss {last} at step {last_step}, best {best} at step {best_step}.",
         recommendation="Use the checkpoint nearest the best validation step ({best_step}) and stop there, or add data",
         flags=("--max-steps {best_step}",), actions=("max_steps:down",),
@@ -1104,7 +1108,7 @@ RULES: tuple[Rule, ...] = (
         code="HND902", name="compression-on-target", title="Compression on target",
         severity=Severity.POSITIVE, area="load balance", reads=("load_balance",),
         thresholds=(T("max_relative_error", 0.2, "relative distance from the target counted as on target"),),
-        message="compression within {t_max_relative_error} of the target on every stage: {all}.",
+        message="compression within {tp_max_relative_error} of the target on every stage: {all}.",
         pass_message="compression not within range on every stage: {all}.",
         recommendation="", doc=RuleDoc(
             what="Realized compression per stage within 20% of its target.",
@@ -1117,7 +1121,7 @@ RULES: tuple[Rule, ...] = (
         code="HND903", name="routing-decided", title="Routing decided",
         severity=Severity.POSITIVE, area="load balance", reads=("load_balance",),
         thresholds=(T("max_undecided_frac", 0.1, "share of boundary probabilities near 0.5 still called decided"),),
-        message="the router commits: {all} of boundary probabilities within 0.05 of 0.5 (threshold {t_max_undecided_frac}).",
+        message="the router commits: {all} of boundary probabilities within 0.05 of 0.5 (threshold {tp_max_undecided_frac}).",
         pass_message="undecided boundary probabilities: {all}.",
         recommendation="", doc=RuleDoc(
             what="Few boundary probabilities near 0.5 on every stage.",
@@ -1198,7 +1202,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.POSITIVE, area="convergence", reads=("convergence",),
         thresholds=(T("min_val_increase", 0.02, "rise above the best validation loss tolerated"),
                     T("min_val_points", 3, "validation points needed")),
-        message="validation loss {last} at step {last_step} is within {t_min_val_increase} of its best {best} (step {best_step}).",
+        message="validation loss {last} at step {last_step} is within {tp_min_val_increase} of its best {best} (step {best_step}).",
         pass_message="validation loss rose from its best (see HND403).",
         recommendation="", doc=RuleDoc(
             what="The last validation loss within 2% of the best one.",

@@ -150,13 +150,20 @@ def claim_load_balance_from_ratio_loss(f: Findings, r: Mapping[str, Any]) -> Cla
     if comp_off is None:
         return ClaimCheck(claim, "no-data", f"ratio loss {rl}, but a ratio loss near 1.0 proves nothing alone (it can "
                           "be near or below 1 when F != G) and no compression is logged to check.", ("HND301", "HND302"))
-    comp = ", ".join(f"stage {s.stage}: {g(s.compression)}x vs target {g(s.target)}x" for s in (lb.stages if _ok(lb) else ())
-                     if s.compression is not None and s.target)
+    comp = ", ".join(
+        f"stage {s.stage}: {g(s.compression)}x vs target {g(s.target)}x ({'+' if s.compression >= s.target else ''}"
+        f"{pct(s.compression / s.target - 1)})"
+        for s in (lb.stages if _ok(lb) else ()) if s.compression is not None and s.target)
     if comp_off:
         return ClaimCheck(claim, "contradicted", f"ratio loss {rl} looks fine, yet compression is off target: "
                           f"{f['HND302'].message}", ("HND301", "HND302"))
-    return ClaimCheck(claim, "supported", f"ratio loss {rl}, and the realized compression confirms it ({comp}).",
-                      ("HND301", "HND302"))
+    on_target = "HND902" in f and f["HND902"].is_positive
+    tol = pct(f["HND902"].thresholds.get("max_relative_error", 0.2)) if "HND902" in f else "20.0%"
+    if on_target:
+        return ClaimCheck(claim, "supported", f"ratio loss {rl}, and the realized compression is within {tol} of its "
+                          f"target on every stage ({comp}).", ("HND301", "HND302", "HND902"))
+    return ClaimCheck(claim, "contradicted", f"ratio loss {rl} is near 1.0, but that alone proves nothing: the realized "
+                      f"compression is not within {tol} of its target ({comp}).", ("HND301", "HND302", "HND902"))
 
 
 def claim_low_final_grad_norm(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:

@@ -196,7 +196,9 @@ def evaluate(rule: Rule, results: Mapping[str, Any], thresholds: Mapping[str, fl
 
 def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float]) -> Finding:
     severity = outcome.severity or rule.severity
-    facts = {**{f"t_{k}": _num(v) for k, v in t.items()}, **dict(outcome.facts)}
+    # thresholds as typed (t_name) and as a percentage (tp_name) for fractions
+    facts = {**{f"t_{k}": _num(v) for k, v in t.items()}, **{f"tp_{k}": f"{100 * v:.1f}%" for k, v in t.items()},
+             **dict(outcome.facts)}
     if outcome.fired is None:
         status, message, rec = Status.NO_DATA, outcome.facts.get("reason", "not enough data to check this"), None
     elif rule.severity is Severity.POSITIVE:
