@@ -112,7 +112,7 @@ BAD = {
     "HND203": ({"convergence": CONV_CUT}, ["100.0%", "threshold 50.0%"]),
     "HND301": ({"load_balance": LB_BAD}, ["1.4000", "threshold 0.1"]),
     "HND302": ({"load_balance": LB_BAD}, ["12x", "target of 3x", "±50.0%"]),
-    "HND303": ({"load_balance": LB_BAD}, ["60.0%", "threshold 30.0%"]),
+    "HND303": ({"load_balance": LB_BAD}, ["60.0%", "threshold 50.0%"]),
     "HND401": ({"convergence": CONV_CUT}, ["999 of 3000", "33.3%", "threshold 90.0%"]),
     "HND402": ({"convergence": CONV_CUT}, ["800-999", "threshold 2.0%"]),
     "HND403": ({"convergence": CONV_CUT}, ["1.5", "step 400", "1.8", "threshold 2.0%"]),
