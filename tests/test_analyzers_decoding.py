@@ -67,3 +67,27 @@ def test_a_model_config_that_does_not_fit_the_weights_is_no_data_not_a_crash(tmp
                 "config": {"model": HNetConfig.from_dict(other).to_dict()}}, tmp_path / "ckpt.pt")
     res = analyze_decoding(load_run(tmp_path))
     assert res.status == "no_data" and "cannot rebuild" in res.reason
+
+
+def test_decoding_that_ignores_the_attention_window_is_caught_beyond_the_window():
+    """The official bug, reproduced: full attention while decoding, a window in training."""
+    from hnet_diag.analyzers.decoding import decoding_consistency
+    from hnet_diag.trainer.config import HNetConfig
+    from hnet_diag.trainer.model import HNetLM, stepwise_logits
+
+    torch.manual_seed(0)
+    cfg = dict(TINY, arch_layout=["T1", ["T1"], "T1"], d_intermediate=[64, 64],
+               attn_cfg={"num_heads": [2, 2], "rotary_emb_dim": [8, 8], "window_size": [8, -1]})
+    model = HNetLM(HNetConfig.from_dict(cfg)).eval()
+    ids = held_out_sequences(2, 24, seed=0)
+
+    def stepwise_without_window(m, x):
+        for module in m.modules():
+            if hasattr(module, "window_size"):
+                module.window_size = -1
+        return stepwise_logits(m, x)
+
+    assert decoding_consistency(model, ids)["max_abs_diff"] < 1e-4
+    broken = decoding_consistency(HNetLM(HNetConfig.from_dict(cfg)).eval(), ids, stepwise_without_window)
+    first_bad = next(i for i, v in enumerate(broken["per_position_max"]) if v > 1e-3)
+    assert first_bad >= 8  # identical until the window is first exceeded

@@ -96,6 +96,31 @@ def compare_logits(stepwise, forward) -> dict[str, Any]:
     }
 
 
+def decoding_consistency(model: Any, ids: Any, stepwise: Any = None) -> dict[str, Any]:
+    """Teacher-forced logits `model(ids).logits` vs step-wise `stepwise(model, ids)`.
+
+    Usable on any model with the reference trainer's interface (e.g. one built in a
+    notebook); `stepwise` defaults to `hnet_diag.trainer.model.stepwise_logits`. Returns
+    `compare_logits`' numbers.
+    """
+    import torch
+
+    if stepwise is None:
+        from ..trainer.model import stepwise_logits as stepwise
+    # a small model decodes byte by byte as hundreds of tiny matmuls: thread hand-offs cost
+    # more than they save (measured 0.26 s on 1 thread vs 2-7 s on 2 busy cores)
+    threads = torch.get_num_threads()
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
+        torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            forward = model(ids).logits
+            stepped = stepwise(model, ids)
+    finally:
+        torch.set_num_threads(threads)
+    return compare_logits(stepped, forward)
+
+
 def analyze_decoding(
     run, n_sequences: int = 4, seq_len: int | None = None, seed: int = 0, tolerance: float = 1e-3
 ) -> DecodingResult:
@@ -136,18 +161,7 @@ def analyze_decoding(
     model.eval()
     windows = getattr(getattr(cfg, "attn_cfg", None), "window_size", None)
     ids = held_out_sequences(n_sequences, seq_len, seed)
-    # a small model decodes byte by byte as hundreds of tiny matmuls: thread hand-offs cost
-    # more than they save (measured 0.26 s on 1 thread vs 2-7 s on 2 busy cores)
-    threads = torch.get_num_threads()
-    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
-        torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            forward = model(ids).logits
-            stepwise = stepwise_logits(model, ids)
-    finally:
-        torch.set_num_threads(threads)
-    cmp = compare_logits(stepwise, forward)
+    cmp = decoding_consistency(model, ids, stepwise_logits)
     over = [i for i, v in enumerate(cmp["per_position_max"]) if v > tolerance]
     return DecodingResult(
         n_sequences=n_sequences,
