@@ -379,3 +379,27 @@ def test_two_logs_read_one_after_the_other_keep_their_own_tags(tmp_path):
     assert set(first.scalars["tag"].astype(str)) == {"loss"}
     tags = second.scalars.assign(tag=second.scalars["tag"].astype(str)).groupby("tag")["step"].apply(list)
     assert tags.to_dict() == {"acc": [0], "loss": [1, 2]}
+
+
+def test_a_step_counter_that_restarts_each_epoch_becomes_a_global_step(tmp_path):
+    lines = [f"Epoch: {e:2d} step: {s:2d} loss: {10 - e - s * 0.1:.2f}" for e in range(3) for s in range(4)]
+    _write(tmp_path, "train.log", "\n".join(lines) + "\n")
+    run = load_run(tmp_path)
+    loss = run.metric("loss")
+    assert loss.index.tolist() == list(range(12))
+    assert loss[4] == pytest.approx(9.0) and loss[11] == pytest.approx(7.7)
+    assert not [e for e in run.events if e.kind == "restart"]
+
+
+def test_a_user_pattern_with_an_epoch_group_gets_global_steps_too(tmp_path):
+    _write(tmp_path, "hnet-diag.toml", "[[log-patterns]]\nregex = 'ep (?P<epoch>\\d+) it (?P<step>\\d+) L=(?P<loss>\\S+)'\n")
+    _write(tmp_path, "train.log", "ep 0 it 1 L=3.0\nep 0 it 2 L=2.9\nep 1 it 1 L=2.8\nep 1 it 2 L=2.7\n")
+    assert load_run(tmp_path).metric("loss").to_dict() == pytest.approx({1: 3.0, 2: 2.9, 3: 2.8, 4: 2.7})
+
+
+def test_many_restarts_give_twenty_events_and_one_warning(tmp_path):
+    lines = [f"step {s} loss={r + s * 0.1:.2f}" for r in range(30) for s in range(3)]
+    _write(tmp_path, "loop.log", "\n".join(lines) + "\n")
+    run = load_run(tmp_path)
+    assert len([e for e in run.events if e.kind == "restart"]) == 20
+    assert any("went back 29 times" in w.message for w in run.warnings)

@@ -42,9 +42,12 @@ Rules, chosen so one rule explains every number the reader produces:
   (`train_runtime`, average `train_loss`, ...) is not a per-step value: it goes to
   `configs[file]["train_summary"]`, never into the loss series.
 - ANSI colour codes are dropped; a `\\r` (progress-bar redraw) splits a line into its parts.
-- When the step counter goes back, the log holds another run (a restart or resume): a
-  `restart` RunEvent is recorded there and rows stay in file order, so for a step logged
-  twice the newest write wins (as `Run.metric` does for TensorBoard).
+- When the step counter goes back while the epoch printed on the same line advances
+  (`Epoch: 1 step: 0 loss: ...`), the counter counts within an epoch: steps are made
+  global by continuing from the previous epoch's last step. Any other going back means the
+  log holds another run (a restart or resume): a `restart` RunEvent is recorded there (the
+  first 20; more are counted in one warning) and rows stay in file order, so for a step
+  logged twice the newest write wins (as `Run.metric` does for TensorBoard).
 - Not a training log: a file whose first 8 KiB hold a NUL byte (binary), or in which no
   metric line appears within the first 10,000 lines / 4 MiB. Such files give None and are
   skipped silently, after reading at most that much. The file is read in 1 MiB chunks and
@@ -63,9 +66,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..run import RunEvent
+from ..run import LoadWarning, RunEvent
 from .base import SourceData
 
+MAX_RESTART_EVENTS = 20  # more are counted in one warning, as for TensorBoard
 SNIFF_HEAD_BYTES = 8192  # binary check: a NUL byte here means "not a text log"
 SNIFF_LINES = 10_000  # no metric line within this many lines ...
 SNIFF_BYTES = 4 << 20  # ... or this many bytes: not a training log
@@ -193,12 +197,16 @@ class _Plan:
     its own, so each further line of it costs one match.
     """
 
-    __slots__ = ("kind", "step_at", "max_at", "value_at", "codes", "scales", "dated", "regex", "next", "take", "match", "fast")
+    __slots__ = (
+        "kind", "step_at", "max_at", "epoch_at", "value_at", "codes", "scales", "dated", "regex", "next", "take",
+        "match", "fast",
+    )
 
-    def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None):
+    def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None, epoch_at=None):
         self.kind = kind  # "step", "val", "hf_train", "hf_train_bar", "hf_eval", "hf_summary", "info", "skip"
         self.step_at = step_at  # index among the line's numbers
         self.max_at = max_at
+        self.epoch_at = epoch_at  # index of the epoch printed on the line, if any
         self.value_at = value_at
         self.codes = codes  # tag codes, parallel to value_at
         self.scales = scales if any(s != 1.0 for s in scales) else None
@@ -254,6 +262,9 @@ class _LogParser:
         self.values: list[float] = []
         self.events: list[RunEvent] = []
         self.last_step: int | None = None
+        self.step_offset = 0  # steps of earlier epochs, when the counter counts within one
+        self.last_epoch: str | None = None
+        self.n_restarts = 0
         self.max_steps: int | None = None
         self.hf_count = 0  # training dicts seen since the last (re)start
         self.hf_base = 0
@@ -302,10 +313,15 @@ class _LogParser:
                                 self.max_steps = int(nums[plan.max_at])
                         except ValueError:  # "iter 1.5:" or "step nan": not a record after all
                             continue
-                        last_step = self.last_step
-                        if last_step is not None and step < last_step:
-                            self._restart(step)
-                        self.last_step = step
+                        if plan.epoch_at is None:
+                            step += self.step_offset
+                            last_step = self.last_step
+                            if last_step is not None and step < last_step:
+                                step = self._place(step - self.step_offset, None)
+                            else:
+                                self.last_step = step
+                        else:
+                            step = self._place(step, nums[plan.epoch_at])
                         # number tokens always parse as floats; only a step can fail above
                         if plan.scales is None:
                             values_extend(map(float, plan.take(nums)))
@@ -320,10 +336,37 @@ class _LogParser:
                     continue
             slow(line)
 
+    def _place(self, raw: int, epoch: str | None) -> int:
+        """A printed step -> the step stored, handling a counter that goes back.
+
+        Going back while the epoch printed on the same line advances means the counter
+        counts within an epoch: later steps are shifted to continue the previous epoch's
+        (global step = steps of earlier epochs + printed step). Any other going back is a
+        restart of the run: an event, and steps are taken as printed again.
+        """
+        step = raw + self.step_offset
+        last = self.last_step
+        if last is not None and step < last:
+            new_epoch = _to_value(epoch) if epoch is not None else None
+            old_epoch = _to_value(self.last_epoch) if self.last_epoch is not None else None
+            if new_epoch is not None and old_epoch is not None and new_epoch > old_epoch:
+                self.step_offset = last + 1 - raw
+                step = last + 1
+            else:
+                self.step_offset = 0
+                step = raw
+                self._restart(step)
+        self.last_step = step
+        if epoch is not None:
+            self.last_epoch = epoch
+        return step
+
     def _restart(self, step: int) -> None:
-        self.events.append(
-            RunEvent("restart", self.source, step, f"step counter went back from {self.last_step} to {step}")
-        )
+        self.n_restarts += 1
+        if self.n_restarts <= MAX_RESTART_EVENTS:
+            self.events.append(
+                RunEvent("restart", self.source, step, f"step counter went back from {self.last_step} to {step}")
+            )
 
     def _slow_line(self, line: str, tried: _Plan | None = None) -> None:
         if self.user_patterns:
@@ -384,7 +427,7 @@ class _LogParser:
         kind = plan.kind
         values = [float(v) for v in plan.take(nums)]
         if kind == "step":
-            step = int(nums[plan.step_at])
+            raw = int(nums[plan.step_at])
             if plan.max_at is not None:
                 self.max_steps = int(nums[plan.max_at])
         elif kind == "hf_train":
@@ -403,9 +446,12 @@ class _LogParser:
         else:
             self._info(line)
             return
-        if self.last_step is not None and step < self.last_step:
-            self._restart(step)
-        self.last_step = step
+        if kind == "step":
+            step = self._place(raw, nums[plan.epoch_at] if plan.epoch_at is not None else None)
+        else:
+            if self.last_step is not None and step < self.last_step:
+                self._restart(step)
+            self.last_step = step
         if plan.scales is None:
             self.values.extend(values)
         else:
@@ -448,11 +494,7 @@ class _LogParser:
                 values.append(value)
         if not values:
             return
-        if self.last_step is not None and step < self.last_step:
-            self.events.append(
-                RunEvent("restart", self.source, step, f"step counter went back from {self.last_step} to {step}")
-            )
-        self.last_step = step
+        step = self._place(step, m.groupdict().get("epoch"))
         self.values.extend(values)
         self.line_codes.append(tuple(codes))
         self.line_steps.append(step)
@@ -482,7 +524,10 @@ class _LogParser:
                 return _SKIP
             iso = _ISO.search(line, 0, offset)  # a timestamp in the logger prefix: fixed width
             dated = iso.span() if iso else None
-            return _Plan(kind, step_at, starts.get(max_pos), tuple(value_at), tuple(codes), tuple(scales), dated)
+            epoch_at = next((at for at, c in zip(value_at, codes) if self.tag_names[c].lower() == "epoch"), None)
+            return _Plan(
+                kind, step_at, starts.get(max_pos), tuple(value_at), tuple(codes), tuple(scales), dated, epoch_at
+            )
 
         m = _PREFIX.match(line)
         offset = m.end() if m else 0
@@ -643,6 +688,14 @@ def _source_data(parser: _LogParser, path: Path) -> SourceData:
     import pandas as pd
 
     data = SourceData(events=parser.events)
+    if parser.n_restarts > MAX_RESTART_EVENTS:
+        data.warnings.append(
+            LoadWarning(
+                str(path),
+                f"the step counter went back {parser.n_restarts} times; only the first {MAX_RESTART_EVENTS} "
+                "are listed as restart events (a per-epoch counter? add a log pattern with an `epoch` group)",
+            )
+        )
     if parser.n_records:
         per_line = np.fromiter((len(c) for c in parser.line_codes), dtype=np.int64, count=len(parser.line_codes))
         codes = np.fromiter(chain.from_iterable(parser.line_codes), dtype=np.int32, count=parser.n_records)
