@@ -49,3 +49,27 @@ def test_the_cached_view_gives_the_same_series_and_results_as_the_run(tmp_path):
     assert view.stages("lr").keys() == run.stages("lr").keys()
     assert analyze_gradients(view) == analyze_gradients(run)
     assert analyze_all(run)["gradients"] == analyze_gradients(run)
+
+
+def degenerate_runs():
+    """Logs a real run can leave: one record, all NaN, constants, zeros, negative losses."""
+    nan, inf = float("nan"), float("inf")
+    yield "one record", [{"step": 0, "loss": 5.0, "grad_norm": 1.0, "lr": 0.0}]
+    yield "all nan", [{"step": s, "loss": nan, "grad_norm": nan, "lr": nan, "val_loss": nan} for s in range(30)]
+    yield "constant", [{"step": s, "loss": 2.0, "grad_norm": 1.0, "lr": 1e-3, "lr/stage0": 2e-3, "lr/stage1": 1e-3,
+                        "boundary_frac/stage0": 0.2, "compression/stage0": 5.0} for s in range(200)]
+    yield "zeros", [{"step": s, "loss": 0.0, "grad_norm": 0.0, "lr": 0.0, "clipped": 0.0, "boundary_frac/stage0": 0.0,
+                     "compression/stage0": inf, "ratio_loss/stage0": 0.0} for s in range(100)]
+    yield "negative loss", [{"step": s, "loss": -1.0 - s / 100 + (3.0 if s == 150 else 0.0)} for s in range(300)]
+    yield "duplicate steps", [{"step": s // 2, "loss": 3.0 - s / 1000, "grad_norm": 0.5} for s in range(200)]
+    yield "only lr/stage1", [{"step": s, "loss": 3.0, "lr/stage1": 1e-3} for s in range(50)]
+
+
+def test_degenerate_logs_never_raise_and_report_status(tmp_path):
+    for i, (label, recs) in enumerate(degenerate_runs()):
+        results = analyze_all(write_run(tmp_path / str(i), recs, settings()), skip=("decoding",))
+        for name, res in results.items():
+            assert res.status in ("ok", "no_data"), (label, name)
+            json.dumps(res.to_dict(), allow_nan=False)
+            res.plot()
+        close_figures()

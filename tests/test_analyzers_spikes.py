@@ -1,5 +1,6 @@
 """The pure helpers: spike detection and noise-aware trends on plain Series."""
 import numpy as np
+import pytest
 import pandas as pd
 
 from hnet_diag.analyzers.spikes import detect_spikes
@@ -78,3 +79,10 @@ def test_tail_takes_the_last_fraction_of_the_step_range():
     s = pd.Series(np.arange(100.0), index=np.arange(0, 1000, 10))
     t = tail(s, 0.2)
     assert t.index.min() >= 800 and t.index.max() == 990
+
+
+def test_a_spike_in_a_negative_objective_keeps_a_meaningful_ratio():
+    s = pd.Series(-2.0 + np.random.default_rng(7).normal(0, 0.01, 300), index=np.arange(300))
+    s.loc[200] = 1.0
+    (sp,) = detect_spikes(s, log=False)
+    assert sp.step == 200 and sp.ratio == pytest.approx(1 + 3.0 / 2.0, rel=0.02)

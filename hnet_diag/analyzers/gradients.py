@@ -213,7 +213,10 @@ def analyze_gradients(
         joined = pd.concat(stage_series, axis=1).dropna()
         g = np.sqrt((joined**2).sum(axis=1)).rename("grad_norm")
     if len(g) < 2:
-        return GradientResult.no_data("no gradient norm logged (grad_norm or grad_norm/stage{i})", **params)
+        logged = run.has_metric("grad_norm") or bool(run.stages("grad_norm"))
+        why = ("fewer than 2 finite gradient norm values" if logged
+               else "no gradient norm logged (grad_norm or grad_norm/stage{i})")
+        return GradientResult.no_data(why, **params)
 
     first_step = int(g.index[0])
     last_step = int(g.index[-1])

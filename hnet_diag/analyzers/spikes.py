@@ -98,9 +98,9 @@ def detect_spikes(
     log: score on log values (default; for positive multiplicative quantities).
     merge_gap: flagged points at most this many points apart are one spike (default 1).
     """
-    name = metric or (str(series.name) if series.name is not None else "series")
     if series is None or len(series) < min_periods + 1:
         return []
+    name = metric or (str(series.name) if series.name is not None else "series")
     sc = spike_scores(series, window=window, min_periods=min_periods, log=log, level_window=level_window)
     ratio = sc["value"] / sc["local_median"] if log else sc["value"] - sc["local_median"] + 1.0
     if log:
@@ -132,7 +132,8 @@ def _spike_from(group: list[int], sc: pd.DataFrame, ratio: pd.Series, name: str)
         step=int(steps[top]),
         value=val,
         local_median=local,
-        ratio=float(val / local) if local > 0 else float("inf"),
+        # value / local for positive levels; 1 + rise / |level| keeps the meaning for negative ones
+        ratio=float(1.0 + (val - local) / abs(local)) if local != 0 else float("inf"),
         z=float(sc["z"].iloc[top]),
         n_points=len(group),
         end_step=int(steps[group[-1]]),
