@@ -76,7 +76,7 @@ def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None =
     defaults (the CLI reads the config files; the library does not read files behind a
     notebook user's back). `results` lets a caller pass analyzer results it already has.
     """
-    from .rules.causes import link_causes, merge_recommendations, resolve_conflicts
+    from .rules.causes import defer_to_roots, link_causes, merge_recommendations, resolve_conflicts
     from .rules.claims import check_claims
     from .rules.engine import EngineSettings, build_settings, run_rules
 
@@ -94,6 +94,8 @@ def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None =
     findings = run_rules(results, settings)
     findings, conflicts = resolve_conflicts(findings)
     causes = link_causes(findings)
+    findings, deferred = defer_to_roots(findings, causes)
+    conflicts = conflicts + deferred
     cause_of = {code: c.id for c in causes for code in c.codes}
     findings = [f.with_(cause=cause_of.get(f.code)) if f.is_alarm else f for f in findings]
     recommendations = merge_recommendations(findings)

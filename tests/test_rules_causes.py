@@ -81,3 +81,19 @@ def test_recommendations_are_deduplicated_by_flag_at_the_most_important_priority
     ]
     all_flags = [f.split()[0] for m in merged for f in m.flags]
     assert len(all_flags) == len(set(all_flags))
+
+
+def test_a_symptoms_generic_fix_is_withdrawn_when_its_root_has_a_specific_one():
+    from hnet_diag.rules.causes import defer_to_roots
+
+    findings = [
+        alarm("HND202", Severity.HIGH, stage=0, flags=("--lr-multipliers 2.0,1.5,1.0",), actions=("lr_multipliers:down",)),
+        alarm("HND101", Severity.HIGH, window=(30, 300), stage=0, flags=("--learning-rate 1e-3",), actions=("learning_rate:down",)),
+        alarm("HND404", Severity.CRITICAL, window=(250, 300), flags=("--learning-rate 1e-3",), actions=("learning_rate:down",)),
+    ]
+    causes = link_causes(findings)
+    kept, withdrawn = defer_to_roots(findings, causes)
+    by = {f.code: f for f in kept}
+    assert by["HND101"].recommendation is None and by["HND202"].recommendation is not None
+    assert by["HND404"].recommendation is not None  # divergence keeps its own fix
+    assert [(c.kept, c.dropped) for c in withdrawn] == [("HND202", "HND101")]

@@ -25,9 +25,10 @@ def print_summary(d: "Diagnosis", console: Any = None, report_path: str | None =
         console.print(table)
     if d.recommendations:
         console.print("[bold]Recommended[/bold]:")
-        for r in d.recommendations:
+        for i, r in enumerate(d.recommendations, 1):
             flags = f"  [bold]{' '.join(r.flags)}[/bold]" if r.flags else ""
-            console.print(f"  {r.priority}. {r.text}{flags} [dim]({', '.join(r.codes)})[/dim]", highlight=False)
+            console.print(f"  {i}. [{STYLES[r.severity]}]{r.severity}[/] {r.text}{flags} [dim]({', '.join(r.codes)})[/dim]",
+                          highlight=False)
     if show_positive and d.positives:
         for f in d.positives:
             console.print(f"[green]ok[/green] {f.code} {f.message}", highlight=False)

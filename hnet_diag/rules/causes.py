@@ -234,6 +234,31 @@ def resolve_conflicts(findings: Sequence[Finding]) -> tuple[list[Finding], list[
     return current, applied
 
 
+#: symptoms whose generic fix (lower the LR) is withdrawn when a linked root names the knob
+GENERIC_SYMPTOMS = frozenset({"HND101", "HND405"})
+SPECIFIC_ROOTS = frozenset({"HND201", "HND202"})
+
+
+def defer_to_roots(findings: Sequence[Finding], causes: Sequence[RootCause]) -> tuple[list[Finding], list[Conflict]]:
+    """Drop a symptom's generic fix when its root cause has a specific one.
+
+    Spikes explained by steep multipliers or a short warmup are fixed by that knob; also
+    lowering the global LR would change two things at once and hide which one worked.
+    """
+    dropped: dict[str, Conflict] = {}
+    for c in causes:
+        if c.root not in SPECIFIC_ROOTS:
+            continue
+        for code in c.codes:
+            if code in GENERIC_SYMPTOMS:
+                dropped[code] = Conflict(kept=c.root, dropped=code, action="learning_rate:down",
+                                         reason="the root cause's own fix addresses it; change one knob at a time")
+    if not dropped:
+        return list(findings), []
+    out = [f.with_(recommendation=None) if f.code in dropped and f.recommendation else f for f in findings]
+    return out, [dropped[f.code] for f in findings if f.code in dropped and f.recommendation]
+
+
 def merge_recommendations(findings: Sequence[Finding]) -> list[MergedRecommendation]:
     """Deduplicate recommendations: identical flags (or identical text) become one line.
 
