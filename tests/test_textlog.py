@@ -391,6 +391,15 @@ def test_a_step_counter_that_restarts_each_epoch_becomes_a_global_step(tmp_path)
     assert not [e for e in run.events if e.kind == "restart"]
 
 
+def test_a_per_epoch_counter_total_is_not_taken_for_the_planned_steps(tmp_path):
+    lines = [f"Epoch {e}/2 | Step {s}/3 | loss: 2.0" for e in (1, 2) for s in (1, 2, 3)]
+    path = _write(tmp_path, "train.log", "\n".join(lines) + "\n")
+    data = textlog.read(path)
+    loss_rows = data.scalars[data.scalars["tag"] == "loss"]
+    assert loss_rows["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert "max_steps" not in data.configs.get(str(path), {})
+
+
 def test_a_user_pattern_with_an_epoch_group_gets_global_steps_too(tmp_path):
     _write(tmp_path, "hnet-diag.toml", "[[log-patterns]]\nregex = 'ep (?P<epoch>\\d+) it (?P<step>\\d+) L=(?P<loss>\\S+)'\n")
     _write(tmp_path, "train.log", "ep 0 it 1 L=3.0\nep 0 it 2 L=2.9\nep 1 it 1 L=2.8\nep 1 it 2 L=2.7\n")

@@ -21,7 +21,8 @@ Rules, chosen so one rule explains every number the reader produces:
   removed first; an ISO timestamp there becomes the record's wall time (read as UTC when
   it has no zone). Fields written `key: value` or `key=value` count anywhere on the line;
   `key value` (a space only, as nanoGPT and llm.c print) counts only on lines that start
-  with the counter, so prose such as "in step 5 the loss of 3 runs" is not a record.
+  with the counter (and `epoch N` anywhere), so prose such as "in step 5 the loss of 3
+  runs" is not a record.
 - Keys are kept as printed, with spaces turned into `_` (`train loss` -> `train_loss`), so the
   alias table in `hnet_diag.metrics` maps them (`norm` -> grad_norm, `learning_rate` -> lr).
   A few trainer spellings the alias table cannot know are renamed here: `dt` and a line's
@@ -265,6 +266,8 @@ class _LogParser:
         self.step_offset = 0  # steps of earlier epochs, when the counter counts within one
         self.last_epoch: str | None = None
         self.n_restarts = 0
+        self.per_epoch_counter = False
+        self.total_steps: int | None = None  # "Total optimization steps = N" (Trainer)
         self.max_steps: int | None = None
         self.hf_count = 0  # training dicts seen since the last (re)start
         self.hf_base = 0
@@ -352,6 +355,7 @@ class _LogParser:
             if new_epoch is not None and old_epoch is not None and new_epoch > old_epoch:
                 self.step_offset = last + 1 - raw
                 step = last + 1
+                self.per_epoch_counter = True  # its "/M" counts steps per epoch, not planned steps
             else:
                 self.step_offset = 0
                 step = raw
@@ -467,7 +471,7 @@ class _LogParser:
             self.logging_steps = int(lm.group(1))
         tm = _TOTAL_STEPS.search(line)
         if tm:
-            self.max_steps = int(tm.group(1).replace(",", ""))
+            self.total_steps = int(tm.group(1).replace(",", ""))
         cm = _CONTINUING.search(line)
         if cm:
             self.hf_base, self.hf_count = int(cm.group(1)), 0
@@ -562,7 +566,7 @@ class _LogParser:
         for pm in _PAIR.finditer(body):
             key = pm.group(1)
             low = key.lower()
-            if low in _STEP_KEYS or (pm.group(2) is None and not spaced_ok):
+            if low in _STEP_KEYS or (pm.group(2) is None and not spaced_ok and low != "epoch"):
                 continue
             found.append((_RENAMES.get(low, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
         if "|" in body:
@@ -711,8 +715,9 @@ def _source_data(parser: _LogParser, path: Path) -> SourceData:
             }
         )
     config: dict[str, Any] = {}
-    if parser.max_steps is not None:
-        config["max_steps"] = parser.max_steps
+    max_steps = parser.total_steps if parser.total_steps is not None else parser.max_steps
+    if max_steps is not None and not (parser.per_epoch_counter and parser.total_steps is None):
+        config["max_steps"] = max_steps
     if parser.logging_steps is not None:
         config["logging_steps"] = parser.logging_steps
     if parser.summary:
