@@ -322,6 +322,28 @@ def test_corrupt_length_stops_the_file_with_a_warning_and_keeps_what_came_before
     assert any(f"corrupt record length at byte {offset}" in w.message for w in run.warnings)
 
 
+def test_records_that_are_not_event_protos_are_skipped_with_their_offsets_named(tmp_path):
+    from tensorboard.compat.proto import tensor_pb2, types_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    path = tmp_path / "events.out.tfevents.5.x"
+    with open(path, "wb") as fh:
+        w = RecordWriter(fh)
+        for s in range(3):
+            w.write(_scalar_event("loss", s, float(s)).SerializeToString())
+        w.write(b"\x09\x01\x02")  # wall_time field cut short: not a protobuf message
+        # a float tensor whose content is 3 bytes: decodes, but is no scalar
+        w.write(_tensor_event("odd", 3, tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=b"abc"), True).SerializeToString())
+        for s in range(3, 6):
+            w.write(_scalar_event("loss", s, float(s)).SerializeToString())
+    run = load_run(tmp_path)
+    assert list(run.metric("loss").index) == list(range(6))
+    assert "odd" not in run.metric_names()
+    offset = _record_offsets(path.read_bytes())[3]
+    (w,) = run.warnings
+    assert "not readable Event protos" in w.message and f"byte {offset}" in w.message
+
+
 def test_empty_and_foreign_files_named_like_event_files_are_warnings_and_the_run_loads(tmp_path):
     good = tmp_path / "good"
     _torch_file(good)

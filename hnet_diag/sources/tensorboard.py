@@ -54,7 +54,7 @@ from .base import SourceData
 SPLIT_FOLDERS = {"train", "val", "valid", "validation", "eval", "test"}
 #: at most this many restart events per folder; more become one warning
 MAX_RESTART_EVENTS = 20
-#: widest tag (+ its length byte) the fast path hashes; longer tags take the general path
+#: bound on the fast path's tag key (length byte + tag); its one-byte lengths keep tags < 119 bytes
 FAST_KEY_MAX = 128
 #: offsets listed in a warning before "..."
 SHOWN_OFFSETS = 5
@@ -579,8 +579,9 @@ def _tensor_scalar(b: bytes, ranges) -> float | None:
             if len(content) != 2:
                 return None
             return float(np.frombuffer(b"\0\0" + content, "<f4")[0])
-        arr = np.frombuffer(content, np_dtype)
-        return float(arr[0]) if arr.size == 1 else None
+        if len(content) != np.dtype(np_dtype).itemsize:
+            return None
+        return float(np.frombuffer(content, np_dtype)[0])
     found = vals.get(val_field, [])
     if len(found) > 1:
         return None
