@@ -90,3 +90,10 @@ def test_an_analyzer_result_without_data_gives_no_data_with_its_reason():
 def test_run_rules_applies_selection():
     findings = run_rules({}, build_settings({}, select=["HND4"], ignore=["HND405"]))
     assert [f.code for f in findings] == ["HND401", "HND402", "HND403", "HND404"]
+
+
+def test_combined_flag_templates_become_one_flag_per_entry():
+    from hnet_diag.rules.engine import split_flags
+
+    assert split_flags(["--resume --max-steps 600", "--temperature 0.8 --top-p 0.9", "--resume"]) == [
+        "--resume", "--max-steps 600", "--temperature 0.8", "--top-p 0.9"]

@@ -242,9 +242,10 @@ def check_warmup(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
         seen.append(f"the loss rose {pct(rise)} above its running minimum at step {w.window_loss_rise_step}, after the LR "
                     f"peaked (threshold {pct(t['min_loss_rise'])})")
     if early:
+        loss_part = "" if rose else f" and the loss rose {pct(gr.first_steps_loss_rise)}"
         seen.append(f"{gr.first_steps_high_norms} of the first {gr.first_steps} steps had gradient norms above "
-                    f"{g(gr.high_norm_factor)}x the later median and the loss rose {pct(gr.first_steps_loss_rise)} "
-                    f"(thresholds: {pct(t['min_high_norm_share'])} of the steps, {pct(t['min_loss_rise'])})")
+                    f"{g(gr.high_norm_factor)}x the later median{loss_part} (threshold: {pct(t['min_high_norm_share'])} "
+                    "of the steps)")
     planned = w.planned_steps
     suggested = max(2 * w.warmup_steps, int(round(t["suggested_fraction"] * planned)) if planned else 100, 1)
     suggested = int(float(f"{suggested:.2g}"))

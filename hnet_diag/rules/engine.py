@@ -211,7 +211,7 @@ def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float]) -> Finding:
         message = fill(rule.message, facts)
         rec = Recommendation(
             text=fill(rule.recommendation, facts),
-            flags=tuple(f for f in (fill(x, facts) for x in rule.flags) if f),
+            flags=tuple(split_flags(fill(x, facts) for x in rule.flags)),
             actions=rule.actions,
             expect=fill(rule.expect, facts),
             risk=fill(rule.risk, facts),
@@ -231,6 +231,19 @@ def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float]) -> Finding:
         priority=_priority(severity) if status in (Status.FAIL, Status.WARN) else 99,
         thresholds=dict(t),
     )
+
+
+def split_flags(texts: Iterable[str]) -> list[str]:
+    """`["--resume --max-steps 600"]` -> `["--resume", "--max-steps 600"]`: one flag per entry,
+    so deduplication across findings works per flag."""
+    out: list[str] = []
+    for text in texts:
+        for token in text.split():
+            if token.startswith("--") or not out:
+                out.append(token)
+            else:
+                out[-1] += " " + token
+    return list(dict.fromkeys(out))
 
 
 def _priority(severity: Severity) -> int:
