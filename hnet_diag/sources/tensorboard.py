@@ -311,9 +311,12 @@ def _fast_simple_values(buf: np.ndarray, start: np.ndarray, length: np.ndarray) 
 
 def _fast_block(buf, start, length, offset, out: _FastScalars, tags: _TagTable) -> None:
     u64 = tfrecord.at(buf, "<u8")
-    idx = np.flatnonzero((length >= 20) & (length <= 147))  # 1-byte lengths bound the layout's size
-    idx = idx[buf[start[idx]] == 0x09]
-    s, L = start[idx], length[idx]
+    if length.min() >= 20 and length.max() <= 147 and (buf[start] == 0x09).all():
+        idx, s, L = None, start, length  # the usual block: every record may fit the layout
+    else:  # 1-byte lengths bound the layout's size to 20..147 bytes
+        idx = np.flatnonzero((length >= 20) & (length <= 147))
+        idx = idx[buf[start[idx]] == 0x09]
+        s, L = start[idx], length[idx]
 
     # step: absent (step 0 is not written) or a varint of at most 8 bytes
     b9 = buf[s + 9]
@@ -323,32 +326,40 @@ def _fast_block(buf, start, length, offset, out: _FastScalars, tags: _TagTable) 
     nbytes = np.frexp(lowest.astype(np.float64))[1] >> 3  # 0 when no stop bit in 8 bytes
     has_step = b9 == 0x10
     good = (has_step & (nbytes > 0)) | (b9 == 0x2A)
-    p = np.where(has_step, 10 + nbytes, 9).astype(np.int64)
+    p = np.where(has_step, 10 + nbytes, 9)
 
-    # summary / value / tag headers, then the simple_value field at the end
-    l1 = L - p - 2
+    # summary, value and tag headers: 2a <tl+9> 0a <tl+7> 0a <tl>, tl = tag length <= 118
     tl = L - p - 11
-    expected = 0x2A | (l1 << 8) | (0x0A << 16) | ((l1 - 2) << 24) | (0x0A << 32) | (tl << 40)
     header = (u64[s + p] & np.uint64(0xFFFFFFFFFFFF)).astype(np.int64)
-    good &= (tl >= 0) & (l1 <= 127) & (header == expected) & (buf[s + L - 5] == 0x15)
+    good &= (header == _HEADER_BASE + tl * _HEADER_STEP) & (tl.astype(np.uint64) <= np.uint64(118))
+    good &= buf[s + L - 5] == 0x15  # then simple_value (field 2, fixed32) ends the record
     if not good.all():
-        idx, s, L, tl, v, lowest, has_step = idx[good], s[good], L[good], tl[good], v[good], lowest[good], has_step[good]
-    if idx.size == 0:
+        keep = np.flatnonzero(good)
+        idx = keep if idx is None else idx[keep]
+        s, L, tl, v, lowest, has_step = s[keep], L[keep], tl[keep], v[keep], lowest[keep], has_step[keep]
+    if s.size == 0:
         return
     code, matched = tags.codes(s + L - 5, tl)
     if not matched.all():
-        idx, s, L, v, lowest, has_step, code = idx[matched], s[matched], L[matched], v[matched], lowest[matched], has_step[matched], code[matched]
+        keep = np.flatnonzero(matched)
+        idx = keep if idx is None else idx[keep]
+        s, L, v, lowest, has_step, code = s[keep], L[keep], v[keep], lowest[keep], has_step[keep], code[keep]
     m = v & ((lowest << np.uint64(1)) - np.uint64(1)) & _LOW7
     m = (m & np.uint64(0x007F007F007F007F)) | ((m & np.uint64(0x7F007F007F007F00)) >> np.uint64(1))
     m = (m & np.uint64(0x00003FFF00003FFF)) | ((m & np.uint64(0x3FFF00003FFF0000)) >> np.uint64(2))
     m = (m & np.uint64(0x000000000FFFFFFF)) | ((m & np.uint64(0x0FFFFFFF00000000)) >> np.uint64(4))
-    m[~has_step] = 0
-    idx = idx + offset
-    out.ok[idx] = True
-    out.code[idx] = code
-    out.step[idx] = m.astype(np.int64)
-    out.wall_time[idx] = tfrecord.at(buf, "<f8")[s + 1]
-    out.value[idx] = tfrecord.at(buf, "<f4")[s + L - 4]
+    m *= has_step
+    where = slice(offset, offset + s.size) if idx is None else idx + offset
+    out.ok[where] = True
+    out.code[where] = code
+    out.step[where] = m.view(np.int64)
+    out.wall_time[where] = tfrecord.at(buf, "<f8")[s + 1]
+    out.value[where] = tfrecord.at(buf, "<f4")[s + L - 4]
+
+
+#: the tag-header bytes 2a <tl+9> 0a <tl+7> 0a <tl> as one little-endian integer: BASE + tl*STEP
+_HEADER_BASE = 0x2A | (9 << 8) | (0x0A << 16) | (7 << 24) | (0x0A << 32)
+_HEADER_STEP = (1 << 8) | (1 << 24) | (1 << 40)
 
 
 class _TagTable:
@@ -370,28 +381,32 @@ class _TagTable:
 
         width = -(-(int(tag_len.max()) + 1) // 8) * 8
         words_n = width // 8
-        words = tfrecord.at(self.buf, f"V{width}")[tag_end - width].view("<u8").reshape(-1, words_n)
+        rows = tfrecord.at(self.buf, f"V{width}")[tag_end - width]  # key right-aligned in the row
+        words = np.ascontiguousarray(rows.view("<u8").reshape(-1, words_n).T)  # one row per word
         junk = width - (tag_len + 1)  # bytes in front of the length byte: not the key's
         for w in range(-(-int(junk.max()) // 8)):
-            words[:, w] &= _KEEP_HIGH8[np.clip(junk - 8 * w, 0, 8)]
-        h = words[:, 0] * _HASH_MULT[0]
+            words[w] &= _KEEP_HIGH8[np.clip(junk - 8 * w, 0, 8)]
+        h = words[0] * _HASH_MULT[0]
         for w in range(1, words_n):
-            h += words[:, w] * _HASH_MULT[w]
+            h += words[w] * _HASH_MULT[w]
         local, uniq = pd.factorize(h)
         firsts = np.flatnonzero(np.diff(np.maximum.accumulate(local), prepend=-1) > 0)
         to_code = np.empty(len(uniq), dtype=np.int32)
-        rep_rows = np.empty((len(uniq), words_n), dtype=np.uint64)
+        rep_words = np.empty((words_n, len(uniq)), dtype=np.uint64)
         for i, hv in enumerate(uniq.tolist()):
             key = (width, hv)
             if key not in self.known:
-                row = words[firsts[i]]
+                row = words[:, firsts[i]].copy()
+                n = int(tag_len[firsts[i]])
                 self.known[key] = len(self.tags)
-                self.tags.append(row.view(np.uint8).tobytes()[width - int(tag_len[firsts[i]]):].decode("utf-8", "replace") if tag_len[firsts[i]] else "")
-                self.reps.setdefault(width, {})[len(self.tags) - 1] = row.copy()
+                self.tags.append(row.view(np.uint8).tobytes()[width - n:].decode("utf-8", "replace") if n else "")
+                self.reps.setdefault(width, {})[len(self.tags) - 1] = row
             to_code[i] = self.known[key]
-            rep_rows[i] = self.reps[width][to_code[i]]
-        matched = (words == rep_rows[local]).all(axis=1)
-        return to_code[local], matched
+            rep_words[:, i] = self.reps[width][to_code[i]]
+        differs = words[0] != rep_words[0][local]
+        for w in range(1, words_n):
+            differs |= words[w] != rep_words[w][local]
+        return to_code[local], ~differs
 
     def names(self) -> list[str]:
         return self.tags
