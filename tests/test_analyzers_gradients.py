@@ -118,7 +118,11 @@ def test_plot_marks_spikes_and_draws_the_clip_line(tmp_path):
     ax = res.plot()
     ys = [tuple(line.get_ydata()) for line in ax.get_lines()]
     assert (1.0, 1.0) in ys  # the max_grad_norm line
-    assert len(ax.collections) == len(res.spikes)
+    # one dot per total-norm spike, one cross group per stage that spiked
+    dots = [c for c in ax.collections if len(c.get_offsets()) == 1 and tuple(c.get_offsets()[0]) == (300, res.spikes[0].value)]
+    assert len(dots) == 1
+    stages_spiking = sum(1 for st in res.stages if st.spikes_after_first_steps)
+    assert len(ax.collections) == len(res.spikes) + stages_spiking
     close_figures()
 
 

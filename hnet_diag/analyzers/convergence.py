@@ -81,7 +81,7 @@ class ConvergenceResult(AnalyzerResult):
         if self.planned_steps:
             ax.axvline(self.planned_steps, color="k", ls="--", lw=0.8, label=f"planned end ({self.planned_steps})")
         ax.set_xlabel("step")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
 
 

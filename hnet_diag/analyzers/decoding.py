@@ -51,7 +51,7 @@ class DecodingResult(AnalyzerResult):
                 ax.axvline(w, color="tab:orange", ls=":", lw=0.8, label=f"attention window {w}")
         ax.set_yscale("log")
         ax.set_xlabel("position")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
 
 

@@ -102,19 +102,26 @@ class GradientResult(AnalyzerResult):
             return no_data_axes(ax, self.reason or "no grad norm series kept", title)
         ax = new_axes(ax, title)
         s = self._series
-        ax.plot(s.index, s.to_numpy(), lw=0.8, color="tab:blue", label=self.metric)
-        for st in self._stage_series:
-            ax.plot(st.index, st.to_numpy(), lw=0.6, alpha=0.6, label=str(st.name))
-        for sp in self.spikes:
+        ax.plot(s.index, s.to_numpy(), lw=0.9, color="black", label=self.metric)
+        stage_colors = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
+        for k, st in enumerate(self._stage_series):
+            c = stage_colors[k % len(stage_colors)]
+            ax.plot(st.index, st.to_numpy(), lw=0.6, alpha=0.7, color=c, label=str(st.name))
+        for k, stage in enumerate(self.stages):  # stage spikes: crosses in the stage's colour
+            pts = [sp for sp in stage.spikes if sp.phase != FIRST_STEPS]
+            if pts:
+                ax.scatter([sp.step for sp in pts], [sp.value for sp in pts], marker="x", s=22, zorder=3,
+                           color=stage_colors[k % len(stage_colors)])
+        for sp in self.spikes:  # total-norm spikes: dots, grey in the first steps
             color = "tab:gray" if sp.phase == FIRST_STEPS else "tab:red"
-            ax.scatter([sp.step], [sp.value], color=color, zorder=3, s=18)
+            ax.scatter([sp.step], [sp.value], color=color, zorder=4, s=18)
         if self.max_grad_norm:
             ax.axhline(self.max_grad_norm, color="k", ls="--", lw=0.8, label=f"max_grad_norm {self.max_grad_norm:g}")
         if self.warmup_steps:
             ax.axvline(self.warmup_steps, color="tab:orange", ls=":", lw=0.8, label="end of warmup")
         ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
 
     # the plotted series travel with the result but stay out of equality and repr

@@ -67,9 +67,14 @@ class LoadBalanceResult(AnalyzerResult):
             st = next((b for b in self.stages if f"stage{b.stage}" in str(series.name)), None)
             if st is not None and st.target:
                 ax.axhline(st.target, color=c, ls="--", lw=0.8, label=f"target N={st.target:g}")
+        # early routing transients (1/F of a nearly empty selection) would flatten the rest
+        values = np.concatenate([s.to_numpy() for s in self._compression if not s.empty] or [np.array([1.0])])
+        targets = [b.target for b in self.stages if b.target]
+        top = max([float(np.quantile(values, 0.98)) * 1.2] + [2.5 * t for t in targets])
+        ax.set_ylim(0, top)
         ax.set_xlabel("step")
         ax.set_ylabel("positions per boundary (1/F)")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
 
 

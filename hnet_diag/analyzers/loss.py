@@ -99,7 +99,7 @@ class LossResult(AnalyzerResult):
         if self.first_nonfinite_step is not None:
             ax.axvline(self.first_nonfinite_step, color="tab:red", ls="--", lw=0.8, label="first NaN/Inf")
         ax.set_xlabel("step")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
 
 

@@ -79,7 +79,7 @@ class WarmupResult(AnalyzerResult):
             ax.axvline(sp.step, color="tab:red", lw=0.6, alpha=0.7)
         ax.set_xlabel("step")
         ax.set_ylabel("learning rate")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
 
 
@@ -128,7 +128,7 @@ class LRRatioResult(AnalyzerResult):
                 ax.bar(x + 0.2, self.rule_multipliers, width=0.4, label="paper Eq. 11")
             ax.set_xticks(x, [f"stage{i}" for i in x])
             ax.set_ylabel("LR multiplier")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
 
 
