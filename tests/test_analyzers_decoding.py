@@ -91,3 +91,11 @@ def test_decoding_that_ignores_the_attention_window_is_caught_beyond_the_window(
     broken = decoding_consistency(HNetLM(HNetConfig.from_dict(cfg)).eval(), ids, stepwise_without_window)
     first_bad = next(i for i, v in enumerate(broken["per_position_max"]) if v > 1e-3)
     assert first_bad >= 8  # identical until the window is first exceeded
+
+
+def test_a_model_above_max_params_is_not_rebuilt_unless_asked(tmp_path):
+    save_reference_checkpoint(tmp_path)
+    run = load_run(tmp_path)
+    small = analyze_decoding(run, n_sequences=1, seq_len=8, max_params=1000)
+    assert small.status == "no_data" and "max_params" in small.reason
+    assert analyze_decoding(run, n_sequences=1, seq_len=8, max_params=None).ok

@@ -15,6 +15,8 @@ from .base import AnalyzerResult, new_axes, no_data_axes
 
 #: longest held-out sequence decoded step by step by default (each byte is one model call)
 MAX_DEFAULT_SEQ_LEN = 512
+#: models above this many parameters are not rebuilt unless asked (analyze_decoding(max_params=None))
+DEFAULT_MAX_PARAMS = 50_000_000
 #: below this many parameters decoding runs on one CPU thread (faster for tiny models)
 SMALL_MODEL_PARAMS = 5_000_000
 
@@ -53,6 +55,17 @@ class DecodingResult(AnalyzerResult):
         ax.set_xlabel("position")
         ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
+
+
+def checkpoint_params(ckpt: Any) -> int:
+    """Parameter count of a checkpoint: from its tensor statistics, else file size / 4 bytes."""
+    counted = sum(t.numel for t in getattr(ckpt, "tensors", ()) if not t.name.endswith((".exp_avg", ".exp_avg_sq")))
+    if counted:
+        return int(counted)
+    try:
+        return Path(ckpt.path).stat().st_size // 4
+    except OSError:
+        return 0
 
 
 def reference_checkpoint(run) -> Any:
@@ -122,7 +135,8 @@ def decoding_consistency(model: Any, ids: Any, stepwise: Any = None) -> dict[str
 
 
 def analyze_decoding(
-    run, n_sequences: int = 4, seq_len: int | None = None, seed: int = 0, tolerance: float = 1e-3
+    run, n_sequences: int = 4, seq_len: int | None = None, seed: int = 0, tolerance: float = 1e-3,
+    max_params: int | None = DEFAULT_MAX_PARAMS,
 ) -> DecodingResult:
     """Compare `stepwise_logits` with the teacher-forced `model(ids).logits` on held-out bytes.
 
@@ -131,6 +145,8 @@ def analyze_decoding(
         pass a short attention window, short enough to decode byte by byte on a CPU.
     tolerance: only locates `first_position_above` (float rounding is ~1e-5); judging the
         difference is the rules' job.
+    max_params: larger models are not rebuilt by default (a paper-size H-Net would take
+        gigabytes and minutes on a CPU inside a routine report); None lifts the limit.
     Only checkpoints from the reference trainer (config with an H-Net "model" entry) can
     be rebuilt; anything else is "no data".
     """
@@ -143,6 +159,11 @@ def analyze_decoding(
         train_len = training.get("seq_len") or run.training.seq_len or 256
         seq_len = int(min(int(train_len), MAX_DEFAULT_SEQ_LEN))
     base = dict(checkpoint=ckpt.path, checkpoint_step=ckpt.step, seed=seed, tolerance=tolerance)
+    size = checkpoint_params(ckpt)
+    if max_params is not None and size > max_params:
+        return DecodingResult.no_data(
+            f"the model in {ckpt.path} has about {size:,} parameters, more than max_params={max_params:,}; "
+            "call analyze_decoding(run, max_params=None) to check it anyway", **base)
     try:
         import torch
 
