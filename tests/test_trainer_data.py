@@ -104,3 +104,24 @@ def test_fan_out_writes_the_same_metrics_to_jsonl_tensorboard_and_console(tmp_pa
     lines = (tmp_path / "train.log").read_text().splitlines()
     assert lines == stream.getvalue().splitlines()
     assert lines[1].startswith("step 2/10 | loss 2.0000") and "lr/stage0 2.000e-03" in lines[1]
+
+
+def test_train_and_generate_flags_are_pinned():
+    """The report recommends these flags by name; renaming one breaks every recommendation."""
+    import argparse
+
+    from hnet_diag.commands import generate, train
+
+    def flags(module):
+        p = argparse.ArgumentParser()
+        module.add_arguments(p)
+        return {s for a in p._actions for s in a.option_strings if s.startswith("--")} - {"--help"}
+
+    assert flags(train) == {
+        "--config", "--out", "--learning-rate", "--lr-multipliers", "--warmup-steps", "--max-steps", "--schedule",
+        "--max-grad-norm", "--batch-size", "--seq-len", "--weight-decay", "--ratio-loss-weight",
+        "--target-compression", "--stop-at-step", "--seed", "--data", "--eval-every", "--save-every", "--resume",
+        "--no-optimizer-state", "--device", "--quiet"}
+    assert flags(generate) == {
+        "--checkpoint", "--prompt", "--temperature", "--top-p", "--top-k", "--repetition-penalty",
+        "--max-new-tokens", "--seed", "--out", "--device"}
