@@ -78,3 +78,11 @@ def test_loading_never_writes_into_the_run_folder(tmp_path):
     before = _snapshot(tmp_path)
     load_run(tmp_path)
     assert _snapshot(tmp_path) == before
+
+
+def test_warnings_and_events_name_files_relative_to_the_run_folder(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+    run = load_run(tmp_path)
+    assert [w.source for w in run.warnings] == ["sub/metrics.jsonl"]
+    assert [e.source for e in run.events] == ["sub/metrics.jsonl"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -128,8 +129,10 @@ def load_run(path: str | os.PathLike) -> Run:
             frames.append(df)
         run.configs.update({_rel(Path(k), run_root): v for k, v in part.configs.items()})
         run.checkpoints.extend(part.checkpoints)
-        run.events.extend(part.events)
-        run.warnings.extend(part.warnings)
+        # Sources name files as they opened them; the Run names them relative to the run
+        # folder so a report does not depend on where it was made (byte-identical output).
+        run.events.extend(replace(e, source=_rel(Path(e.source), run_root)) for e in part.events)
+        run.warnings.extend(replace(w, source=_rel(Path(w.source), run_root)) for w in part.warnings)
     if frames:
         df = pd.concat(frames, ignore_index=True)
         names = {t: canonical_name(t) for t in df["tag"].unique()}
