@@ -366,3 +366,17 @@ def test_hugging_face_checkpoint_folder_gives_one_summary_with_optimizer_and_sch
     assert len(summary.optimizer_moments) == 2 * len(list(model.parameters()))
     if weights.endswith(".bin"):  # torch keeps the model order, so moments get their names
         assert summary.optimizer_moments[0].name == "embeddings.weight.exp_avg"
+
+
+def test_a_checkpoint_saved_without_optimizer_state_gives_no_moment_warning(tmp_path):
+    import torch
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    sd = opt.state_dict()  # before any step: param groups, empty state
+    torch.save({"model": model.state_dict(), "optimizer": sd, "step": 5}, tmp_path / "ckpt.pt")
+    from hnet_diag.sources.checkpoint import read
+
+    data = read(tmp_path / "ckpt.pt")
+    assert data.checkpoints[0].param_groups and not data.checkpoints[0].optimizer_moments
+    assert data.warnings == []

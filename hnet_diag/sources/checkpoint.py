@@ -240,7 +240,7 @@ def summarize(obj: Any, path: Path) -> tuple[CheckpointSummary, list[LoadWarning
         param_groups = tuple(_group_summary(g) for g in optimizer.get("param_groups", []) if isinstance(g, dict))
         shapes = [(n, tuple(t.shape)) for n, t in _tensor_items(model_sd)]
         moments, matched = _moment_stats(optimizer, shapes)
-        if shapes and not matched:
+        if shapes and optimizer.get("state") and not matched:  # no state saved: nothing to name
             warnings.append(LoadWarning(str(path), "optimizer state could not be matched to parameter names by order and shape; moments are named by index"))
     if step is None:  # a step the trainer wrote into the name beats Adam's count, reset on a fresh optimizer
         step = _step_from_name(path)
