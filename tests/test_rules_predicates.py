@@ -306,3 +306,10 @@ def test_without_warmup_unstable_first_steps_are_the_evidence():
     assert "--warmup-steps 30" in f.recommendation.flags
     calm = GradientResult(n_points=300, first_steps=10, first_steps_high_norms=1, first_steps_loss_rise=0.0)
     assert evaluate(BY_CODE["HND201"], {"warmup": no_warm, "gradients": calm}).status is Status.PASS
+
+
+def test_a_collapse_with_the_papers_alpha_recommends_a_gentler_start_not_more_ratio_loss():
+    t = TrainingSettings(learning_rate=0.1, ratio_loss_weight=0.03, warmup_steps=0, max_steps=300)
+    f = evaluate(BY_CODE["HND302"], {"load_balance": LB_COLLAPSE, "training": t})
+    assert f.recommendation.flags == ("--learning-rate 5e-2", "--warmup-steps 30")
+    assert f.recommendation.actions == ("learning_rate:down", "warmup_steps:up")

@@ -435,7 +435,12 @@ def check_compression(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     }
     ev = Evidence(metric=f"compression/stage{worst.stage}", measured=worst.compression, threshold=worst.target,
                   stage=worst.stage, window=worst.tail_window, plot="compression.png")
-    return Outcome(bool(problems), facts, ev, Severity.CRITICAL if collapse else None)
+    actions = None
+    if extra:  # the fix is a gentler start, not a stronger ratio loss
+        actions = ("learning_rate:down",) + (("warmup_steps:up",) if len(extra) > 1 else ())
+    elif not flag:
+        actions = ()
+    return Outcome(bool(problems), facts, ev, Severity.CRITICAL if collapse else None, actions)
 
 
 def check_undecided(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:

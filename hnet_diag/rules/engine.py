@@ -212,7 +212,7 @@ def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float]) -> Finding:
         rec = Recommendation(
             text=fill(rule.recommendation, facts),
             flags=tuple(split_flags(fill(x, facts) for x in rule.flags)),
-            actions=rule.actions,
+            actions=outcome.actions if outcome.actions is not None else rule.actions,
             expect=fill(rule.expect, facts),
             risk=fill(rule.risk, facts),
         )

@@ -131,6 +131,7 @@ class Outcome:
     facts: Mapping[str, Any] = field(default_factory=dict)
     evidence: Evidence = field(default_factory=Evidence)
     severity: Severity | None = None
+    actions: tuple[str, ...] | None = None  # when the fix chosen from the evidence moves other knobs
 
 
 NO_DATA = Outcome(None)
