@@ -16,7 +16,13 @@ without touching records one by one:
   protobuf decoder written against the Event/Summary/TensorProto field numbers, which
   skips non-scalar payloads without reading them. It follows protobuf's rules where they
   change the answer: a later member of a oneof clears the earlier one, repeated
-  messages merge, a missing field is 0.
+  messages merge, a missing field is 0. It costs ~9 microseconds per scalar, so a file of
+  millions of TF2-style tensor scalars is only ~5x faster than tbparse; a second
+  vectorised layout for those would be the next step.
+
+Measured (benchmarks/bench_tensorboard.py, 2,000,000 SummaryWriter scalars, 113 MiB, 2
+shared cores): ~0.6 CPU s in all (CRC ~0.2, tag/step/value decode ~0.18, framing ~0.1),
+against ~39 CPU s for tbparse; peak RSS ~2.5x the file (the file's bytes are held once).
 
 Which tensors are scalars: a TensorProto with one element of a numeric dtype (float,
 double, half, bfloat16, signed and unsigned ints, bool), whose tag's first metadata names
