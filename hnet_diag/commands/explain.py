@@ -23,8 +23,10 @@ def rule_page(rule) -> str:
     if rule.flags:  # templates: show the filled-in parts as placeholders
         import re
 
-        flags = " ".join(re.sub(r"\{(\w+)\}", r"<\1>", f) for f in rule.flags)
-        lines += ["", "Flags it recommends: " + flags]
+        # flags filled entirely from evidence (e.g. "{lr_flag}") have no fixed text to show
+        flags = " ".join(re.sub(r"\{(\w+)\}", r"<\1>", f) for f in rule.flags if f.startswith("--"))
+        if flags:
+            lines += ["", "Flags it recommends: " + flags]
     if rule.thresholds:
         lines += ["", "## Thresholds", ""]
         for t in rule.thresholds:
