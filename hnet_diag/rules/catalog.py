@@ -180,6 +180,8 @@ def check_clipping(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     suggested = float(f"{1.5 * typical:.2g}")
     facts = {
         "rate": pct(rate), "clip": g(gr.max_grad_norm), "typical": g(typical), "suggested": g(suggested),
+        "start_norm": g(gr.norm_start) if gr.norm_start is not None else "unknown",
+        "end_norm": g(gr.norm_end) if gr.norm_end is not None else "unknown",
         "clipped": gr.clipped_steps,
     }
     ev = Evidence(metric="clipped" if gr.clip_source == "clipped" else gr.metric, measured=rate,
@@ -703,7 +705,7 @@ RULES: tuple[Rule, ...] = (
         check=check_clipping,
         thresholds=(T("max_clip_rate", 0.5, "fraction of steps after warmup whose pre-clip norm exceeds --max-grad-norm"),),
         message="{rate} of steps after warmup were clipped at --max-grad-norm {clip} (threshold {tp_max_clip_rate}); "
-                "the typical pre-clip norm is {typical}.",
+                "the median pre-clip norm is {start_norm} early in training and {end_norm} over the last steps.",
         pass_message="{rate} of steps clipped at {clip} (threshold {tp_max_clip_rate}).",
         recommendation="Clipping acts on almost every step, so it silently rescales the learning rate: set the clip "
                        "above the typical norm ({typical}) so it only catches outliers",
@@ -715,7 +717,7 @@ RULES: tuple[Rule, ...] = (
             why="Clipping is meant for rare outliers. When it fires on most steps, every update is rescaled: the "
                 "effective LR is lower than configured and varies with the norm, which confuses any LR tuning.",
             example="HND102 87.0% of steps after warmup were clipped at --max-grad-norm 0.1 (threshold 0.5); the "
-                    "typical pre-clip norm is 0.45.",
+                    "median pre-clip norm is 0.45 early in training and 0.3 over the last steps.",
             fix="Set --max-grad-norm above the typical norm. If the norms are large because training is unstable "
                 "(HND101), fix that first: this recommendation is withdrawn beside gradient explosion.",
         ),
