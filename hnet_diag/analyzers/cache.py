@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..metrics import split_stage
+from ..run import Run
 
 
 class CachedRun:
@@ -48,21 +48,14 @@ class CachedRun:
         if name not in self._metrics:
             piece = self._pieces().get(name)
             if piece is not None:
-                from ..run import Run
-
                 s = Run(path=self._run.path, scalars=piece).metric(name)
             else:  # an original tag or alias: let the Run resolve it
                 s = self._run.metric(name)
             self._metrics[name] = s
         return self._metrics[name].copy()
 
-    def stages(self, base: str) -> dict[int, pd.Series]:
-        out: dict[int, pd.Series] = {}
-        for name in self.metric_names():
-            b, i = split_stage(name)
-            if b == base and i is not None:
-                out[i] = self.metric(name)
-        return dict(sorted(out.items()))
+    # Run.stages only calls metric_names() and metric(), so the cached versions serve it
+    stages = Run.stages
 
     def result(self, key: str, compute: Callable[[Any], Any]) -> Any:
         """`compute(self)` once per key (for analyzer calls with default arguments)."""
