@@ -528,8 +528,13 @@ def check_divergence(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     # NaN in a timing or throughput column (step 0 of many loggers) says nothing about training
     others = [n for n in lo.nonfinite if n.metric != lo.loss_metric and n.metric.split("/")[0] in TRAINING_SIGNALS]
     what = []
+    # the loss's own first bad step; first_nonfinite_step is the earliest over every metric
+    loss_first = next((n.first_step for n in lo.nonfinite if n.metric == lo.loss_metric), lo.first_nonfinite_step)
     if nonfinite_loss:
-        what.append(f"the loss is NaN/Inf at {lo.loss_nonfinite_count} logged step(s), first at step {lo.first_nonfinite_step}")
+        what.append(f"the loss is NaN/Inf at {lo.loss_nonfinite_count} logged step(s), first at step {loss_first}")
+        if lo.first_nonfinite_step is not None and lo.first_nonfinite_step < loss_first:
+            first = min(lo.nonfinite, key=lambda n: n.first_step)
+            what.append(f"{first.metric} was already non-finite at step {first.first_step}")
     if diverged:
         what.append(f"the final loss {g(lo.final_loss)} is {g(lo.final_over_min, 3)}x its minimum {g(lo.running_min)} "
                     f"(step {lo.running_min_step}; threshold {g(t['max_final_over_min'])}x) and still rising")
