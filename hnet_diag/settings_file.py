@@ -30,7 +30,8 @@ SETTINGS_FILES = ("hnet-diag.toml", "pyproject.toml")
 TOOL_KEY = "hnet-diag"
 
 
-def _toml_loads(text: str) -> dict[str, Any]:
+def loads_toml(text: str) -> dict[str, Any]:
+    """tomllib.loads (tomli on Python 3.10), the one TOML parser every hnet-diag reader uses."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised only on Python 3.10
@@ -46,7 +47,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise InputError(path, "not UTF-8 text, so not a TOML file") from err
     try:
-        return _toml_loads(text)
+        return loads_toml(text)
     except Exception as err:  # tomllib.TOMLDecodeError; tomli's has another class
         raise InputError(path, f"invalid TOML ({str(err).splitlines()[0]})") from err
 

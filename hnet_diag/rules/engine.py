@@ -141,36 +141,12 @@ def read_settings_table(start: Path) -> tuple[dict[str, Any], str]:
     `hnet_diag.settings_file` owns the search rules (run folder, then current folder;
     hnet-diag.toml before pyproject.toml), shared with every other configurable part.
     """
-    try:
-        from ..settings_file import load_settings_with_source
-    except ImportError:  # settings_file is optional: fall back to a minimal reader
-        load_settings_with_source = _load_settings_fallback
+    from ..settings_file import load_settings_with_source
+
     table, source = load_settings_with_source(start)
     if source is None:
         return {}, "defaults"
     return dict(table), f"{source} [tool.hnet-diag]" if source.name == "pyproject.toml" else str(source)
-
-
-def _load_settings_fallback(start: Path) -> tuple[dict[str, Any], Path | None]:
-    """hnet-diag.toml, else pyproject.toml's [tool.hnet-diag], in `start` then the cwd."""
-    import tomllib
-
-    folders = [start if start.is_dir() else start.parent, Path.cwd()]
-    for folder in folders:
-        for name in ("hnet-diag.toml", "pyproject.toml"):
-            f = folder / name
-            if not f.is_file():
-                continue
-            try:
-                doc = tomllib.loads(f.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-                raise InputError(f, f"invalid TOML ({err})") from None
-            table = doc.get("tool", {}).get("hnet-diag")
-            if table is None and name == "hnet-diag.toml":
-                table = {k: v for k, v in doc.items() if k != "tool"}
-            if table is not None:
-                return dict(table), f
-    return {}, None
 
 
 # -- evaluation ------------------------------------------------------------------------------
