@@ -313,3 +313,14 @@ def test_a_collapse_with_the_papers_alpha_recommends_a_gentler_start_not_more_ra
     f = evaluate(BY_CODE["HND302"], {"load_balance": LB_COLLAPSE, "training": t})
     assert f.recommendation.flags == ("--learning-rate 5e-2", "--warmup-steps 30")
     assert f.recommendation.actions == ("learning_rate:down", "warmup_steps:up")
+
+
+def test_spikes_on_the_outer_stage_never_blame_the_papers_suggested_multipliers_but_do_blame_steeper_ones():
+    gr = GradientResult(n_points=500, stages=(
+        StageGradients(0, "grad_norm/stage0", 500, 0.5, tuple(spike(s, 8.0, metric="grad_norm/stage0") for s in (80, 150, 257))),
+        StageGradients(1, "grad_norm/stage1", 500, 0.1, ()),
+    ))
+    spiky_outer = {**LR_OK.__dict__, "stage_spike_counts": (3, 0, 0)}
+    assert evaluate(BY_CODE["HND202"], {"lr_ratio": LRRatioResult(**spiky_outer), "gradients": gr}).status is Status.PASS
+    f = evaluate(BY_CODE["HND202"], {"lr_ratio": LR_UNSTABLE_OUTER, "gradients": gr})
+    assert f.status is Status.FAIL and f.evidence.stage == 0

@@ -311,8 +311,11 @@ def check_lr_ratio(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     total_spikes = sum(counts)
     spiky = max(range(len(counts)), key=lambda i: (counts[i], -i)) if total_spikes else None
     unstable = spiky is not None and counts[spiky] >= t["min_stage_spikes"]
+    # the paper's own general-purpose set (ratio 2) is never blamed for spikes: with it, an
+    # unstable outer stage says the base LR is too high (HND101), not the multipliers
     on_largest = bool(
         unstable
+        and lr.max_min_ratio > t["min_blamed_ratio"]
         and lr.largest_stage is not None
         and spiky == lr.largest_stage
         and counts[spiky] >= t["min_stage_share"] * total_spikes
@@ -654,7 +657,7 @@ def check_loss_healthy(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
 
 def check_lr_consistent(r: Mapping[str, Any], t: Mapping[str, float]) -> Outcome:
     out = check_lr_ratio(r, {"far_factor": t["far_factor"], "min_stage_spikes": 2, "min_stage_share": 0.5,
-                             "min_spike_ratio": 3.0})
+                             "min_spike_ratio": 3.0, "min_blamed_ratio": 2.0})
     if out.fired is None:
         return out
     return Outcome(not out.fired, out.facts, out.evidence)
@@ -797,6 +800,8 @@ RULES: tuple[Rule, ...] = (
             T("min_stage_spikes", 2, "spikes after warmup that make a stage unstable (per-stage gradient norms)"),
             T("min_stage_share", 0.5, "...and the share of all per-stage spikes the largest-multiplier stage must hold"),
             T("min_spike_ratio", 3.0, "a per-stage spike counts from this ratio to its local median"),
+            T("min_blamed_ratio", 2.0, "spikes on the largest-multiplier stage blame the multipliers only when their "
+                                       "max/min ratio is above this (the paper's suggested [2.0, 1.5, 1.0] has 2)"),
         ),
         message="LR multipliers [{multipliers}] (max/min {ratio}x; Eq. 11 gives [{rule}], {rule_ratio}x): {why}.",
         pass_message="LR multipliers [{multipliers}] (max/min {ratio}x) against Eq. 11 [{rule}] ({rule_ratio}x): {why}.",
