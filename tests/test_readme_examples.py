@@ -1,0 +1,28 @@
+"""The README's notebook examples run as written, on a committed real run."""
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+RUN_BLOCKS = [b for b in BLOCKS if 'load_run("runs/exp1")' in b]
+
+
+def test_the_readme_has_notebook_examples_to_run():
+    assert len(RUN_BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("block", RUN_BLOCKS, ids=[f"block{i}" for i in range(len(RUN_BLOCKS))])
+def test_a_readme_notebook_example_runs_on_a_real_run(block, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples may save plots into the working directory
+    run_path = ROOT / "fixtures" / "runs" / "aggressive_multipliers"
+    namespace: dict = {}
+    exec(compile(block.replace('"runs/exp1"', repr(str(run_path))), "README.md", "exec"), namespace)
+    # the run has outer-stage gradient spikes after warmup (fixtures/runs/README.md)
+    if "d" in namespace:
+        assert "HND101" in {f.code for f in namespace["d"].alarms}
+    if "results" in namespace:
+        assert namespace["results"]["gradients"].spikes
+        assert (tmp_path / "compression.png").stat().st_size > 0
+    assert "d" in namespace or "results" in namespace
