@@ -121,11 +121,8 @@ def load_run(path: str | os.PathLike) -> Run:
     for part in parts:
         if part.scalars is not None and not part.scalars.empty:
             df = part.scalars.copy()
-            df["source"] = df["source"].map(lambda s: _rel(Path(s), run_root))
-            if "stream" not in df.columns:
-                df["stream"] = df["source"]
-            else:
-                df["stream"] = df["stream"].map(lambda s: _rel(Path(s), run_root))
+            df["source"] = _relative_column(df["source"], run_root)
+            df["stream"] = _relative_column(df["stream"], run_root) if "stream" in df.columns else df["source"]
             frames.append(df)
         run.configs.update({_rel(Path(k), run_root): v for k, v in part.configs.items()})
         run.checkpoints.extend(part.checkpoints)
@@ -146,6 +143,12 @@ def load_run(path: str | os.PathLike) -> Run:
     if not run.files:
         raise InputError(root, "nothing readable: " + "; ".join(str(w) for w in run.warnings[:3]))
     return run
+
+
+def _relative_column(col: pd.Series, root: Path) -> pd.Series:
+    """Relativise a column of file paths once per distinct path, not once per row."""
+    names = {v: _rel(Path(v), root) for v in col.unique()}
+    return col.map(names)
 
 
 def _rel(p: Path, root: Path) -> str:
