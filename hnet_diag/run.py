@@ -115,7 +115,7 @@ class CheckpointSummary:
     scheduler: dict[str, Any] | None = None
     tensors: tuple[TensorStats, ...] = ()
     optimizer_moments: tuple[TensorStats, ...] = ()  # Adam exp_avg / exp_avg_sq, named "<param>.exp_avg"
-    format: str = "torch"  # "torch" or "safetensors"
+    format: str = "torch"  # "torch", "safetensors" or "dcp" (torch.distributed.checkpoint)
 
 
 @dataclass

@@ -64,6 +64,10 @@ def read(path: Path) -> SourceData | None:
         return None
     if path.name in HF_PARTS and _hf_model_file(path.parent) is not None:
         return None  # folded into the summary of the folder's model file (see _fold_hf_parts)
+    from .sharded import listed_shard
+
+    if listed_shard(path):
+        return None  # read with the other shards through their index (sources/sharded.py)
     kind = _sniff(path)
     if kind is None:
         if path.suffix == ".bin":  # e.g. nanoGPT's tokenised train.bin: not ours to judge
@@ -89,6 +93,8 @@ def read(path: Path) -> SourceData | None:
 #: Trainer writes these beside the weights in checkpoint-N/; they describe the same checkpoint
 HF_PARTS = ("optimizer.pt", "scheduler.pt")
 HF_MODEL_FILES = ("pytorch_model.bin", "model.safetensors")
+#: a sharded model's index stands for its weights file (sources/sharded.py)
+HF_MODEL_FILES += ("pytorch_model.bin.index.json", "model.safetensors.index.json")
 
 
 def _hf_model_file(folder: Path) -> Path | None:

@@ -26,6 +26,9 @@ from .base import SourceData
 READERS: list[tuple[str, str, str]] = [
     ("events.out.tfevents.*", "tensorboard", "read_folder"),
     ("trainer_state.json", "hf_trainer_state", "read"),
+    ("*.safetensors.index.json", "sharded", "read_index"),  # before *.json: shard index
+    ("*.bin.index.json", "sharded", "read_index"),
+    (".metadata", "sharded", "read_dcp"),  # torch.distributed.checkpoint folder
     ("*.jsonl", "jsonl", "read"),
     ("*.csv", "csv", "read"),
     ("*.safetensors", "checkpoint", "read"),
