@@ -118,6 +118,38 @@ class CheckpointSummary:
     format: str = "torch"  # "torch", "safetensors" or "dcp" (torch.distributed.checkpoint)
 
 
+@dataclass(frozen=True)
+class TrainerInfo:
+    """The trainer that wrote the run (`hnet_diag.sources.origin`), with the file that showed it.
+
+    `id` keys the advice vocabulary (`hnet_diag.advice.vocabulary`): "hf", "lightning",
+    "nanogpt", "build-nanogpt", "modded-nanogpt", "llmc", "hnet-diag" or "unknown".
+    `loggers` are the logging libraries whose files are there (tensorboard, wandb, mlflow).
+    """
+
+    id: str = "unknown"
+    name: str = "unknown trainer"
+    source: str | None = None
+    reason: str = ""
+    loggers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "file": self.source, "reason": self.reason, "loggers": list(self.loggers)}
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """Whether the model is an H-Net, its name when a file states one, and the evidence."""
+
+    hnet: bool = False
+    name: str = ""
+    source: str | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hnet": self.hnet, "name": self.name or None, "file": self.source, "reason": self.reason}
+
+
 @dataclass
 class Run:
     """A loaded run folder. Build it with `hnet_diag.load_run(path)`."""
@@ -132,6 +164,8 @@ class Run:
     warnings: list[LoadWarning] = field(default_factory=list)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # raw configs by file
     files: list[str] = field(default_factory=list)  # files that were read
+    trainer: TrainerInfo = field(default_factory=TrainerInfo)  # who wrote the run (sources/origin.py)
+    model_kind: ModelKind = field(default_factory=ModelKind)  # H-Net or not, and why
 
     # -- metric access -------------------------------------------------------------------
     def metric_names(self) -> list[str]:
@@ -199,6 +233,8 @@ class Run:
             "points": int(len(self.scalars)),
             "last_step": self.last_step,
             "stages": self.model.num_stages,
+            "trainer": self.trainer.name,
+            "model": ("H-Net" if self.model_kind.hnet else "not an H-Net") + (f" ({self.model_kind.name})" if self.model_kind.name and not self.model_kind.hnet else ""),
             "checkpoints": [c.path for c in self.checkpoints],
             "events": [f"{e.kind} at step {e.step} ({e.source})" for e in self.events],
             "warnings": [str(w) for w in self.warnings],

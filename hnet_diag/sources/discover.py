@@ -143,6 +143,10 @@ def load_run(path: str | os.PathLike) -> Run:
     from .config import settings_from_configs
 
     run.training, run.model, run.generation = settings_from_configs(run.configs, run.checkpoints)
+    from .origin import detect_model_kind, detect_trainer
+
+    run.trainer = detect_trainer(run, run_root)
+    run.model_kind = detect_model_kind(run)
     if not run.files:
         raise InputError(root, "nothing readable: " + "; ".join(str(w) for w in run.warnings[:3]))
     return run

@@ -1,0 +1,83 @@
+"""Which trainer wrote a run, and whether the model is an H-Net (hnet_diag.sources.origin)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hnet_diag.sources.discover import load_run
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PUBLIC = FIXTURES / "public_logs"
+
+
+@pytest.mark.parametrize(
+    ("run", "trainer", "file"),
+    [
+        ("hf_trainer_qwen_lora", "hf", "train.log"),
+        ("hf_whisper_ja_overfit", "hf", "trainer_state.json"),
+        ("lightning_slm_undertrained", "lightning", "lightning_logs/version_0/metrics.csv"),
+        ("nanogpt_shakespeare_nan", "nanogpt", "train.log"),
+        ("build_nanogpt_shakespeare", "build-nanogpt", "train.log"),
+        ("modded_nanogpt_soap", "modded-nanogpt", "train.txt"),
+        ("llmc_gpt2_124m_cut", "llmc", "train.log"),
+    ],
+)
+def test_real_public_runs_name_their_trainer_and_the_file_that_showed_it(run, trainer, file):
+    r = load_run(PUBLIC / run)
+    assert r.trainer.id == trainer
+    assert r.trainer.source == file
+    assert r.trainer.reason
+    assert not r.model_kind.hnet, r.model_kind
+
+
+def test_bundled_trainer_runs_are_recognised_as_such_and_as_h_nets():
+    r = load_run(FIXTURES / "runs" / "healthy")
+    assert r.trainer.id == "hnet-diag"
+    assert r.trainer.source == "config.json"
+    assert "tensorboard" in r.trainer.loggers
+    assert r.model_kind.hnet and r.model_kind.name == "H-Net (2-stage)"
+    assert "arch_layout" in r.model_kind.reason
+
+
+def test_routing_metrics_alone_show_an_h_net(tmp_path):
+    shutil.copy(FIXTURES / "runs" / "healthy" / "metrics.jsonl", tmp_path / "metrics.jsonl")
+    r = load_run(tmp_path)
+    assert r.model_kind.hnet
+    assert "routing metric" in r.model_kind.reason and r.model_kind.source == "metrics.jsonl"
+
+
+def test_a_bundled_trainer_log_alone_still_names_the_bundled_trainer(tmp_path):
+    shutil.copy(FIXTURES / "runs" / "healthy" / "train.log", tmp_path / "train.log")
+    r = load_run(tmp_path)
+    assert r.trainer.id == "hnet-diag" and r.trainer.source == "train.log"
+
+
+def test_hf_model_config_gives_the_model_its_name():
+    r = load_run(PUBLIC / "hf_whisper_ja_overfit")
+    assert r.model_kind.name == "whisper-large-v2"
+    assert r.model_kind.source == "config.json"
+
+
+def test_a_run_with_nothing_telling_stays_unknown(tmp_path):
+    (tmp_path / "metrics.csv").write_text("step,loss\n" + "".join(f"{i},{3 - i / 100}\n" for i in range(30)))
+    r = load_run(tmp_path)
+    assert r.trainer.id == "unknown" and r.trainer.source is None
+    assert not r.model_kind.hnet
+
+
+def test_training_arguments_keys_name_hf_even_inside_another_loggers_config(tmp_path):
+    """An HF run logged to W&B stores every TrainingArguments field in the W&B config."""
+    wandb = tmp_path / "wandb" / "run-20240101_000000-abc" / "files"
+    wandb.mkdir(parents=True)
+    (wandb / "config.yaml").write_text(
+        "_wandb:\n  value:\n    cli_version: 0.17.0\n"
+        "learning_rate:\n  value: 2.0e-05\nlogging_steps:\n  value: 10\n"
+        "per_device_train_batch_size:\n  value: 8\nlr_scheduler_type:\n  value: linear\nwarmup_steps:\n  value: 100\n"
+    )
+    (tmp_path / "metrics.csv").write_text("step,loss\n" + "".join(f"{i},{3 - i / 100}\n" for i in range(30)))
+    r = load_run(tmp_path)
+    assert r.trainer.id == "hf"
+    assert r.trainer.source == "wandb/run-20240101_000000-abc/files/config.yaml"
+    assert "wandb" in r.trainer.loggers
