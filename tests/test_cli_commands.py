@@ -51,6 +51,7 @@ def test_a_threshold_override_changes_the_verdict(runs):
 
 def test_check_writes_sarif_and_junit_and_prints_github_annotations(runs, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(runs["example"].parent))
     sarif, junit = tmp_path / "out" / "r.sarif", tmp_path / "out" / "r.xml"
     assert main(["check", str(runs["example"]), "-q", "--sarif", str(sarif), "--junit", str(junit)]) == 1
     assert json.loads(sarif.read_text())["version"] == "2.1.0"

@@ -60,10 +60,75 @@ def test_junit_is_well_formed_with_one_case_per_rule(diagnosis):
 
 
 def test_github_annotations_escape_their_data_and_name_the_file(diagnosis):
-    lines = github_annotations(diagnosis)
+    from pathlib import Path
+
+    lines = github_annotations(diagnosis, root=Path(next(iter(diagnosis.locations.values()))).parent.parent)
     assert len(lines) == len(diagnosis.alarms)
     assert lines[0].startswith("::error file=")
     for line in lines:
         head, _, message = line[2:].partition("::")
         assert "\n" not in line and "%" not in message.replace("%25", "").replace("%0A", "").replace("%0D", "")
         assert head.split()[0] in {"error", "warning", "notice"}
+
+
+# -- CI placement: paths relative to the checkout ----------------------------------------------
+def _checkout(tmp_path):
+    """A folder shaped like a GitHub checkout: .git, a runs/ folder, a tools/ subfolder."""
+    import shutil
+    from pathlib import Path
+
+    repo = tmp_path / "checkout"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "tools").mkdir()
+    shutil.copytree(Path(__file__).resolve().parent.parent / "fixtures" / "runs" / "no_warmup", repo / "runs" / "exp1")
+    return repo
+
+
+def _check(args, capsys):
+    from hnet_diag.cli import main
+
+    code = main(["check", *args, "-q"])
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("::")]
+    return code, lines
+
+
+def test_annotations_and_sarif_name_files_relative_to_the_working_directory(tmp_path, monkeypatch, capsys):
+    repo = _checkout(tmp_path)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    code, lines = _check([str(repo / "runs" / "exp1"), "--sarif", "out.sarif"], capsys)  # absolute run path
+    assert code == 1 and lines
+    files = {ln.split("file=", 1)[1].split(",", 1)[0] for ln in lines if "file=" in ln}
+    assert files and all(f.startswith("runs/exp1/") and not f.startswith("/") for f in files)
+    (result, *_) = json.loads((repo / "out.sarif").read_text())["runs"][0]["results"]
+    loc = result["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert loc["uriBaseId"] == "%SRCROOT%" and loc["uri"].startswith("runs/exp1/")
+    assert (repo / loc["uri"]).is_file()
+
+
+def test_github_workspace_wins_over_the_working_directory(tmp_path, monkeypatch, capsys):
+    repo = _checkout(tmp_path)
+    monkeypatch.chdir(repo / "tools")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(repo))
+    code, lines = _check(["../runs/exp1", "--sarif", "r.sarif"], capsys)  # relative run path, from a subfolder
+    assert code == 1
+    files = {ln.split("file=", 1)[1].split(",", 1)[0] for ln in lines if "file=" in ln}
+    assert files and all(f.startswith("runs/exp1/") for f in files)
+    for result in json.loads((repo / "tools" / "r.sarif").read_text())["runs"][0]["results"]:
+        loc = result["locations"][0]["physicalLocation"]["artifactLocation"]
+        assert loc == {"uri": loc["uri"], "uriBaseId": "%SRCROOT%"} and (repo / loc["uri"]).is_file()
+
+
+def test_a_run_outside_the_checkout_gets_no_misplaced_path(tmp_path, monkeypatch, capsys):
+    repo = _checkout(tmp_path)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(outside))
+    code, lines = _check([str(repo / "runs" / "exp1"), "--sarif", "r.sarif"], capsys)
+    assert code == 1 and lines and not any("file=" in ln for ln in lines)
+    loc = json.loads((outside / "r.sarif").read_text())["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"].startswith("file:///") and "uriBaseId" not in loc["artifactLocation"]

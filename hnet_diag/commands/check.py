@@ -12,7 +12,9 @@ exit codes:
   2  unusable input (no such folder, nothing readable, bad settings or rule codes)
 
 When GITHUB_ACTIONS=true, every finding is also printed as a GitHub Actions annotation
-(::error file=...::message), so it shows on the pull request.
+(::error file=...::message), so it shows on the pull request. Annotation files and SARIF
+locations are relative to GITHUB_WORKSPACE when set, else to the working directory (SARIF
+with uriBaseId %SRCROOT%), the only paths GitHub places on a file.
 """
 
 
@@ -40,19 +42,20 @@ def _write(path: str, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ..report.machine import github_annotations, to_json, to_junit, to_sarif
+    from ..report.machine import github_annotations, to_json, to_junit, to_sarif, workspace_root
     from ..report.terminal import print_summary
     from .analyze import diagnose_from_args
 
     _, d = diagnose_from_args(args)
+    root = workspace_root()
     if args.sarif:
-        _write(args.sarif, to_sarif(d))
+        _write(args.sarif, to_sarif(d, root))
     if args.junit:
         _write(args.junit, to_junit(d))
     if args.json:
         _write(args.json, to_json(d))
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(d):
+        for line in github_annotations(d, root):
             print(line, flush=True)
     console = Console()
     if not args.quiet:

@@ -7,7 +7,9 @@ so the outputs are reproducible like the Markdown.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import os
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..diagnosis import Diagnosis
@@ -17,6 +19,28 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 #: severity -> SARIF level and GitHub annotation command
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 GITHUB = {"error": "error", "warning": "warning", "note": "notice"}
+#: SARIF base id of the repository checkout; GitHub code scanning resolves it to the checkout
+SRCROOT = "%SRCROOT%"
+
+
+def workspace_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder CI places files against: `GITHUB_WORKSPACE` when set, else the working directory.
+
+    GitHub shows an annotation on a file, and code scanning places a SARIF result, only
+    when the path is relative to the repository root (the checkout, GITHUB_WORKSPACE).
+    """
+    env = os.environ if environ is None else environ
+    ws = env.get("GITHUB_WORKSPACE")
+    return Path(ws) if ws else Path.cwd()
+
+
+def ci_path(file: str, root: Path | str) -> str | None:
+    """`file` as a POSIX path relative to `root`, or None when it lies outside `root`."""
+    try:
+        rel = Path(file).resolve().relative_to(Path(root).resolve())
+    except (ValueError, OSError):
+        return None
+    return PurePosixPath(*rel.parts).as_posix() if rel.parts else None
 
 
 def to_json_dict(d: "Diagnosis") -> dict[str, Any]:
@@ -60,8 +84,21 @@ def to_json(d: "Diagnosis") -> str:
     return json.dumps(to_json_dict(d), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def to_sarif_dict(d: "Diagnosis") -> dict[str, Any]:
-    """SARIF 2.1.0: one run, every selected rule as a reportingDescriptor, alarms as results."""
+def _artifact(file: str, root: Path | str) -> dict[str, str]:
+    """A SARIF artifactLocation: relative to %SRCROOT% when inside the checkout, else a file URI."""
+    rel = ci_path(file, root)
+    if rel is not None:
+        return {"uri": rel, "uriBaseId": SRCROOT}
+    return {"uri": Path(file).resolve().as_uri()}
+
+
+def to_sarif_dict(d: "Diagnosis", root: Path | str | None = None) -> dict[str, Any]:
+    """SARIF 2.1.0: one run, every selected rule as a reportingDescriptor, alarms as results.
+
+    Result locations are relative to `root` (default: `workspace_root()`) with the base id
+    %SRCROOT%, so code scanning can place them in the repository.
+    """
+    root = workspace_root() if root is None else root
     from .. import __version__
     from ..rules.catalog import RULES
 
@@ -95,7 +132,7 @@ def to_sarif_dict(d: "Diagnosis") -> dict[str, Any]:
             result["properties"]["recommendation"] = f.recommendation.to_dict()
         file = d.locations.get(f.code)
         if file:
-            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": file.replace("\\", "/")}}}]
+            result["locations"] = [{"physicalLocation": {"artifactLocation": _artifact(file, root)}}]
         results.append(result)
     return {
         "$schema": SARIF_SCHEMA,
@@ -109,8 +146,8 @@ def to_sarif_dict(d: "Diagnosis") -> dict[str, Any]:
     }
 
 
-def to_sarif(d: "Diagnosis") -> str:
-    return json.dumps(to_sarif_dict(d), indent=2, sort_keys=True, allow_nan=False) + "\n"
+def to_sarif(d: "Diagnosis", root: Path | str | None = None) -> str:
+    return json.dumps(to_sarif_dict(d, root), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def to_junit(d: "Diagnosis") -> str:
@@ -152,15 +189,21 @@ def _escape_property(s: str) -> str:
     return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_annotations(d: "Diagnosis") -> list[str]:
-    """`::error file=...,title=...::message` lines, one per alarm, for GitHub Actions logs."""
+def github_annotations(d: "Diagnosis", root: Path | str | None = None) -> list[str]:
+    """`::error file=...,title=...::message` lines, one per alarm, for GitHub Actions logs.
+
+    `file=` is relative to `root` (default: `workspace_root()`), the only form GitHub places
+    on a file; a file outside it is left out (the annotation still shows, unplaced).
+    """
+    root = workspace_root() if root is None else root
     lines = []
     for f in sorted((f for f in d.findings if f.is_alarm), key=lambda f: (f.priority, f.code)):
         kind = GITHUB[LEVELS[f.severity.value]]
         props = []
         file = d.locations.get(f.code)
-        if file:
-            props.append(f"file={_escape_property(file)}")
+        rel = ci_path(file, root) if file else None
+        if rel:
+            props.append(f"file={_escape_property(rel)}")
         props.append(f"title={_escape_property(f'{f.code} {f.title} ({f.severity.value})')}")
         text = f.message
         if f.recommendation and f.recommendation.flags:
