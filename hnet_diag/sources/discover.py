@@ -29,6 +29,7 @@ READERS: list[tuple[str, str, str]] = [
     ("*.safetensors.index.json", "sharded", "read_index"),  # before *.json: shard index
     ("*.bin.index.json", "sharded", "read_index"),
     (".metadata", "sharded", "read_dcp"),  # torch.distributed.checkpoint folder
+    ("*.wandb", "wandb_run", "read"),  # W&B transaction log (run-<id>.wandb)
     ("*.jsonl", "jsonl", "read"),
     ("*.csv", "csv", "read"),
     ("*.safetensors", "checkpoint", "read"),
@@ -52,6 +53,14 @@ READERS: list[tuple[str, str, str]] = [
 SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "hnet-diag-report", "wandb-cache"}
 
 
+#: files a tool writes for itself beside a run (predicate in hnet_diag.sources.<module>)
+IGNORED: list[tuple[str, str]] = [("wandb_run", "is_internal")]
+
+
+def _ignored(path: Path) -> bool:
+    return any(_reader(module, func)(path) for module, func in IGNORED)
+
+
 def _reader(module: str, func: str) -> Callable:
     return getattr(importlib.import_module(f"hnet_diag.sources.{module}"), func)
 
@@ -64,7 +73,8 @@ def discover(root: Path) -> dict[tuple[str, str], list[Path]]:
         for name in sorted(filenames):
             for pattern, module, func in READERS:
                 if fnmatch.fnmatch(name, pattern):
-                    groups.setdefault((module, func), []).append(Path(dirpath) / name)
+                    if not _ignored(Path(dirpath) / name):
+                        groups.setdefault((module, func), []).append(Path(dirpath) / name)
                     break
     return groups
 
