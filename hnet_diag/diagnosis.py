@@ -72,18 +72,24 @@ class Diagnosis:
 def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None = None) -> Diagnosis:
     """Judge a loaded Run.
 
-    `settings` is an `EngineSettings`, a `[tool.hnet-diag]`-style dict, or None for the
-    defaults (the CLI reads the config files; the library does not read files behind a
-    notebook user's back). `results` lets a caller pass analyzer results it already has.
+    `settings` is an `EngineSettings`, a `ProjectSettings`, a `[tool.hnet-diag]`-style dict,
+    or None: then the settings `load_run` found for this run (`run.project_settings`; the
+    defaults when there was no settings file), so nothing is looked up twice.
+    `results` lets a caller pass analyzer results it already has.
     """
     from .rules.causes import defer_to_roots, link_causes, merge_recommendations, resolve_conflicts
     from .rules.claims import check_claims
     from .rules.engine import EngineSettings, build_settings, run_rules
+    from .settings_file import ProjectSettings
 
     if settings is None:
-        settings = EngineSettings()
+        settings = getattr(run, "project_settings", None) or ProjectSettings()
+    if isinstance(settings, ProjectSettings):
+        settings = build_settings(settings.table, settings.origin)
     elif isinstance(settings, Mapping):
         settings = build_settings(settings, origin="diagnose(settings=...)")
+    elif not isinstance(settings, EngineSettings):
+        raise TypeError(f"settings must be EngineSettings, ProjectSettings, a mapping or None, not {type(settings).__name__}")
     analysis_warnings: list[str] = []
     if results is None:
         results, analysis_warnings = run_analyzers(run)

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .metrics import canonical_name, split_stage
+from .settings_file import ProjectSettings
 
 SCALAR_COLUMNS = ["metric", "tag", "step", "value", "wall_time", "source", "stream"]
 
@@ -166,6 +167,7 @@ class Run:
     files: list[str] = field(default_factory=list)  # files that were read
     trainer: TrainerInfo = field(default_factory=TrainerInfo)  # who wrote the run (sources/origin.py)
     model_kind: ModelKind = field(default_factory=ModelKind)  # H-Net or not, and why
+    project_settings: ProjectSettings = field(default_factory=ProjectSettings)  # [tool.hnet-diag] it was read with
 
     # -- metric access -------------------------------------------------------------------
     def metric_names(self) -> list[str]:

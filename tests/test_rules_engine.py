@@ -5,10 +5,11 @@ import pytest
 
 from hnet_diag.errors import InputError
 from hnet_diag.rules.engine import (
-    build_settings, evaluate, is_selected, load_engine_settings, parse_threshold_arg, run_rules,
+    build_settings, evaluate, is_selected, parse_threshold_arg, run_rules,
 )
 from hnet_diag.rules.catalog import BY_CODE
 from hnet_diag.rules.rule import Status
+from hnet_diag.settings_file import find_settings
 
 
 def test_the_more_specific_of_select_and_ignore_wins():
@@ -62,7 +63,8 @@ def test_settings_are_read_from_pyproject_in_the_run_folder(tmp_path):
         '[tool.hnet-diag]\nignore = ["HND5"]\nlog-patterns = ["x"]\n'
         '[tool.hnet-diag.thresholds.HND401]\nmin_completed = 0.5\n'
     )
-    s = load_engine_settings(tmp_path, select=None, ignore=None, thresholds=["HND101.min_ratio=4"])
+    found = find_settings(tmp_path)
+    s = build_settings(found.table, found.origin, select=None, ignore=None, thresholds=["HND101.min_ratio=4"])
     assert s.ignore == ("HND5",)
     assert s.thresholds == {"HND401": {"min_completed": 0.5}, "HND101": {"min_ratio": 4.0}}
     assert "pyproject.toml" in s.origin
@@ -71,7 +73,8 @@ def test_settings_are_read_from_pyproject_in_the_run_folder(tmp_path):
 def test_a_threshold_for_a_wrong_type_in_the_file_is_an_error(tmp_path):
     (tmp_path / "hnet-diag.toml").write_text('[thresholds.HND101]\nmin_ratio = "big"\n')
     with pytest.raises(InputError, match="finite number"):
-        load_engine_settings(tmp_path, select=None, ignore=None, thresholds=[])
+        found = find_settings(tmp_path)
+        build_settings(found.table, found.origin, select=None, ignore=None, thresholds=[])
 
 
 def test_a_missing_analyzer_result_gives_no_data_not_an_alarm():

@@ -5,7 +5,7 @@ import pytest
 
 from hnet_diag import load_run
 from hnet_diag.errors import InputError
-from hnet_diag.settings_file import load_settings, load_settings_with_source
+from hnet_diag.settings_file import find_settings
 from hnet_diag.sources import textlog
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "public_logs"
@@ -186,21 +186,41 @@ def test_user_pattern_in_pyproject_reads_an_unknown_line_shape(tmp_path):
     assert run.metric("epoch").tolist() == [0.0, 0.0, 1.0]
 
 
-def test_user_pattern_in_hnet_diag_toml_in_the_current_directory(tmp_path, monkeypatch):
-    project, run_dir = tmp_path / "project", tmp_path / "runs" / "a"
-    project.mkdir()
+def test_user_pattern_in_the_project_above_the_run_folder_applies_wherever_the_command_runs(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    run_dir = project / "runs" / "a"
     run_dir.mkdir(parents=True)
     _write(project, "hnet-diag.toml", "[[log-patterns]]\nregex = '#(?P<step>\\d+) -> (?P<loss>[\\d.]+)'\n")
     _write(run_dir, "out.txt", "#1 -> 2.5\n#2 -> 2.25\n")
-    monkeypatch.chdir(project)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _write(elsewhere, "hnet-diag.toml", "[[log-patterns]]\nregex = 'never (?P<step>\\d+)'\n")
+    monkeypatch.chdir(elsewhere)  # the current directory's settings play no part
     assert load_run(run_dir).metric("loss").to_dict() == pytest.approx({1: 2.5, 2: 2.25})
+
+
+def test_patterns_passed_to_the_reader_are_the_only_ones_it_uses(tmp_path):
+    log = _write(tmp_path, "out.txt", "#1 -> 2.5\n#2 -> 2.25\n")
+    _write(tmp_path, "hnet-diag.toml", "[[log-patterns]]\nregex = '#(?P<step>\\d+) -> (?P<loss>[\\d.]+)'\n")
+    assert textlog.read(log) is None  # the reader itself never looks for a settings file
+    options = textlog.LogOptions.from_settings(find_settings(tmp_path))
+    assert textlog.read(log, options).scalars["value"].tolist() == pytest.approx([2.5, 2.25])
+
+
+def test_settings_given_to_load_run_replace_the_settings_file(tmp_path):
+    _write(tmp_path, "hnet-diag.toml", "[[log-patterns]]\nregex = 'never (?P<step>\\d+)'\n")
+    _write(tmp_path, "out.txt", "#1 -> 2.5\n#2 -> 2.25\n")
+    settings = {"log-patterns": [{"regex": "#(?P<step>\\d+) -> (?P<loss>[\\d.]+)"}]}
+    run = load_run(tmp_path, settings=settings)
+    assert run.metric("loss").to_dict() == pytest.approx({1: 2.5, 2: 2.25})
+    assert run.project_settings.path is None
 
 
 def test_bad_user_regex_is_a_one_line_error_naming_the_settings_file(tmp_path):
     _write(tmp_path, "hnet-diag.toml", "[tool.hnet-diag]\nlog-patterns = [{regex = 'it (?P<step>\\d+'}]\n")
-    log = _write(tmp_path, "train.log", "step 1 loss=2.0\n")
+    _write(tmp_path, "train.log", "step 1 loss=2.0\n")
     with pytest.raises(InputError) as err:
-        textlog.read(log)
+        load_run(tmp_path)
     message = str(err.value)
     assert "hnet-diag.toml" in message and "log-patterns[0]" in message and "\n" not in message
 
@@ -208,33 +228,7 @@ def test_bad_user_regex_is_a_one_line_error_naming_the_settings_file(tmp_path):
 def test_user_regex_without_a_step_group_is_rejected(tmp_path):
     _write(tmp_path, "hnet-diag.toml", "[[log-patterns]]\nregex = 'L=(?P<loss>\\S+)'\n")
     with pytest.raises(InputError, match="named group `step`"):
-        textlog.read(_write(tmp_path, "train.log", "step 1 loss=2.0\n"))
-
-
-def test_settings_come_from_the_run_folder_before_the_current_directory(tmp_path, monkeypatch):
-    run_dir, cwd = tmp_path / "run", tmp_path / "cwd"
-    run_dir.mkdir()
-    cwd.mkdir()
-    _write(cwd, "hnet-diag.toml", "select = ['HND1']\n")
-    monkeypatch.chdir(cwd)
-    assert load_settings(run_dir) == {"select": ["HND1"]}
-    _write(run_dir, "pyproject.toml", "[tool.black]\nline-length = 99\n")  # no hnet-diag table: skipped
-    assert load_settings(run_dir) == {"select": ["HND1"]}
-    _write(run_dir, "pyproject.toml", "[tool.hnet-diag]\nignore = ['HND2']\n")
-    settings, source = load_settings_with_source(run_dir)
-    assert settings == {"ignore": ["HND2"]} and source == run_dir / "pyproject.toml"
-
-
-def test_no_settings_file_gives_empty_settings(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert load_settings_with_source(tmp_path) == ({}, None)
-
-
-def test_invalid_toml_is_an_input_error_naming_the_file(tmp_path):
-    _write(tmp_path, "hnet-diag.toml", "select = [\n")
-    with pytest.raises(InputError) as err:
-        load_settings(tmp_path)
-    assert err.value.path.endswith("hnet-diag.toml") and "invalid TOML" in str(err.value)
+        textlog.LogOptions.from_settings(find_settings(tmp_path))
 
 
 # -- files that are not training logs ---------------------------------------------------
@@ -339,14 +333,12 @@ def test_a_trainer_record_after_its_progress_bar_uses_the_bar_step_and_eval_foll
     assert run.configs["out.txt"]["max_steps"] == 50
 
 
-def test_a_broken_settings_file_is_a_warning_on_the_log_that_names_it(tmp_path):
+def test_a_broken_settings_file_is_a_one_line_error_naming_it(tmp_path):
     _write(tmp_path, "hnet-diag.toml", "log-patterns = [\n")
     _write(tmp_path, "train.log", "step 1 loss=2.0\n")
-    _write(tmp_path, "metrics.jsonl", '{"step": 1, "loss": 2.0}\n')
-    run = load_run(tmp_path)
-    assert run.has_metric("loss")
-    [warning] = [w for w in run.warnings if w.source == "train.log"]
-    assert "hnet-diag.toml" in warning.message and "invalid TOML" in warning.message
+    with pytest.raises(InputError) as err:
+        load_run(tmp_path)
+    assert err.value.path.endswith("hnet-diag.toml") and "invalid TOML" in str(err.value)
 
 
 def test_a_line_of_a_known_shape_with_a_non_integer_step_is_skipped_not_fatal(tmp_path):

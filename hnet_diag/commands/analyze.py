@@ -42,15 +42,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def diagnose_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
-    """Load the run, read the settings that apply to it, and diagnose: (run, diagnosis)."""
+    """Load the run, read the settings that apply to it, and diagnose: (run, diagnosis).
+
+    The settings file is found once (by `load_run`, from the run's path); the rule options
+    typed on the command line override it.
+    """
     from ..diagnosis import diagnose
-    from ..rules.engine import load_engine_settings
+    from ..rules.engine import build_settings
     from ..sources.discover import load_run
 
     run = load_run(args.run)
-    settings = load_engine_settings(
-        Path(args.run), select=args.select, ignore=args.ignore, thresholds=args.threshold or ()
-    )
+    project = run.project_settings
+    settings = build_settings(project.table, project.origin, select=args.select, ignore=args.ignore,
+                              thresholds=args.threshold or ())
     return run, diagnose(run, settings)
 
 

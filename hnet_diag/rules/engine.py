@@ -2,8 +2,8 @@
 
 Selection follows ruff: `select` and `ignore` take full codes or prefixes ("HND1", "HND"),
 and when both match a code the more specific (longer) entry wins; on a tie, ignore wins.
-Settings come from `[tool.hnet-diag]` (pyproject.toml or hnet-diag.toml) and then from the
-CLI, the CLI overriding. Every unknown code, prefix or threshold name is an error naming
+Settings come from `[tool.hnet-diag]` (pyproject.toml or hnet-diag.toml, found by the caller:
+see `hnet_diag.settings_file`) and then from the CLI, the CLI overriding. Every unknown code, prefix or threshold name is an error naming
 where it came from, because a typo that silently disables a check is worse than no check.
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import string
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
@@ -127,26 +126,6 @@ def _set_threshold(merged: dict, rules: Mapping[str, Rule], code: str, name: str
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         raise InputError(origin, f"threshold {code}.{name} must be a finite number, got {value!r}")
     merged.setdefault(code, {})[name] = float(value)
-
-
-def load_engine_settings(start: str | Path | None, **cli: Any) -> EngineSettings:
-    """Find `[tool.hnet-diag]` from `start` (the current folder by default) and merge the CLI."""
-    table, origin = read_settings_table(Path(start) if start else Path.cwd())
-    return build_settings(table, origin, **cli)
-
-
-def read_settings_table(start: Path) -> tuple[dict[str, Any], str]:
-    """`[tool.hnet-diag]` that applies to `start` (the run folder), and the file it came from.
-
-    `hnet_diag.settings_file` owns the search rules (run folder, then current folder;
-    hnet-diag.toml before pyproject.toml), shared with every other configurable part.
-    """
-    from ..settings_file import load_settings_with_source
-
-    table, source = load_settings_with_source(start)
-    if source is None:
-        return {}, "defaults"
-    return dict(table), f"{source} [tool.hnet-diag]" if source.name == "pyproject.toml" else str(source)
 
 
 # -- evaluation ------------------------------------------------------------------------------

@@ -12,13 +12,14 @@ import importlib
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from ..errors import HnetDiagError, InputError
 from ..metrics import canonical_name
 from ..run import SCALAR_COLUMNS, LoadWarning, Run
+from ..settings_file import ProjectSettings, as_settings
 from .base import SourceData
 
 # (glob on the file name, module in hnet_diag.sources, function). First match wins.
@@ -48,6 +49,18 @@ READERS: list[tuple[str, str, str]] = [
     ("*.args", "config", "read"),
     ("*.txt", "textlog", "read"),
 ]
+
+
+def _textlog_options(settings: ProjectSettings) -> dict[str, Any]:
+    from .textlog import LogOptions
+
+    return {"options": LogOptions.from_settings(settings)}
+
+
+#: module -> keyword arguments its reader takes, built once per load from the settings
+READER_OPTIONS: dict[str, Callable[[ProjectSettings], dict[str, Any]]] = {
+    "textlog": _textlog_options,
+}
 
 #: folders never entered: VCS, caches, and the report folder hnet-diag itself writes
 SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "hnet-diag-report", "wandb-cache"}
@@ -89,14 +102,21 @@ def _calls(module: str, func: str, files: list[Path]) -> list[tuple[Path, tuple]
     return [(d, (d, fs)) for d, fs in sorted(by_dir.items())]
 
 
-def load_run(path: str | os.PathLike) -> Run:
+def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, Any] | None = None) -> Run:
     """Read everything under a run folder (or a single file) into a Run.
 
-    Raises InputError when the path does not exist or nothing in it could be read.
+    `settings`: the `[tool.hnet-diag]` settings to read with (log patterns...), as a
+    `ProjectSettings` or a plain mapping; None finds them from `path` (the nearest settings
+    file in the run folder or above it). They are kept as `run.project_settings`, so
+    `diagnose(run)` applies the same ones without looking again.
+    Raises InputError when the path does not exist, nothing in it could be read, or the
+    settings are invalid (naming the settings file).
     """
     root = Path(path)
     if not root.exists():
         raise InputError(root, "no such file or folder")
+    settings = as_settings(settings, root, origin="load_run(settings=...)")
+    options = {module: make(settings) for module, make in READER_OPTIONS.items()}
     if root.is_file():
         groups = {}
         for pattern, module, func in READERS:
@@ -112,13 +132,14 @@ def load_run(path: str | os.PathLike) -> Run:
         if not groups:
             raise InputError(root, "no training artefacts found (no event files, metric logs, configs or checkpoints)")
 
-    run = Run(path=root)
+    run = Run(path=root, project_settings=settings)
     parts: list[SourceData] = []
     for (module, func), files in groups.items():
         reader = _reader(module, func)
+        kwargs = options.get(module, {})
         for where, args in _calls(module, func, files):
             try:
-                part = reader(*args)
+                part = reader(*args, **kwargs)
             except HnetDiagError as err:
                 run.warnings.append(LoadWarning(_rel(where, run_root), getattr(err, "problem", str(err))))
                 continue

@@ -10,8 +10,9 @@ popular trainers print into the same tidy scalars every other source produces:
 - Hugging Face Trainer console dicts: `{'loss': 2.3, 'grad_norm': 1.2, 'learning_rate': 2e-05, 'epoch': 0.1}`
 - any `key=value` / `key: value` / `key value` line with a step or iteration counter,
   fields separated by spaces, commas, `;` or `|`
-- user patterns: regular expressions with named groups from `[tool.hnet-diag] log-patterns`
-  (see `hnet_diag.settings_file`); a user pattern that matches a line wins over the above.
+- user patterns: regular expressions with named groups from `[tool.hnet-diag] log-patterns`,
+  handed in as `LogOptions` (the caller found the settings: see `hnet_diag.settings_file`);
+  a user pattern that matches a line wins over the above.
 
 Rules, chosen so one rule explains every number the reader produces:
 
@@ -37,7 +38,7 @@ Rules, chosen so one rule explains every number the reader produces:
 - Hugging Face dicts carry no step. A dict with `loss` is a training record; its step is
   `k * logging_steps` for the k-th training record when `logging_steps` is known (from a
   `logging_steps=N` line in the log, i.e. the printed TrainingArguments, or from
-  `logging-steps` in the settings file), else simply k, so steps count logged records.
+  `logging-steps` in the settings, which wins), else simply k, so steps count logged records.
   `Continuing training from global step N` offsets the count by N. A dict with `eval_`
   keys belongs to the step of the preceding training record. The final summary dict
   (`train_runtime`, average `train_loss`, ...) is not a per-step value: it goes to
@@ -63,6 +64,7 @@ import re
 from datetime import datetime, timezone
 from itertools import chain
 from operator import itemgetter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,13 +166,13 @@ def _wall_time(stamp: str) -> float:
     return dt.timestamp()
 
 
-def compile_user_patterns(settings: dict[str, Any], config_file: Path | None) -> list[re.Pattern[str]]:
+def compile_user_patterns(settings: Any, where: Path | str = "[tool.hnet-diag]") -> list[re.Pattern[str]]:
     """`[[tool.hnet-diag.log-patterns]]` entries -> compiled regexes with a `step` group.
 
-    A bad entry is an InputError naming the settings file, so the user knows where to look.
+    A bad entry is an InputError naming `where` (the settings file), so the user knows
+    where to look.
     """
     entries = settings.get("log-patterns", [])
-    where = config_file or Path("[tool.hnet-diag]")
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, list):
@@ -188,6 +190,23 @@ def compile_user_patterns(settings: dict[str, Any], config_file: Path | None) ->
             raise InputError(where, f"log-patterns[{i}] needs a named group `step`, as in (?P<step>\\d+): {regex!r}")
         patterns.append(pattern)
     return patterns
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """What the user's settings tell the text-log reader: extra line patterns, and the
+    Hugging Face `logging_steps` to use when a log does not print it."""
+
+    patterns: tuple[re.Pattern[str], ...] = ()
+    logging_steps: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "LogOptions":
+        """From a `ProjectSettings` (`log-patterns`, `logging-steps`); InputError naming its file."""
+        patterns = compile_user_patterns(settings, settings.where)
+        steps = settings.get("logging-steps")
+        steps = steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
+        return cls(tuple(patterns), steps)
 
 
 class _Plan:
@@ -647,25 +666,16 @@ def _looks_binary(path: Path) -> bool:
         return b"\x00" in fh.read(SNIFF_HEAD_BYTES)
 
 
-def read(path: Path) -> SourceData | None:
+def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
     """Parse one text log; None when the file does not look like a training log."""
-    from ..settings_file import load_settings_with_source
-
+    options = options or LogOptions()
     path = Path(path)
     try:
         if _looks_binary(path):
             return None
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
-    try:
-        settings, settings_file = load_settings_with_source(path.parent)
-        patterns = compile_user_patterns(settings, settings_file)
-    except InputError as err:  # name the settings file, even when shown as this log's warning
-        raise InputError(path, str(err)) from err
-    logging_steps = settings.get("logging-steps")
-    logging_steps = int(logging_steps) if isinstance(logging_steps, int) and logging_steps > 0 else None
-
-    parser = _LogParser(str(path), patterns, logging_steps)
+    parser = _LogParser(str(path), list(options.patterns), options.logging_steps)
     n_lines = 0
     try:
         for lines, n_bytes in _chunks(path):
