@@ -31,6 +31,8 @@ READERS: list[tuple[str, str, str]] = [
     ("*.bin.index.json", "sharded", "read_index"),
     (".metadata", "sharded", "read_dcp"),  # torch.distributed.checkpoint folder
     ("*.wandb", "wandb_run", "read"),  # W&B transaction log (run-<id>.wandb)
+    ("meta.yaml", "mlflow_run", "read_meta"),  # MLflow file-store run (else read as a config)
+    ("*.db", "mlflow_run", "read_db"),  # MLflow SQLite store (other databases: None)
     ("*.jsonl", "jsonl", "read"),
     ("*.csv", "csv", "read"),
     ("*.safetensors", "checkpoint", "read"),
@@ -67,7 +69,7 @@ SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "hnet-diag-report", "w
 
 
 #: files a tool writes for itself beside a run (predicate in hnet_diag.sources.<module>)
-IGNORED: list[tuple[str, str]] = [("wandb_run", "is_internal")]
+IGNORED: list[tuple[str, str]] = [("wandb_run", "is_internal"), ("mlflow_run", "is_internal")]
 
 
 def _ignored(path: Path) -> bool:
