@@ -114,6 +114,12 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
     Raises InputError when the path does not exist, nothing in it could be read, or the
     settings are invalid (naming the settings file).
     """
+    from .remote import is_remote
+
+    if is_remote(path):  # s3://, gs://, hf://, http(s)://: fetched into a temporary folder
+        from .remote import load_run as load_remote
+
+        return load_remote(str(path), settings)
     root = Path(path)
     if not root.exists():
         raise InputError(root, "no such file or folder")
