@@ -19,7 +19,7 @@ def measure(config_name: str, steps: int, warmup: int, batch_size: int, seq_len:
     import torch
     import torch.nn.functional as F
 
-    from hnet_diag.trainer.train import DEFAULT_TARGET_COMPRESSION, model_api, resolve_model_config_path, stage_ratio_loss
+    from hnet_diag.trainer.train import DEFAULT_TARGET_COMPRESSION, model_api, resolve_model_config_path
 
     HNetConfig, HNetLM = model_api()
     cfg = HNetConfig.from_json(resolve_model_config_path(config_name))
@@ -35,7 +35,7 @@ def measure(config_name: str, steps: int, warmup: int, batch_size: int, seq_len:
         out = model(x[:, :-1])
         loss = F.cross_entropy(out.logits.reshape(-1, 256).float(), x[:, 1:].reshape(-1))
         for s, n in zip(out.stages, targets):
-            loss = loss + 0.03 * stage_ratio_loss(s, n)
+            loss = loss + 0.03 * s.ratio_loss(n)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -6,6 +6,7 @@ from hnet_diag.trainer.model.mamba2 import Mamba2, ssd_chunked_scan
 from hnet_diag.trainer.model.routing import (
     RoutingModule,
     RoutingStats,
+    compression,
     downsample,
     ratio_loss,
     smooth_and_upsample,
@@ -50,7 +51,12 @@ def test_ratio_loss_ignores_padding_and_rejects_n_at_most_one():
     stats = RoutingStats(mask & valid, torch.where(valid, prob, 0.0), valid)
     assert stats.boundary_fraction() == pytest.approx(3 / 6)
     assert stats.mean_boundary_prob() == pytest.approx((0.9 + 0.1 + 0.8 + 0.2 + 1.0 + 0.3) / 6)
-    assert stats.compression() == pytest.approx(2.0)
+    assert compression(stats.boundary_fraction()) == pytest.approx(2.0) and compression(0.0) == float("inf")
+    # the undecided share counts real positions with |p - 0.5| < 0.05: none here, then one
+    assert stats.undecided_fraction() == 0.0
+    prob2 = prob.clone()
+    prob2[0, 1] = 0.52
+    assert RoutingStats(mask & valid, torch.where(valid, prob2, 0.0), valid).undecided_fraction() == pytest.approx(1 / 6)
     with pytest.raises(ValueError):
         ratio_loss(mask, prob, 1.0)
 

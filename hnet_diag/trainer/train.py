@@ -109,11 +109,8 @@ class TrainConfig:
 def model_api():
     """(HNetConfig, HNetLM): the model lives in hnet_diag.trainer.config / .model."""
     from .config import HNetConfig
+    from .model import HNetLM
 
-    try:
-        from .model import HNetLM
-    except ImportError:
-        from .model.hnet import HNetLM
     return HNetConfig, HNetLM
 
 
@@ -149,33 +146,6 @@ def param_groups(model, lr_multipliers: tuple[float, ...], weight_decay: float) 
         g["params"].append(p)
         g["names"].append(name)
     return [groups[k] for k in sorted(groups)]
-
-
-def stage_ratio_loss(stage, target_n: float):
-    """The paper's ratio loss of one stage: N/(N-1) * ((N-1) F G + (1-F)(1-G)), 1.0 at F = G = 1/N."""
-    if hasattr(stage, "ratio_loss"):
-        return stage.ratio_loss(target_n)
-    from .model import routing
-
-    return routing.ratio_loss(stage.boundary_mask, stage.boundary_prob, target_n, getattr(stage, "valid_mask", None))
-
-
-def routing_stats(stage) -> dict[str, float]:
-    """F, G, 1/F and the undecided fraction of one stage's routing decisions (valid positions only)."""
-    import torch
-
-    mask = stage.boundary_mask
-    prob = stage.boundary_prob.detach().float()
-    valid = getattr(stage, "valid_mask", None)  # inner stages are padded to the longest row
-    if valid is None:
-        valid = torch.ones_like(mask, dtype=torch.bool)
-    n = valid.sum().clamp(min=1).float()
-    frac = (mask & valid).sum().float() / n
-    return {
-        "boundary_frac": frac.item(),
-        "boundary_prob": (prob * valid).sum().item() / n.item(),
-        "boundary_undecided": (((prob - 0.5).abs() < 0.05) & valid).sum().item() / n.item(),
-    }
 
 
 # -- checkpoints ----------------------------------------------------------------------------
@@ -316,6 +286,7 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
 
     from .data import ByteBatches
     from .logging import ConsoleLogger, FanOut, JsonlLogger, NullLogger, TensorBoardLogger
+    from .model.routing import compression
     from .schedule import Schedule
 
     out = Path(out_dir)
@@ -395,7 +366,7 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
             x, y = x.to(d.device), y.to(d.device)
             out_ = model(x)
             ce = F.cross_entropy(out_.logits.reshape(-1, out_.logits.shape[-1]).float(), y.reshape(-1))
-            ratio = [stage_ratio_loss(s, n) for s, n in zip(out_.stages, cfg.target_compression)]
+            ratio = [s.ratio_loss(n) for s, n in zip(out_.stages, cfg.target_compression)]
             ratio_total = cfg.ratio_loss_weight * torch.stack(ratio).sum() if ratio else ce.new_zeros(())
             loss = ce + ratio_total
 
@@ -411,9 +382,8 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
             optimizer.step()
 
             local = [ce.item()] + [r.item() for r in ratio]
-            stats = [routing_stats(s) for s in out_.stages]
-            for st in stats:
-                local += [st["boundary_frac"], st["boundary_prob"], st["boundary_undecided"]]
+            for st in out_.stages:  # RoutingStats: F, G and the undecided share of real positions
+                local += [st.boundary_fraction(), st.mean_boundary_prob(), st.undecided_fraction()]
             synced = mean_over_ranks(local, d)
             if d.device.startswith("cuda"):
                 torch.cuda.synchronize()
@@ -427,12 +397,12 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
                 m[f"grad_norm/stage{s}"] = math.sqrt(sq)
             m["clipped"] = float(clipped)
             m["ratio_loss"] = cfg.ratio_loss_weight * sum(synced[1 : 1 + len(ratio)])
-            for i in range(len(stats)):
+            for i in range(len(out_.stages)):
                 frac, prob, undecided = synced[1 + len(ratio) + 3 * i : 4 + len(ratio) + 3 * i]
                 m[f"ratio_loss/stage{i}"] = synced[1 + i]
                 m[f"boundary_frac/stage{i}"] = frac
                 m[f"boundary_prob/stage{i}"] = prob
-                m[f"compression/stage{i}"] = 1.0 / frac if frac > 0 else float("inf")
+                m[f"compression/stage{i}"] = compression(frac)
                 m[f"boundary_undecided/stage{i}"] = undecided
             m["tokens_per_s"] = cfg.batch_size * cfg.seq_len / step_time
             m["step_time"] = step_time
@@ -458,17 +428,29 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
     return result
 
 
+def run_from_args(args: Any) -> int:
+    """Train from parsed command-line flags (`hnet_diag.trainer.flags`); prints the outcome."""
+    from .flags import overrides_from_args
+
+    overrides = overrides_from_args(args)
+    result = train(TrainConfig(**overrides), args.config, args.out, resume=args.resume, device=args.device,
+                   overrides=overrides, quiet=args.quiet)
+    if result.get("checkpoint"):
+        print(f"done: step {result['step']}, loss {result['loss']:.4f}, checkpoint {result['checkpoint']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m hnet_diag.trainer.train` (and torchrun): the same flags as `hnet-diag train`."""
     import argparse
 
-    from ..commands import train as command
     from ..errors import HnetDiagError
+    from . import flags
 
-    parser = argparse.ArgumentParser(prog="python -m hnet_diag.trainer.train", description=command.__doc__)
-    command.add_arguments(parser)
+    parser = argparse.ArgumentParser(prog="python -m hnet_diag.trainer.train", description=flags.__doc__)
+    flags.add_arguments(parser)
     try:
-        return command.run(parser.parse_args(argv))
+        return run_from_args(parser.parse_args(argv))
     except HnetDiagError as err:
         print(f"hnet-diag: error: {err}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from .scan import segment_sums
 
 PROB_CLAMP = 1e-4  # the official DeChunkLayer's clamp of P before the EMA
+UNDECIDED_MARGIN = 0.05  # `boundary_undecided`: |p - 0.5| below this (see hnet_diag.metrics)
 
 
 def ratio_loss(boundary_mask: torch.Tensor, boundary_prob: torch.Tensor, target_n: float,
@@ -59,7 +60,9 @@ class RoutingStats:
     """What one chunking stage decided for a batch (outermost stage first in HNetOutput).
 
     Inner stages see sequences of different lengths padded to the longest; `valid_mask`
-    marks the real positions and every statistic below counts only those.
+    marks the real positions and every statistic below counts only those. The trainer logs
+    exactly these (`boundary_frac`, `boundary_prob`, `boundary_undecided`, and
+    `compression` = `compression(F)`), so the tests of these methods test the logged values.
     """
 
     boundary_mask: torch.Tensor  # bool [B, L_s]; False on padding
@@ -81,14 +84,14 @@ class RoutingStats:
         """G: mean boundary probability over real positions."""
         return self._mean(self.boundary_prob.detach())
 
-    def compression(self) -> float:
-        """Positions per selected boundary, 1/F (inf when nothing was selected)."""
-        f = self.boundary_fraction()
-        return 1.0 / f if f > 0 else float("inf")
-
-    def undecided_fraction(self, margin: float = 0.05) -> float:
+    def undecided_fraction(self, margin: float = UNDECIDED_MARGIN) -> float:
         """Fraction of real positions whose probability lies within `margin` of 0.5."""
         return self._mean((self.boundary_prob.detach() - 0.5).abs() < margin)
+
+
+def compression(boundary_fraction: float) -> float:
+    """Positions per selected boundary, 1/F (inf when nothing was selected)."""
+    return 1.0 / boundary_fraction if boundary_fraction > 0 else float("inf")
 
 
 @dataclass
