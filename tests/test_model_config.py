@@ -86,8 +86,9 @@ def test_malformed_config_file_is_an_input_error_naming_the_file(tmp_path):
 def test_layout_string_parsing_counts_layers_and_residual_height():
     groups = parse_layout_string("T1m4")
     assert [(g.kind, g.count, g.height) for g in groups] == [("T", 1, 2), ("m", 4, 4)]
-    with pytest.raises(ValueError):
-        parse_layout_string("m0")
+    for bad in ("m4x", "", "4m", "m", "x4"):
+        with pytest.raises(ValueError):
+            parse_layout_string(bad)
 
 
 def test_bundled_tiny_configs_build_models_of_one_to_five_million_parameters():

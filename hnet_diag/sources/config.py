@@ -39,6 +39,7 @@ import shlex
 from pathlib import Path, PurePath
 from typing import Any, Callable, Iterator
 
+from ..arch_layout import LayerGroup, parse_arch_layout
 from ..errors import InputError
 from ..metrics import canonical_name
 from ..run import CheckpointSummary, GenerationSettings, ModelSettings, TrainingSettings
@@ -81,7 +82,6 @@ _PRIMARY_STEMS = {"config", "train_config", "training_config", "args", "hparams"
                   "training_args", "cfg", "settings", "hyper_parameters"}
 _CONFIG_STEM_ENDINGS = ("config", "args", "hparams", "params", "cfg", "settings")
 _MAX_UNNAMED_BYTES = 16 << 20  # a large JSON that is not named like a config is data, not a config
-_LAYOUT_ITEM = re.compile(r"([mMtT])(\d+)")
 _KNOWN_KEYS = ({a for al in TRAINING_ALIASES.values() for a in al} | {a for al in GENERATION_ALIASES.values() for a in al}
                | {"arch_layout", "d_model", "seed", "optimizer", "training", "train"} | set(MODEL_SECTIONS) | set(GENERATION_SECTIONS))
 _METRIC_NAMES = {"loss", "val_loss", "bpb", "val_bpb"}
@@ -304,44 +304,28 @@ def find_hnet_config(obj: Any, depth: int = 0) -> dict | None:
 def describe_layout(layout: Any, d_intermediate: Any = None) -> tuple[int, tuple[dict[str, Any], ...]]:
     """(number of chunking stages, per-level layer description) of an `arch_layout`.
 
-    A level is `[encoder, inner, decoder]` (inner is the next level) or `[stack]` (the
-    innermost network). Strings are runs of `([mMtT])(\\d+)`: m = Mamba-2, t = attention,
-    upper case adds an MLP (when that level's d_intermediate is not 0).
-    Raises ValueError with the reason when the layout is malformed.
+    The grammar is `hnet_diag.arch_layout`'s (the trainer's too). Upper-case layers count
+    as MLP layers unless that level's d_intermediate is 0. Raises ValueError with the reason
+    when the layout is malformed.
     """
     widths = _tuple(d_intermediate, int)
-    levels: list[dict[str, Any]] = []
-    node = layout
-    while True:
-        s = len(levels)
-        if s > 16:
-            raise ValueError("nested deeper than 16 levels")
-        if not isinstance(node, (list, tuple)) or len(node) not in (1, 3):
-            raise ValueError(f"level {s} must be a list of 1 or 3 items, got {_show(node)}")
-        mlp_width = widths[s] if widths and s < len(widths) else None
-        if len(node) == 1:
-            levels.append({"stage": s, "encoder": None, "main": _stack(node[0], s, mlp_width), "decoder": None})
-            break
-        encoder, inner, decoder = node
-        levels.append({"stage": s, "encoder": _stack(encoder, s, mlp_width), "main": None,
-                       "decoder": _stack(decoder, s, mlp_width)})
-        node = inner
+    levels = []
+    for lv in parse_arch_layout(layout):
+        mlp_width = _at(widths, lv.level)
+        levels.append({
+            "stage": lv.level,
+            "encoder": None if lv.is_innermost else _stack(lv.encoder_text, lv.encoder, mlp_width),
+            "main": _stack(lv.main_text, lv.main, mlp_width) if lv.is_innermost else None,
+            "decoder": None if lv.is_innermost else _stack(lv.decoder_text, lv.decoder, mlp_width),
+        })
     return len(levels) - 1, tuple(levels)
 
 
-def _stack(spec: Any, stage: int, mlp_width: int | None) -> dict[str, Any]:
-    if not isinstance(spec, str) or not re.fullmatch(r"(?:[mMtT]\d+)+", spec):
-        raise ValueError(f"level {stage}: {_show(spec)} is not a layer string like 'm4' or 'T1m4'")
-    mamba = attention = mlp = 0
-    for kind, count in _LAYOUT_ITEM.findall(spec):
-        n = int(count)
-        if kind in "mM":
-            mamba += n
-        else:
-            attention += n
-        if kind.isupper() and mlp_width != 0:
-            mlp += n
-    return {"layout": spec, "mamba": mamba, "attention": attention, "layers": mamba + attention, "mlp_layers": mlp}
+def _stack(text: str | None, groups: tuple[LayerGroup, ...], mlp_width: int | None) -> dict[str, Any]:
+    mamba = sum(g.count for g in groups if g.is_mamba)
+    attention = sum(g.count for g in groups if not g.is_mamba)
+    mlp = sum(g.count for g in groups if g.has_mlp) if mlp_width != 0 else 0
+    return {"layout": text, "mamba": mamba, "attention": attention, "layers": mamba + attention, "mlp_layers": mlp}
 
 
 def _model_from_hnet(cfg: dict, source: str) -> ModelSettings:

@@ -6,62 +6,27 @@ already have, so this dataclass reads them as they are and writes them back unch
 creation, so a wrong config fails with one sentence naming the field instead of a shape
 error deep inside the model.
 
-Layout grammar (as in the official code): `arch_layout` is a nested list. A three-element
-list `[encoder, main, decoder]` is a chunking stage whose `main` is the next level; a
-one-element list `[main]` is the innermost network. Each string is a run of layer groups
-matching `([mMtT])(\\d+)`: `m` = Mamba-2, `t` = attention, upper case adds a gated MLP
-(SwiGLU) of width `d_intermediate[level]`. A plain Transformer is `["T6"]` (0 stages).
+Layout grammar: `hnet_diag.arch_layout` (shared with the config source), as in the
+official code: `[encoder, main, decoder]` nests the next level in `main`, `[main]` is the
+innermost network, and strings such as "T1m4" list layer groups (upper case adds a SwiGLU
+MLP of width `d_intermediate[level]`). A plain Transformer is `["T6"]` (0 stages).
 
 This module imports nothing heavy: the CLI and the run loader read configs without torch.
 """
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LAYER_GROUP = re.compile(r"([mMtT])(\d+)")
-LAYOUT_STRING = re.compile(r"(?:[mMtT]\d+)+")
+from ..arch_layout import LayerGroup, LevelLayout, parse_arch_layout, parse_layout_string
+
+__all__ = ["AttnConfig", "HNetConfig", "LayerGroup", "LevelLayout", "SSMConfig", "bundled_config_path",
+           "parse_layout_string"]
 
 # Defaults of the official `SSMConfig` / Mamba2 module (mamba_ssm) where a config omits them.
 SSM_DEFAULTS = {"d_conv": 4, "expand": 2, "d_state": 128, "chunk_size": 256, "headdim": 64}
-
-
-@dataclass(frozen=True)
-class LayerGroup:
-    """`count` consecutive layers of one kind, e.g. "m4" -> LayerGroup("m", 4)."""
-
-    kind: str  # "m", "M", "t" or "T"
-    count: int
-
-    @property
-    def is_mamba(self) -> bool:
-        return self.kind in "mM"
-
-    @property
-    def has_mlp(self) -> bool:
-        return self.kind.isupper()
-
-    @property
-    def height(self) -> int:
-        """Residual additions per layer (mixer, plus MLP for upper case): the official
-        init divides output projections by sqrt(total height)."""
-        return self.count * (2 if self.has_mlp else 1)
-
-
-def parse_layout_string(text: str) -> tuple[LayerGroup, ...]:
-    """"T1m4" -> (LayerGroup("T", 1), LayerGroup("m", 4)); ValueError when malformed."""
-    if not isinstance(text, str) or not LAYOUT_STRING.fullmatch(text):
-        raise ValueError(
-            f"arch_layout entry {text!r} is not a layer string like 'm4' or 'T1m4' "
-            "(letters m, M, t, T each followed by a layer count)"
-        )
-    groups = tuple(LayerGroup(kind, int(n)) for kind, n in LAYER_GROUP.findall(text))
-    if any(g.count == 0 for g in groups):
-        raise ValueError(f"arch_layout entry {text!r} has a layer group of 0 layers")
-    return groups
 
 
 @dataclass(frozen=True)
@@ -126,20 +91,6 @@ class AttnConfig:
             "window_size": list(self.window_size) if isinstance(self.window_size, list) else self.window_size,
         }
         return out
-
-
-@dataclass(frozen=True)
-class LevelLayout:
-    """The layers of one hierarchy level: encoder/decoder are empty at the innermost level."""
-
-    level: int
-    encoder: tuple[LayerGroup, ...]
-    main: tuple[LayerGroup, ...]  # only at the innermost level; empty for chunking stages
-    decoder: tuple[LayerGroup, ...]
-
-    @property
-    def is_innermost(self) -> bool:
-        return not self.encoder and not self.decoder
 
 
 SSM_KEYS = {"chunk_size", "d_conv", "d_state", "expand", "headdim"}
@@ -244,15 +195,10 @@ class HNetConfig:
 
     def level_layout(self, level: int) -> LevelLayout:
         """Encoder/main/decoder layer groups of one hierarchy level (0 = outermost)."""
-        node = self.arch_layout
-        for _ in range(level):
-            node = node[1]
-        if len(node) == 3:
-            return LevelLayout(level, parse_layout_string(node[0]), (), parse_layout_string(node[2]))
-        return LevelLayout(level, (), parse_layout_string(node[0]), ())
+        return self.levels()[level]
 
     def levels(self) -> list[LevelLayout]:
-        return [self.level_layout(i) for i in range(len(self.d_model))]
+        return list(parse_arch_layout(self.arch_layout))
 
     def mlp_width(self, level: int) -> int:
         """The SwiGLU hidden width actually built: the official SwiGLU rounds
@@ -262,7 +208,7 @@ class HNetConfig:
 
     # -- checks ---------------------------------------------------------------------------
     def _validate(self) -> None:
-        levels = _layout_depth(self.arch_layout)
+        levels = len(parse_arch_layout(self.arch_layout))
         if len(self.d_model) != levels:
             raise ValueError(
                 f"d_model has {len(self.d_model)} entries but arch_layout has {levels} "
@@ -327,23 +273,6 @@ class HNetConfig:
                     f"Mamba-2 at level {lvl}: expand * d_model = {d_inner} is not divisible by "
                     f"ssm_cfg.headdim = {s['headdim']}"
                 )
-
-
-def _layout_depth(node: Any, depth: int = 0) -> int:
-    """Number of hierarchy levels in a nested arch_layout, checking its shape."""
-    where = "arch_layout" + "[1]" * depth
-    if not isinstance(node, list):
-        raise ValueError(f"{where} must be a list, got {node!r}")
-    if len(node) == 1:
-        parse_layout_string(node[0])
-        return depth + 1
-    if len(node) == 3:
-        parse_layout_string(node[0])
-        parse_layout_string(node[2])
-        return _layout_depth(node[1], depth + 1)
-    raise ValueError(
-        f"{where} must have 3 entries [encoder, main, decoder] or 1 entry [main], got {len(node)}"
-    )
 
 
 def _int_list(value: Any, name: str) -> list[int]:
