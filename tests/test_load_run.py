@@ -86,3 +86,26 @@ def test_warnings_and_events_name_files_relative_to_the_run_folder(tmp_path):
     run = load_run(tmp_path)
     assert [w.source for w in run.warnings] == ["sub/metrics.jsonl"]
     assert [e.source for e in run.events] == ["sub/metrics.jsonl"]
+
+
+def test_every_record_source_takes_its_step_from_one_list_of_step_keys(tmp_path):
+    from hnet_diag.sources import base, checkpoint, csv, jsonl
+
+    assert jsonl.STEP_KEYS is csv.STEP_KEYS is checkpoint.STEP_KEYS is base.STEP_KEYS
+    # a key from the shared list is a step in JSONL and CSV alike, never a metric
+    (tmp_path / "a.jsonl").write_text('{"iter_num": 7, "loss": 2.0}\n{"iter_num": 8, "loss": 1.5}\n')
+    (tmp_path / "b.csv").write_text("iter_num,val_loss\n7,2.5\n8,2.25\n")
+    run = load_run(tmp_path)
+    assert run.metric("loss").index.tolist() == [7, 8] and run.metric("val_loss").index.tolist() == [7, 8]
+    assert not run.has_metric("iter_num")
+
+
+def test_one_float_coercion_keeps_nan_and_reads_booleans_as_switches_in_configs():
+    import math
+
+    from hnet_diag.sources.base import to_float, to_int
+
+    assert math.isnan(to_float("NaN")) and to_float(" 1e-3 ") == 1e-3 and to_float(None) is None
+    assert to_float(True) == 1.0 and to_float(True, bools=False) is None
+    assert to_int("300") == 300 and to_int(2.0) == 2 and to_int(2.5) is None and to_int(True) is None
+    assert to_int(float("inf")) is None

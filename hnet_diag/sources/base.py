@@ -1,6 +1,7 @@
 """What every source returns, so the loader can merge formats it knows nothing about."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,14 +32,23 @@ def scalars_frame(records: list[tuple[str, int, float, float | None]], source: s
     return df
 
 
-def to_float(value: Any) -> float | None:
+#: record keys that hold the training step, most specific first, shared by every source
+#: that reads records (JSONL, CSV, checkpoints, printed dicts in text logs): the first one a
+#: record has is its step, and none of them is ever read as a metric.
+STEP_KEYS = ("step", "global_step", "iter", "iteration", "iter_num", "_step", "trainer/global_step",
+             "num_updates", "train_step")
+
+
+def to_float(value: Any, *, bools: bool = True) -> float | None:
     """Numbers, numeric strings, 'nan'/'inf' -> float; anything else -> None.
 
-    Logs write NaN as NaN, "nan", "NaN" or null; all of them must reach the NaN analyzer
-    as a real NaN, except null, which means "not logged".
+    The one coercion every source uses. Logs write NaN as NaN, "nan", "NaN" or null; all of
+    them must reach the NaN analyzer as a real NaN, except null, which means "not logged".
+    `bools`: a logged True/False is a 0/1 metric (`clipped`), but in a config a boolean is a
+    switch, never a number: settings readers pass bools=False.
     """
     if isinstance(value, bool):
-        return float(value)
+        return float(value) if bools else None
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -47,3 +57,13 @@ def to_float(value: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def to_int(value: Any) -> int | None:
+    """An integral number (int, integral float, numeric string) -> int; else None (bools too)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    f = to_float(value, bools=False)
+    if f is None or not math.isfinite(f) or not f.is_integer():
+        return None
+    return int(f)

@@ -39,7 +39,7 @@ from typing import Any, Iterator
 
 from ..errors import InputError, UnsafeCheckpointError
 from ..run import CheckpointSummary, LoadWarning, TensorStats
-from .base import SourceData
+from .base import STEP_KEYS, SourceData, to_int
 from .stage_map import locate
 
 #: elements converted to float64 at a time (8 MB)
@@ -48,7 +48,6 @@ CHUNK = 1 << 20
 MODEL_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optim", "optimizer_state")
 SCHEDULER_KEYS = ("scheduler", "lr_scheduler", "scheduler_state_dict", "lr_scheduler_state_dict", "sched")
-STEP_KEYS = ("step", "global_step", "iter_num", "iteration", "iter", "num_updates", "train_step")
 CONFIG_KEYS = ("config", "args", "model_args", "model_config", "hparams", "hyper_parameters", "cfg", "train_config", "training_args")
 
 # file names that hold no diagnosis (RNG states): skipped without a warning
@@ -514,13 +513,5 @@ def _is_big_tensor(v: Any) -> bool:
 
 
 def _int_or_none(v: Any) -> int | None:
-    v = _scalar(v)
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None
+    """A step or count stored in a checkpoint (a 0-d tensor too) as int, else None."""
+    return to_int(_scalar(v))

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import re
 import shlex
 from pathlib import Path, PurePath
@@ -43,7 +42,7 @@ from ..arch_layout import LayerGroup, parse_arch_layout
 from ..errors import InputError
 from ..metrics import canonical_name
 from ..run import CheckpointSummary, GenerationSettings, ModelSettings, TrainingSettings
-from .base import SourceData
+from .base import SourceData, to_float, to_int
 
 # -- key aliases (documented in the README): field -> accepted keys, most specific first ----
 TRAINING_ALIASES: dict[str, tuple[str, ...]] = {
@@ -551,23 +550,11 @@ def _get(cfg: Any, key: str) -> Any:
 
 
 def _float(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v.strip())
-        except ValueError:
-            return None
-    return None
+    """`sources.base.to_float`, except that a boolean in a config is a switch, not a number."""
+    return to_float(v, bools=False)
 
 
-def _int(v: Any) -> int | None:
-    f = _float(v)
-    if f is None or not math.isfinite(f) or not f.is_integer():
-        return None
-    return int(f)
+_int = to_int
 
 
 def _count(v: Any) -> int | None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from .base import SourceData, scalars_frame, to_float
-from .jsonl import STEP_KEYS, TIME_KEYS
+from .base import STEP_KEYS, SourceData, scalars_frame, to_float
+from .jsonl import TIME_KEYS
 
 
 def read(path: Path) -> SourceData:

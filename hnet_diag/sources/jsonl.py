@@ -1,7 +1,7 @@
 """JSONL metric logs: one JSON object per line, one record per step.
 
-The step comes from `step`, `global_step`, `iter`, `iteration` or `_step` (wandb); a line
-without one gets the previous record's step + 1, which is what a logger that appends once
+The step comes from the first of `sources.base.STEP_KEYS` a record has (`step`,
+`global_step`, `iter`, `iteration`, `_step` of wandb ...); a line without one gets the previous record's step + 1, which is what a logger that appends once
 per step means. Non-numeric values are left out. A malformed line is skipped with a
 warning naming its line number; a malformed last line is a run still writing.
 """
@@ -12,9 +12,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..run import LoadWarning, RunEvent
-from .base import SourceData, scalars_frame, to_float
+from .base import STEP_KEYS, SourceData, scalars_frame, to_float
 
-STEP_KEYS = ("step", "global_step", "iter", "iteration", "_step", "trainer/global_step")
 TIME_KEYS = ("wall_time", "time", "timestamp", "_timestamp")
 
 

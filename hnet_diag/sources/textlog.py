@@ -62,15 +62,15 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
+from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..run import LoadWarning, RunEvent
-from .base import SourceData
+from .base import STEP_KEYS, SourceData
 
 MAX_RESTART_EVENTS = 20  # more are counted in one warning, as for TensorBoard
 SNIFF_HEAD_BYTES = 8192  # binary check: a NUL byte here means "not a text log"
@@ -121,7 +121,9 @@ _TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
 _TQDM_BAR = re.compile(r"\|\s*(\d+)/(\d+) \[")  # "| 10/4854 [00:16<2:14:42,  1.67s/it]"
 _CONTINUING = re.compile(r"Continuing training from global step (\d+)")
 
-_STEP_KEYS = {"step", "iter", "iteration", "global_step", "global step", "s"}
+# a `key value` pair naming the step is the counter, not a metric: the shared record keys,
+# plus the spellings lines print ("global step", llm.c's "s:100")
+_STEP_KEYS = {k.lower() for k in STEP_KEYS} | {"global step", "s"}
 _RENAMES = {
     "dt": "step_time",
     "time": "step_time",
@@ -608,7 +610,7 @@ class _LogParser:
                 continue
             key = dm.group(1)
             value_pos = dm.start(g) + vm.start(1)
-            if key in ("step", "global_step", "iter", "iteration"):
+            if key in STEP_KEYS:
                 step_pos = value_pos
                 continue
             keys.add(key)
