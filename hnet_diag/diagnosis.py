@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .results import Results
 from .rules.causes import Conflict, MergedRecommendation, RootCause
 from .rules.rule import Finding, Severity, Status
 
@@ -24,7 +25,7 @@ class Diagnosis:
     conflicts: list[Conflict] = field(default_factory=list)
     recommendations: list[MergedRecommendation] = field(default_factory=list)
     claims: list[Any] = field(default_factory=list)  # claims.ClaimCheck
-    results: dict[str, Any] = field(default_factory=dict)
+    results: Results = field(default_factory=Results)
     last_step: int | None = None
     planned_steps: int | None = None
     files: list[str] = field(default_factory=list)
@@ -69,13 +70,14 @@ class Diagnosis:
         return [f for f in self.findings if f.area == name]
 
 
-def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None = None) -> Diagnosis:
+def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any] | None = None) -> Diagnosis:
     """Judge a loaded Run.
 
     `settings` is an `EngineSettings`, a `ProjectSettings`, a `[tool.hnet-diag]`-style dict,
     or None: then the settings `load_run` found for this run (`run.project_settings`; the
     defaults when there was no settings file), so nothing is looked up twice.
-    `results` lets a caller pass analyzer results it already has.
+    `results` lets a caller pass analyzer results it already has (a `Results`, or
+    `analyze_all`'s dict); the run's own settings fill what they lack.
     """
     from .rules.causes import defer_to_roots, link_causes, merge_recommendations, resolve_conflicts
     from .rules.claims import check_claims
@@ -93,9 +95,8 @@ def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None =
     analysis_warnings: list[str] = []
     if results is None:
         results, analysis_warnings = run_analyzers(run)
-    results = dict(results)
     # predicates suggest flags from the run's own settings (e.g. half its --learning-rate)
-    results.setdefault("training", getattr(run, "training", None))
+    results = Results.of(results, run)
 
     findings = run_rules(results, settings)
     findings, conflicts = resolve_conflicts(findings)
@@ -126,39 +127,26 @@ def diagnose(run: Any, settings: Any = None, results: Mapping[str, Any] | None =
     )
 
 
-@dataclass(frozen=True)
-class FailedAnalysis:
-    """Stands in for a result whose analyzer raised: its rules say no-data, with the reason."""
-
-    reason: str
-    status: str = "no_data"
-    ok: bool = False
-
-
-def run_analyzers(run: Any) -> tuple[dict[str, Any], list[str]]:
+def run_analyzers(run: Any) -> tuple[Results, list[str]]:
     """Every analyzer, each on its own: one that fails costs its own checks, not the report.
 
     The failure is reported (appendix and JSON warnings) rather than hidden, the same way a
-    damaged file is.
+    damaged file is; its rules say no-data with the reason.
     """
     from .analyzers import ANALYZERS, analyzer
+    from .analyzers.cache import cached
 
-    try:  # the shared view extracts metrics once for all analyzers (as analyze_all does)
-        from .analyzers.cache import cached
-
-        view: Any = cached(run)
-        compute = lambda name: view.result(name, analyzer(name))  # noqa: E731
-    except ImportError:
-        compute = lambda name: analyzer(name)(run)  # noqa: E731
+    view = cached(run)  # the shared view extracts metrics once for all analyzers (as analyze_all does)
     results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     warnings: list[str] = []
     for name in ANALYZERS:
         try:
-            results[name] = compute(name)
+            results[name] = view.result(name, analyzer(name))
         except Exception as err:  # noqa: BLE001 - any analyzer bug must not take the report down
-            results[name] = FailedAnalysis(f"the {name} analysis failed ({type(err).__name__}: {err})")
+            failed[name] = f"the {name} analysis failed ({type(err).__name__}: {err})"
             warnings.append(f"analysis {name}: failed ({type(err).__name__}: {err}); its checks report no data")
-    return results, warnings
+    return Results.of({**results, "failed": failed}, run), warnings
 
 
 def _run_name(run: Any) -> str:

@@ -4,23 +4,9 @@ Each run differs from `healthy` in one ordinary setting; the measurement that sh
 pathology must separate it from `healthy` with a wide margin (numbers vary in the last
 digits across machines, the margins do not). Skipped where a run folder is absent.
 """
-from functools import lru_cache
-from pathlib import Path
-
 import pytest
 
-from hnet_diag import load_run
-from hnet_diag.analyzers import analyze_all
-
-RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
-
-
-@lru_cache(maxsize=None)
-def results(name: str, decoding: bool = False):
-    folder = RUNS / name
-    if not (folder / "metrics.jsonl").is_file():
-        pytest.skip(f"fixture run {name} not generated (python fixtures/make_runs.py {name})")
-    return analyze_all(load_run(folder), skip=() if decoding else ("decoding",))
+from conftest import fixture_analyses as results
 
 
 def test_no_warmup_run_is_unstable_in_its_first_steps_and_healthy_is_not():

@@ -1,12 +1,9 @@
 """Warmup and per-stage LR ratio, incl. the paper's Eq. 11 worked examples."""
 import pytest
 
-from hnet_diag.analyzers.schedule import (
-    PAPER_SUGGESTED_MULTIPLIERS,
-    analyze_lr_ratio,
-    analyze_warmup,
-    eq11_multipliers,
-)
+from hnet_diag.analyzers.schedule import analyze_lr_ratio, analyze_warmup
+from hnet_diag.paper import SUGGESTED_MULTIPLIERS as PAPER_SUGGESTED_MULTIPLIERS
+from hnet_diag.paper import eq11_multipliers
 from hnet_diag.run import CheckpointSummary, ModelSettings
 from test_analyzers_support import close_figures, healthy_records, settings, write_run
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from hnet_diag.rules.catalog import POSITIVE_CODES, PROBLEM_CODES, RULES
+from hnet_diag.rules.registry import POSITIVE_CODES, PROBLEM_CODES, RULES
 from hnet_diag.rules.rule import Severity
 
 # Never remove or renumber a code; add new ones at the end of their family.

@@ -1,7 +1,7 @@
 """Root-cause linking, recommendation deduplication and the conflict checker."""
 from __future__ import annotations
 
-from hnet_diag.rules.catalog import BY_CODE, PROBLEM_CODES
+from hnet_diag.rules.registry import BY_CODE, PROBLEM_CODES
 from hnet_diag.rules.causes import (
     CONFLICTS, find_conflicts, link_causes, merge_recommendations, resolve_conflicts,
 )

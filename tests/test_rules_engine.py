@@ -7,7 +7,7 @@ from hnet_diag.errors import InputError
 from hnet_diag.rules.engine import (
     build_settings, evaluate, is_selected, parse_threshold_arg, run_rules,
 )
-from hnet_diag.rules.catalog import BY_CODE
+from hnet_diag.rules.registry import BY_CODE
 from hnet_diag.rules.rule import Status
 from hnet_diag.settings_file import find_settings
 

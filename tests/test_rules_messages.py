@@ -26,3 +26,33 @@ def test_the_nan_message_gives_the_loss_own_first_bad_step_and_the_earlier_grad_
     message = diagnose(run).finding("HND404").message
     assert f"first at step {first_loss_nan}" in message
     assert first_grad_bad < first_loss_nan and f"grad_norm was already non-finite at step {first_grad_bad}" in message
+
+
+# -- every placeholder of every text a finding shows has a value ------------------------------
+
+import pytest  # noqa: E402
+
+from hnet_diag.rules.engine import MissingFact, evaluate, fill  # noqa: E402
+from hnet_diag.rules.registry import RULES  # noqa: E402
+
+from conftest import FIXTURE_RUNS, fixture_results  # noqa: E402
+from test_rules_healthy import CASES  # noqa: E402
+
+
+def test_strict_filling_fails_on_a_placeholder_without_a_value():
+    assert fill("{a} of {b}", {"a": 1, "b": "x"}, strict=True) == "1 of x"
+    assert fill("{a} of {b}", {"a": 1}) == "1 of ?"  # a user's report degrades, it does not crash
+    for facts in ({"a": 1}, {"a": 1, "b": None}, {"a": 1, "b": "?"}, {"a": 1, "b": "?x"}):
+        with pytest.raises(MissingFact):
+            fill("{a} of {b}", facts, strict=True)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_every_text_a_rule_shows_fills_all_its_placeholders(rule):
+    """On every predicate test case and every committed fixture run; a gap raises MissingFact."""
+    seen = set()
+    for results in CASES + [fixture_results(name) for name in FIXTURE_RUNS]:
+        f = evaluate(rule, results, strict=True)
+        seen.add(f.status)
+        assert "?" not in f.message, f.message
+    assert len(seen) >= 2, f"{rule.code}: only {seen} seen, the check would be vacuous"

@@ -15,7 +15,7 @@ from hnet_diag.analyzers.load_balance import LoadBalanceResult, StageBalance
 from hnet_diag.analyzers.loss import LossResult, NonFinite
 from hnet_diag.analyzers.schedule import LRRatioResult, WarmupResult
 from hnet_diag.analyzers.spikes import Spike
-from hnet_diag.rules.catalog import BY_CODE, PROBLEM_CODES
+from hnet_diag.rules.registry import BY_CODE, PROBLEM_CODES
 from hnet_diag.rules.engine import evaluate
 from hnet_diag.rules.rule import Severity, Status
 from hnet_diag.run import TrainingSettings

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
-from .schedule import PAPER_TARGETS
+from .. import paper
 from .trend import finite, mann_kendall_z, opt, tail, theil_sen
 
 #: per-stage routing metric families the analyzer reads
@@ -167,8 +167,8 @@ def analyze_load_balance(run, tail_fraction: float = 0.2) -> LoadBalanceResult:
     n_stages = run.model.num_stages or (max(per_stage) + 1)
     targets = run.training.target_compression
     t_src = "config" if targets else None
-    if not targets and n_stages in PAPER_TARGETS:
-        targets, t_src = PAPER_TARGETS[n_stages], "paper_default"
+    if not targets and n_stages in paper.TARGETS_BY_STAGES:
+        targets, t_src = paper.TARGETS_BY_STAGES[n_stages], "paper_default"
     stages = []
     for i in sorted(per_stage):
         target = float(targets[i]) if targets and i < len(targets) else None

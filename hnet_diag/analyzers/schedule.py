@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,12 +23,7 @@ from .phases import FIRST_STEPS, lr_series, resolve_warmup, warmup_end_from_lr
 from .spikes import Spike, value_at
 from .trend import finite, max_rise_above_running_min, opt
 
-#: H-Net paper: "a reasonable set that works well in general" (2-stage)
-PAPER_SUGGESTED_MULTIPLIERS: tuple[float, ...] = (2.0, 1.5, 1.0)
-#: H-Net paper's Eq. 11 constant: tokens per BPE token of the GPT baseline
-N_GPT = 4.6
-#: paper compression targets by number of chunking stages
-PAPER_TARGETS: dict[int, tuple[float, ...]] = {1: (6.0,), 2: (3.0, 3.0)}
+from .. import paper
 
 
 @dataclass(frozen=True)
@@ -102,8 +97,8 @@ class LRRatioResult(AnalyzerResult):
     rule_targets_source: str | None = None  # "config" or "paper_default"
     rule_widths: tuple[int, ...] | None = None  # D_s used
     multipliers_over_rule: tuple[float, ...] | None = None
-    paper_suggested: tuple[float, ...] = PAPER_SUGGESTED_MULTIPLIERS
-    paper_suggested_ratio: float = 2.0
+    paper_suggested: tuple[float, ...] = paper.SUGGESTED_MULTIPLIERS
+    paper_suggested_ratio: float = paper.SUGGESTED_RATIO
     # per-stage gradient behaviour
     stage_spike_counts: tuple[int, ...] | None = None  # gradient spikes after the first steps, per stage
     most_spiky_stage: int | None = None
@@ -130,22 +125,6 @@ class LRRatioResult(AnalyzerResult):
             ax.set_ylabel("LR multiplier")
         ax.legend(fontsize=7, loc="best", framealpha=0.6)
         return ax
-
-
-def eq11_multipliers(targets: Sequence[float], widths: Sequence[float], n_gpt: float = N_GPT) -> tuple[float, ...]:
-    """The H-Net paper's Eq. 11 LR multipliers, outermost stage first.
-
-    lambda_s = sqrt(N_GPT * prod_{i=s..S} N_i / prod_{i=0..S} N_i * D_S / D_s), N_S = 1:
-    a stage's LR grows with the square root of the tokens it sees per step (fewer after
-    each compression) and shrinks with the square root of its width. `targets` has one N
-    per chunking stage (S values); `widths` one D per level (S + 1 values).
-    """
-    n = [float(x) for x in targets] + [1.0]
-    d = [float(x) for x in widths]
-    if len(d) != len(n):
-        raise ValueError(f"need {len(n)} widths for {len(n) - 1} compression targets, got {len(d)}")
-    total = math.prod(n)
-    return tuple(math.sqrt(n_gpt * math.prod(n[s:]) / total * d[-1] / d[s]) for s in range(len(n)))
 
 
 def analyze_warmup(
@@ -324,11 +303,11 @@ def analyze_lr_ratio(run) -> LRRatioResult:
     n_stages = levels - 1
     targets = run.training.target_compression
     t_src = "config" if targets else None
-    if not targets and n_stages in PAPER_TARGETS:
-        targets, t_src = PAPER_TARGETS[n_stages], "paper_default"
+    if not targets and n_stages in paper.TARGETS_BY_STAGES:
+        targets, t_src = paper.TARGETS_BY_STAGES[n_stages], "paper_default"
     widths = run.model.d_model
     if targets and widths and len(targets) == n_stages and len(widths) == levels:
-        rule = eq11_multipliers(targets, widths)
+        rule = paper.eq11_multipliers(targets, widths)
         fields_.update(rule_multipliers=rule, rule_max_min_ratio=max(rule) / min(rule), rule_targets=tuple(targets),
                        rule_targets_source=t_src, rule_widths=tuple(int(w) for w in widths),
                        multipliers_over_rule=tuple(m / r for m, r in zip(mult, rule)))

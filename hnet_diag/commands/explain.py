@@ -27,18 +27,23 @@ def rule_page(rule) -> str:
         flags = " ".join(re.sub(r"\{(\w+)\}", r"<\1>", f) for f in rule.flags if f.startswith("--"))
         if flags:
             lines += ["", "Flags it recommends: " + flags]
-    if rule.thresholds:
+    if rule.all_thresholds():
+        own = {t.name for t in rule.thresholds}
+        owner = {t.name: m.code for m in rule.mirrors for t in m.all_thresholds()}
         lines += ["", "## Thresholds", ""]
-        for t in rule.thresholds:
-            lines.append(f"- `{t.name}` = {t.default:g}: {t.doc}")
-        lines += ["", f"Override: `--threshold {rule.code}.{rule.thresholds[0].name}=VALUE` or, in pyproject.toml,",
-                  f"`[tool.hnet-diag.thresholds.{rule.code}]` `{rule.thresholds[0].name} = VALUE`."]
+        for t in rule.all_thresholds():
+            mirrored = "" if t.name in own else f" ({owner[t.name]}'s: set it there)"
+            lines.append(f"- `{t.name}` = {t.default:g}: {t.doc}{mirrored}")
+        code, first = (rule.code, rule.thresholds[0].name) if rule.thresholds else (
+            owner[rule.all_thresholds()[0].name], rule.all_thresholds()[0].name)
+        lines += ["", f"Override: `--threshold {code}.{first}=VALUE` or, in pyproject.toml,",
+                  f"`[tool.hnet-diag.thresholds.{code}]` `{first} = VALUE`."]
     return "\n".join(lines) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..rules.catalog import RULES
+    from ..rules.registry import RULES
 
     key = args.rule.strip()
     rule = next((r for r in RULES if r.code == key.upper() or r.name == key.lower()), None)

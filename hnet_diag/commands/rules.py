@@ -5,18 +5,18 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    p.add_argument("--json", action="store_true", help="print every rule as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rules.catalog import RULES
+    from ..rules.registry import RULES
 
     if args.json:
         import json
 
         print(json.dumps([
             {"code": r.code, "name": r.name, "severity": r.severity.value, "area": r.area, "title": r.title,
-             "reads": list(r.reads), "thresholds": {t.name: t.default for t in r.thresholds}}
+             "reads": list(r.reads), "thresholds": {t.name: t.default for t in r.all_thresholds()}}
             for r in RULES
         ], indent=2))
         return 0

@@ -100,7 +100,7 @@ def to_sarif_dict(d: "Diagnosis", root: Path | str | None = None) -> dict[str, A
     """
     root = workspace_root() if root is None else root
     from .. import __version__
-    from ..rules.catalog import RULES
+    from ..rules.registry import RULES
 
     selected = {f.code for f in d.findings}
     rules = [r for r in RULES if r.code in selected and r.severity.value != "positive"]

@@ -7,9 +7,10 @@ report), findings in a fixed order, so the same run gives a byte-identical file.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
+
+from ..formatting import fmt, listing
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..diagnosis import Diagnosis
@@ -31,31 +32,6 @@ GROUPS = (
     ((3,), "🔧 Secondary Improvements (Medium Priority)"),
     ((4,), "📊 Minor Improvements (Low Priority)"),
 )
-
-
-def fmt(v: Any) -> str:
-    """Compact, stable number formatting for tables: 1,810 / 0.17 / 3e-04 / nan."""
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, int):
-        return f"{v:,}" if abs(v) >= 10000 else str(v)
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            return str(v)
-        if v.is_integer() and abs(v) < 1e15:
-            return fmt(int(v))
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        if abs(v) >= 0.01:
-            return f"{v:.3g}"
-        from ..rules.catalog import sci
-
-        return sci(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(fmt(x) for x in v) + "]"
-    return str(v)
 
 
 def cell(text: Any) -> str:
@@ -205,8 +181,6 @@ def header_rows(d: "Diagnosis") -> list[tuple[str, str]]:
         if key in d.facts:
             value = d.facts[key]
             if isinstance(value, list):
-                from ..rules.catalog import listing
-
                 value = f"[{listing(value)}]"
             rows.append((label, fmt(value)))
     rows.append(("findings", f"{c['critical']} critical, {c['high']} high, {c['medium']} medium, {c['low']} low; "

@@ -8,9 +8,12 @@ metadata), so the same run gives the same bytes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING
 
-#: report plot file -> (analyzer result keys to try in order, caption, report area)
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import Results
+
+#: report plot file -> (analyzer results to try in order, caption, report area)
 PLOTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("loss.png", ("loss", "convergence"), "Training (and validation) loss", "convergence"),
     ("grad_norm.png", ("gradients",), "Gradient norm with detected spikes and the clipping threshold", "gradients"),
@@ -19,20 +22,7 @@ PLOTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
 )
 
 
-def has_data(result: Any) -> bool:
-    """Analyzer results say whether they measured anything; accept the usual spellings."""
-    if result is None:
-        return False
-    for attr in ("has_data", "ok", "available"):
-        v = getattr(result, attr, None)
-        if isinstance(v, bool):
-            return v
-    if getattr(result, "no_data", False) or getattr(result, "reason", None) == "not enough data":
-        return False
-    return True
-
-
-def save_plots(results: Mapping[str, Any], folder: Path) -> dict[str, str]:
+def save_plots(results: "Results", folder: Path) -> dict[str, str]:
     """Draw every plot whose analyzer has data into `folder`; return {file name: caption}.
 
     A plot that fails to draw is left out rather than failing the report: the findings
@@ -46,39 +36,16 @@ def save_plots(results: Mapping[str, Any], folder: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     for fname, keys, caption, _area in PLOTS:
-        result = next((results[k] for k in keys if has_data(results.get(k)) and hasattr(results[k], "plot")), None)
+        result = next((r for k in keys if (r := getattr(results, k)) is not None and r.ok), None)
         if result is None:
             continue
         with matplotlib.rc_context({"figure.figsize": (8, 3.6), "figure.dpi": 100, "savefig.dpi": 100}):
             try:
-                drawn = result.plot()
+                fig = result.plot().figure  # every result's plot() returns the axes it drew on
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-                plt.close("all")
-                continue
-            fig = _figure_of(drawn)
-            if fig is None:
                 plt.close("all")
                 continue
             fig.savefig(folder / fname, format="png", dpi=100, metadata={"Software": None})
             plt.close("all")
         written[fname] = caption
     return written
-
-
-def _figure_of(drawn: Any) -> Any:
-    """plot() may return a Figure, an Axes, an array of Axes, or draw on the current figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-    if isinstance(drawn, Figure):
-        return drawn
-    if isinstance(drawn, Axes):
-        return drawn.figure
-    if isinstance(drawn, (list, tuple)) and drawn and isinstance(drawn[0], Axes):
-        return drawn[0].figure
-    if hasattr(drawn, "flat"):  # numpy array of Axes
-        first = next(iter(drawn.flat), None)
-        if isinstance(first, Axes):
-            return first.figure
-    return plt.gcf() if plt.get_fignums() else None

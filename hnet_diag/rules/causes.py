@@ -4,7 +4,8 @@ Several findings are often one problem seen from several sides: gradient spikes 
 of warmup, on the stage with the largest LR multiplier, are HND101, HND201 and HND202 at
 once. Two findings are linked when a known mechanism connects their codes (MECHANISMS) AND
 their evidence overlaps (same steps window, or same stage); the first code of a linked group
-in CAUSAL_ORDER (upstream knobs before downstream symptoms) is its root.
+in CAUSAL_ORDER (upstream knobs before downstream symptoms) is its root. The tables are
+derived by `registry.py` from each rule's `cause` (its family module), never written here.
 
 Recommendations are then deduplicated and checked against each other: each carries
 `actions` ("max_grad_norm:up"), and CONFLICTS lists which actions contradict which findings
@@ -16,61 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from .registry import CAUSAL_ORDER, CAUSE_TITLES, CONFLICTS, GENERIC_SYMPTOMS, MECHANISMS, SPECIFIC_ROOTS
 from .rule import Finding, Recommendation
-
-#: upstream causes first: a schedule knob explains a gradient symptom, not the reverse
-CAUSAL_ORDER: tuple[str, ...] = (
-    "HND504", "HND202", "HND201", "HND401", "HND203", "HND301", "HND302", "HND303",
-    "HND101", "HND102", "HND103", "HND404", "HND405", "HND402", "HND403",
-    "HND501", "HND502", "HND503",
-)
-
-#: (code, code) -> how the first can produce or accompany the second
-MECHANISMS: dict[frozenset[str], str] = {
-    frozenset({"HND201", "HND101"}): "the gradient spikes sit at the end of warmup: the LR reached its peak before the model could take it",
-    frozenset({"HND202", "HND101"}): "the gradient spikes are on the stage with the largest LR multiplier",
-    frozenset({"HND201", "HND405"}): "the loss spikes follow the end of a short warmup",
-    frozenset({"HND202", "HND405"}): "the loss spikes coincide with instability on the most aggressively scaled stage",
-    frozenset({"HND201", "HND404"}): "divergence starts right after a short warmup",
-    frozenset({"HND202", "HND404"}): "divergence starts on the stage with the largest LR multiplier",
-    frozenset({"HND101", "HND404"}): "gradient spikes precede the divergence",
-    frozenset({"HND101", "HND405"}): "gradient spikes and loss spikes fall on the same steps",
-    frozenset({"HND101", "HND102"}): "clipping is saturated by the same exploding gradients",
-    frozenset({"HND401", "HND203"}): "the run stopped before its schedule decayed the LR",
-    frozenset({"HND401", "HND402"}): "the run stopped while the loss was still falling",
-    frozenset({"HND203", "HND402"}): "without an annealing phase the loss never settled",
-    frozenset({"HND301", "HND302"}): "the ratio loss and the realized compression are off on the same stage",
-    frozenset({"HND302", "HND303"}): "undecided boundary probabilities leave the compression unstable on the same stage",
-    frozenset({"HND301", "HND303"}): "routing near 0.5 keeps the ratio loss from its minimum on the same stage",
-}
-
-#: short names for a cause, by its root code
-CAUSE_TITLES: dict[str, str] = {
-    "HND202": "Per-stage learning rates too aggressive for the outer stage",
-    "HND201": "Warmup too short for the learning rate reached",
-    "HND401": "Run stopped before its plan finished",
-    "HND203": "Learning rate never annealed",
-    "HND101": "Unstable optimisation (gradient spikes)",
-    "HND404": "Divergence",
-    "HND301": "Load balancing (ratio loss) not doing its job",
-    "HND302": "Dynamic chunking away from its target compression",
-    "HND303": "Routing undecided",
-    "HND504": "Step-wise decoding does not reproduce the forward pass",
-}
-
-#: action -> (codes it must not be recommended beside, why)
-CONFLICTS: dict[str, tuple[frozenset[str], str]] = {
-    "max_grad_norm:up": (frozenset({"HND101", "HND404", "HND405"}), "loosening gradient clipping while gradients or loss explode"),
-    "learning_rate:up": (frozenset({"HND101", "HND404", "HND405", "HND201"}), "raising the learning rate while training is unstable"),
-    "lr_multipliers:up": (frozenset({"HND101", "HND404", "HND202"}), "raising per-stage multipliers while the outer stage is unstable"),
-    "warmup_steps:down": (frozenset({"HND101", "HND201"}), "shortening warmup while warmup is too short for the instability seen"),
-    "max_steps:up": (frozenset({"HND404"}), "training longer while the run diverges"),
-    # "train longer" against "stop earlier" (HND401/402 vs HND403) is a trade-off, settled by
-    # priority in the both-ways check below, not a contradiction of a finding's presence
-    "temperature:up": (frozenset({"HND501"}), "raising temperature while sampling is too random"),
-    "top_p:up": (frozenset({"HND501"}), "raising top-p while sampling is too random"),
-    "ratio_loss_weight:down": (frozenset({"HND301", "HND302"}), "weakening the ratio loss while compression is off target"),
-}
 
 
 @dataclass(frozen=True)
@@ -232,11 +180,6 @@ def resolve_conflicts(findings: Sequence[Finding]) -> tuple[list[Finding], list[
         applied.append(c)
         current = [f.with_(recommendation=None) if f.code == c.dropped else f for f in current]
     return current, applied
-
-
-#: symptoms whose generic fix (lower the LR) is withdrawn when a linked root names the knob
-GENERIC_SYMPTOMS = frozenset({"HND101", "HND405"})
-SPECIFIC_ROOTS = frozenset({"HND201", "HND202"})
 
 
 def defer_to_roots(findings: Sequence[Finding], causes: Sequence[RootCause]) -> tuple[list[Finding], list[Conflict]]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .catalog import g, listing, pct
+from ..formatting import g, listing, pct
+from ..results import Results
 from .rule import Finding, Status
 
 LABELS = {"supported": "✅ supported", "contradicted": "❌ contradicted", "no-data": "— no data"}
@@ -53,9 +54,9 @@ def _ok(r: Any) -> bool:
     return r is not None and getattr(r, "ok", False)
 
 
-def claim_gradient_explosion(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+def claim_gradient_explosion(f: Findings, r: Results) -> ClaimCheck:
     claim = "Gradient explosion (a very large max grad norm)"
-    gr = r.get("gradients")
+    gr = r.gradients
     fired = _fired(f, "HND101")
     if fired is None or not _ok(gr):
         return ClaimCheck(claim, "no-data", "no pre-clip gradient norm logged", ("HND101",))
@@ -69,8 +70,8 @@ def claim_gradient_explosion(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
     return ClaimCheck(claim, "contradicted", early + f"after warmup: {f['HND101'].message}", ("HND101",))
 
 
-def claim_multipliers_aggressive(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
-    lr = r.get("lr_ratio")
+def claim_multipliers_aggressive(f: Findings, r: Results) -> ClaimCheck:
+    lr = r.lr_ratio
     mult = f"[{listing(lr.multipliers)}]" if _ok(lr) and lr.multipliers else ""
     claim = f"LR multipliers {mult or '(per stage)'} are too aggressive"
     fired = _fired(f, "HND202")
@@ -79,8 +80,8 @@ def claim_multipliers_aggressive(f: Findings, r: Mapping[str, Any]) -> ClaimChec
     return ClaimCheck(claim, "supported" if fired else "contradicted", f["HND202"].message, ("HND202",))
 
 
-def claim_warmup_short(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
-    w = r.get("warmup")
+def claim_warmup_short(f: Findings, r: Results) -> ClaimCheck:
+    w = r.warmup
     frac = f" ({pct(w.warmup_fraction)} of the steps)" if _ok(w) and w.warmup_fraction is not None else ""
     claim = f"Warmup{frac} is too short"
     fired = _fired(f, "HND201")
@@ -92,7 +93,7 @@ def claim_warmup_short(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
                       f"the ratio alone is not evidence; {f['HND201'].message}", ("HND201",))
 
 
-def claim_stopped_early(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+def claim_stopped_early(f: Findings, r: Results) -> ClaimCheck:
     claim = "Training stopped too early"
     fired = _fired(f, "HND401")
     if fired is None:
@@ -104,8 +105,8 @@ def claim_stopped_early(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
     return ClaimCheck(claim, "supported" if fired else "contradicted", text, ("HND401", "HND402"))
 
 
-def claim_clipping_restrictive(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
-    gr = r.get("gradients")
+def claim_clipping_restrictive(f: Findings, r: Results) -> ClaimCheck:
+    gr = r.gradients
     clip = f" at {g(gr.max_grad_norm)}" if _ok(gr) and gr.max_grad_norm is not None else ""
     claim = f"Gradient clipping{clip} is too restrictive"
     fired = _fired(f, "HND102")
@@ -121,8 +122,8 @@ def claim_clipping_restrictive(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
     return ClaimCheck(claim, "contradicted", f"only {f['HND102'].message}", ("HND102",))
 
 
-def claim_sampling_random(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
-    ge = r.get("generation")
+def claim_sampling_random(f: Findings, r: Results) -> ClaimCheck:
+    ge = r.generation
     settings = ""
     if _ok(ge) and ge.temperature is not None:
         settings = f" (temperature {g(ge.temperature)}, top-p {'unset' if ge.top_p is None else g(ge.top_p)})"
@@ -136,9 +137,9 @@ def claim_sampling_random(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
     return ClaimCheck(claim, "supported" if fired else "contradicted", text, ("HND501",))
 
 
-def claim_load_balance_from_ratio_loss(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+def claim_load_balance_from_ratio_loss(f: Findings, r: Results) -> ClaimCheck:
     claim = "Load balancing works because the ratio loss is close to 1.0"
-    lb = r.get("load_balance")
+    lb = r.load_balance
     ratio_far = _fired(f, "HND301")
     comp_off = _fired(f, "HND302")
     if ratio_far is None:
@@ -166,9 +167,9 @@ def claim_load_balance_from_ratio_loss(f: Findings, r: Mapping[str, Any]) -> Cla
                       f"compression is not within {tol} of its target ({comp}).", ("HND301", "HND302", "HND902"))
 
 
-def claim_low_final_grad_norm(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+def claim_low_final_grad_norm(f: Findings, r: Results) -> ClaimCheck:
     claim = "A low final gradient norm shows a training problem"
-    gr = r.get("gradients")
+    gr = r.gradients
     fired = _fired(f, "HND103")
     if fired is None or not _ok(gr):
         return ClaimCheck(claim, "no-data", "too few gradient-norm points for a trend", ("HND103",))
@@ -178,7 +179,7 @@ def claim_low_final_grad_norm(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
                       ("HND103",))
 
 
-def claim_no_repetition_penalty(f: Findings, r: Mapping[str, Any]) -> ClaimCheck:
+def claim_no_repetition_penalty(f: Findings, r: Results) -> ClaimCheck:
     claim = "No repetition penalty (a minor issue)"
     fired = _fired(f, "HND502")
     if fired is None:
@@ -186,7 +187,7 @@ def claim_no_repetition_penalty(f: Findings, r: Mapping[str, Any]) -> ClaimCheck
     return ClaimCheck(claim, "supported" if fired else "contradicted", f["HND502"].message, ("HND502",))
 
 
-CLAIMS: tuple[Callable[[Findings, Mapping[str, Any]], ClaimCheck], ...] = (
+CLAIMS: tuple[Callable[[Findings, Results], ClaimCheck], ...] = (
     claim_gradient_explosion,
     claim_multipliers_aggressive,
     claim_warmup_short,
@@ -199,7 +200,8 @@ CLAIMS: tuple[Callable[[Findings, Mapping[str, Any]], ClaimCheck], ...] = (
 )
 
 
-def check_claims(findings: list[Finding] | Findings, results: Mapping[str, Any]) -> list[ClaimCheck]:
+def check_claims(findings: list[Finding] | Findings, results: Results | Mapping[str, Any]) -> list[ClaimCheck]:
     """Every claim's verdict. Only claims whose rules ran are judged; the rest say no data."""
     by_code = findings if isinstance(findings, Mapping) else {x.code: x for x in findings}
-    return [c(by_code, results) for c in CLAIMS]
+    r = results if isinstance(results, Results) else Results.of(results)
+    return [c(by_code, r) for c in CLAIMS]

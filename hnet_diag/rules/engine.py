@@ -1,4 +1,4 @@
-"""Apply the catalog to analyzer results: selection, thresholds, and Findings.
+"""Apply the rules to analyzer results: selection, thresholds, and Findings.
 
 Selection follows ruff: `select` and `ignore` take full codes or prefixes ("HND1", "HND"),
 and when both match a code the more specific (longer) entry wins; on a tie, ignore wins.
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
+from ..results import Results
 from .rule import Finding, Outcome, Recommendation, Rule, Severity, Status
 
 
@@ -27,15 +28,15 @@ class EngineSettings:
     origin: str = "defaults"
 
 
-def _catalog() -> dict[str, Rule]:
-    from .catalog import RULES
+def _rules_by_code() -> dict[str, Rule]:
+    from .registry import BY_CODE
 
-    return {r.code: r for r in RULES}
+    return BY_CODE
 
 
 def check_selector(entry: str, origin: str, rules: Mapping[str, Rule] | None = None) -> str:
     """Return the entry upper-cased, or raise InputError if it matches no rule."""
-    rules = rules if rules is not None else _catalog()
+    rules = rules if rules is not None else _rules_by_code()
     key = entry.strip().upper()
     if not key or not any(code.startswith(key) for code in rules):
         raise InputError(origin, f"unknown rule code or prefix {entry!r} (see `hnet-diag rules`)")
@@ -71,7 +72,7 @@ def build_settings(
     `select`/`ignore` from the CLI replace the file's lists; `--threshold` entries override
     single values on top of the file's `thresholds` tables.
     """
-    rules = _catalog()
+    rules = _rules_by_code()
     # the table is shared with other readers (log patterns...): only our keys are ours to check
     table = dict(table or {})
 
@@ -121,6 +122,10 @@ def _set_threshold(merged: dict, rules: Mapping[str, Rule], code: str, name: str
         raise InputError(origin, f"threshold for unknown rule {code!r}")
     rule = rules[code]
     if name not in rule.defaults():
+        owner = next((m.code for m in rule.mirrors if name in {t.name for t in m.all_thresholds()}), None)
+        if owner:  # a healthy sign judges with its problem rule's threshold: one value for both
+            raise InputError(origin, f"{code}.{name} is {owner}'s threshold (healthy signs mirror their problem "
+                                     f"rule): set {owner}.{name}")
         known = ", ".join(rule.defaults()) or "none"
         raise InputError(origin, f"{code} has no threshold {name!r} (known: {known})")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
@@ -130,49 +135,71 @@ def _set_threshold(merged: dict, rules: Mapping[str, Rule], code: str, name: str
 
 # -- evaluation ------------------------------------------------------------------------------
 
-def evaluate(rule: Rule, results: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> Finding:
+def thresholds_for(rule: Rule, overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
+    """The thresholds `rule` is judged by: its mirrored rules' in effect, then its own."""
+    overrides = overrides or {}
+    t: dict[str, float] = {}
+    for m in rule.mirrors:
+        t.update(thresholds_for(m, overrides))
+    return {**t, **rule.defaults(), **overrides.get(rule.code, {})}
+
+
+def evaluate(rule: Rule, results: Results | Mapping[str, Any], thresholds: Mapping[str, float] | None = None,
+             strict: bool = False) -> Finding:
     """Run one rule on analyzer results and turn its outcome into a Finding.
 
-    A missing analyzer result, or a predicate that reports nothing to measure, gives a
-    `no-data` finding: absence of evidence never raises an alarm.
+    `thresholds` override the rule's defaults (for a healthy sign, the defaults include
+    those of the rules it mirrors). A missing analyzer result, or a predicate that reports
+    nothing to measure, gives a `no-data` finding: absence of evidence never raises an alarm.
+    `strict` raises MissingFact for a text placeholder without a value (see `fill`).
     """
-    t = {**rule.defaults(), **(thresholds or {})}
-    missing = [k for k in rule.reads if results.get(k) is None]
-    empty = [results[k] for k in rule.reads if k not in missing and getattr(results[k], "ok", True) is False]
+    r = results if isinstance(results, Results) else Results.of(results)
+    t = {**thresholds_for(rule), **(thresholds or {})}
+    return _finding(rule, outcome_of(rule, r, t), t, strict)
+
+
+def outcome_of(rule: Rule, r: Results, t: Mapping[str, float]) -> Outcome:
+    """The rule's predicate on `r`, or no-data when a result it reads is missing or empty."""
+    missing = [k for k in rule.reads if getattr(r, k) is None and k not in r.failed]
+    empty = [r.failed[k] if k in r.failed else (getattr(getattr(r, k), "reason", "") or "not enough data")
+             for k in rule.reads if k not in missing and (k in r.failed or getattr(getattr(r, k), "ok", True) is False)]
     if missing:
         outcome = Outcome(None, {"reason": f"no {', '.join(missing)} analysis was run"})
     elif empty:
-        reason = "; ".join(getattr(r, "reason", "") or "not enough data" for r in empty)
-        outcome = Outcome(None, {"reason": f"not enough data: {reason}"})
+        outcome = Outcome(None, {"reason": f"not enough data: {'; '.join(empty)}"})
     else:
-        outcome = rule.check(results, t)
-    return _finding(rule, outcome, t)
+        outcome = rule.check(r, t)
+    return outcome
 
 
-def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float]) -> Finding:
+def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float], strict: bool = False) -> Finding:
     severity = outcome.severity or rule.severity
     # thresholds as typed (t_name) and as a percentage (tp_name) for fractions
     facts = {**{f"t_{k}": _num(v) for k, v in t.items()}, **{f"tp_{k}": f"{100 * v:.1f}%" for k, v in t.items()},
              **dict(outcome.facts)}
+
+    def text(template: str) -> str:
+        return fill(template, facts, strict)
+
     if outcome.fired is None:
         status, message, rec = Status.NO_DATA, outcome.facts.get("reason", "not enough data to check this"), None
     elif rule.severity is Severity.POSITIVE:
         if outcome.fired:
-            status, message, rec = Status.PASS, fill(rule.message, facts), None
+            status, message, rec = Status.PASS, text(rule.message), None
         else:  # the healthy sign is absent: say nothing alarming, the problem rules speak
-            status, message, rec = Status.NO_DATA, fill(rule.pass_message or "not observed", facts), None
+            status, message, rec = Status.NO_DATA, text(rule.pass_message or "not observed"), None
     elif outcome.fired:
         status = Status.FAIL if severity.rank >= Severity.HIGH.rank else Status.WARN
-        message = fill(rule.message, facts)
+        message = text(rule.message)
         rec = Recommendation(
-            text=fill(rule.recommendation, facts),
-            flags=tuple(split_flags(fill(x, facts) for x in rule.flags)),
+            text=text(rule.recommendation),
+            flags=tuple(split_flags(text(x) for x in rule.flags)),
             actions=outcome.actions if outcome.actions is not None else rule.actions,
-            expect=fill(rule.expect, facts),
-            risk=fill(rule.risk, facts),
+            expect=text(rule.expect),
+            risk=text(rule.risk),
         )
     else:
-        status, message, rec = Status.PASS, fill(rule.pass_message or "no problem found", facts), None
+        status, message, rec = Status.PASS, text(rule.pass_message or "no problem found"), None
     return Finding(
         code=rule.code,
         name=rule.name,
@@ -209,29 +236,30 @@ def _num(v: float) -> float | int:
     return int(v) if float(v).is_integer() else v
 
 
-class _Facts(dict):
-    """Missing template keys render as '?', so a predicate bug never crashes a report."""
-
-    def __missing__(self, key: str) -> str:
-        return "?"
+class MissingFact(KeyError):
+    """A message placeholder with no value: a predicate bug (raised only when strict)."""
 
 
-def fill(template: str, facts: Mapping[str, Any]) -> str:
-    """`str.format_map` that tolerates missing keys and formats numbers compactly."""
-    try:
-        return string.Formatter().vformat(template, (), _Facts(facts))
-    except (ValueError, TypeError, KeyError, IndexError):  # a format spec applied to '?'
-        return _loose(template, facts)
+def fill(template: str, facts: Mapping[str, Any], strict: bool = False) -> str:
+    """Fill the `{name}` placeholders of a rule's text from the facts.
 
-
-def _loose(template: str, facts: Mapping[str, Any]) -> str:
-    """Fallback: drop the format specs of values that cannot take them."""
+    A placeholder without a value renders "?" so a predicate bug never takes a user's
+    report down; `strict=True` (what the tests use) raises MissingFact instead, also for a
+    value that is None or contains "?" (what `formatting.g(None)` gives).
+    """
     out = []
-    for literal, fname, spec, conv in string.Formatter().parse(template):
+    for literal, name, spec, _conv in string.Formatter().parse(template):
         out.append(literal)
-        if fname is None:
+        if name is None:
             continue
-        value = facts.get(fname, "?")
+        if name not in facts:
+            if strict:
+                raise MissingFact(f"{{{name}}} in {template!r}")
+            out.append("?")
+            continue
+        value = facts[name]
+        if strict and (value is None or "?" in str(value)):
+            raise MissingFact(f"{{{name}}} = {value!r} in {template!r}")
         try:
             out.append(format(value, spec or ""))
         except (ValueError, TypeError):
@@ -240,18 +268,28 @@ def _loose(template: str, facts: Mapping[str, Any]) -> str:
 
 
 def run_rules(
-    results: Mapping[str, Any],
+    results: Results | Mapping[str, Any],
     settings: EngineSettings | None = None,
     rules: Iterable[Rule] | None = None,
 ) -> list[Finding]:
-    """Every selected rule, in catalog order, as a Finding (alarms, passes and no-data)."""
+    """Every selected rule, in code order, as a Finding (alarms, passes and no-data).
+
+    A healthy sign that would pass beside an alarm of a rule it mirrors is withdrawn (shown
+    as not observed): a report never calls healthy what it also calls a problem.
+    """
     settings = settings or EngineSettings()
+    r = results if isinstance(results, Results) else Results.of(results)
     if rules is None:
-        from .catalog import RULES
+        from .registry import RULES
 
         rules = RULES
-    out = []
-    for rule in rules:
-        if is_selected(rule.code, settings.select, settings.ignore):
-            out.append(evaluate(rule, results, settings.thresholds.get(rule.code)))
-    return out
+    selected = [rule for rule in rules if is_selected(rule.code, settings.select, settings.ignore)]
+    t_of = {rule.code: thresholds_for(rule, settings.thresholds) for rule in selected}
+    outcomes = {rule.code: outcome_of(rule, r, t_of[rule.code]) for rule in selected}
+    findings = {rule.code: _finding(rule, outcomes[rule.code], t_of[rule.code]) for rule in selected}
+    alarms = {code for code, f in findings.items() if f.is_alarm}
+    for rule in selected:
+        if findings[rule.code].is_positive and any(m.code in alarms for m in rule.mirrors):
+            o = outcomes[rule.code]
+            findings[rule.code] = _finding(rule, Outcome(False, o.facts, o.evidence), t_of[rule.code])
+    return [findings[rule.code] for rule in selected]

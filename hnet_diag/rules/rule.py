@@ -1,17 +1,21 @@
 """The Rule type and what a rule produces: a Finding.
 
 A rule is data plus one small predicate, as in ruff or evidently: the code, name, severity,
-thresholds and texts live in fields so `hnet-diag rules`, `explain`, the report and the
-machine outputs all read the same object, and the predicate only measures evidence against
-thresholds. A predicate never formats prose; it returns an `Outcome` whose `facts` fill the
-rule's message and recommendation templates, so every message quotes the measured value and
-the threshold it was compared with.
+thresholds, texts and its place among root causes live in fields so `hnet-diag rules`,
+`explain`, the report, root-cause linking and the machine outputs all read the same object,
+and the predicate only measures evidence (a typed `Results`) against thresholds. A
+predicate never formats prose; it returns an `Outcome` whose `facts` fill the rule's
+message and recommendation templates, so every message quotes the measured value and the
+threshold it was compared with.
 """
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import Results
 
 
 class Severity(str, enum.Enum):
@@ -136,17 +140,47 @@ class Outcome:
 
 NO_DATA = Outcome(None)
 
-Predicate = Callable[[Mapping[str, Any], Mapping[str, float]], Outcome]
+#: threshold name -> value in effect (defaults, then the user's settings)
+Thresholds = Mapping[str, float]
+Predicate = Callable[["Results", Thresholds], Outcome]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A problem rule's place among root causes (`causes.py` reads these, never codes).
+
+    `order`: lower is further upstream (a schedule knob explains a gradient symptom, not the
+    reverse); the first code of a linked group in this order is its root. `title` names the
+    cause when this rule is its root. `explains` pairs another code with the mechanism by
+    which this rule's problem produces or accompanies it: two alarms are linked when such a
+    pair exists (declared on either rule) and their evidence overlaps. `contradicted_by`
+    lists actions ("max_grad_norm:up") never to recommend while this finding stands; their
+    reasons live in `actions.py`. `generic_fix`: a symptom whose generic fix (lower the LR)
+    is withdrawn when a `specific_fix` root explains it.
+    """
+
+    order: int
+    title: str = ""
+    explains: tuple[tuple[str, str], ...] = ()
+    contradicted_by: tuple[str, ...] = ()
+    generic_fix: bool = False
+    specific_fix: bool = False
 
 
 @dataclass(frozen=True)
 class Rule:
     """One check: stable code, readable name, severity, thresholds, texts and a predicate.
 
-    `reads` names the analyzer results (keys of `analyze_all(run)`) the predicate needs; a
+    `reads` names the analyzer results (fields of `Results`) the predicate needs; a
     missing one makes the finding `no-data` without calling the predicate. `message` and
     `recommendation` are `str.format` templates over the outcome's facts plus the thresholds
-    (as `t_<name>`). `flags` are templates too (e.g. "--warmup-steps {suggested_warmup}").
+    (as `t_<name>`, and `tp_<name>` as a percentage). `flags` are templates too (e.g.
+    "--warmup-steps {suggested_warmup}").
+
+    A healthy sign (severity positive) names the problem rules it `mirrors`: it is judged
+    with their thresholds in effect (a user's override of HND202 moves HND907 too), plus
+    its own `thresholds`, which may only add a stricter band; and it never passes beside an
+    alarm of a rule it mirrors (the engine enforces it).
     """
 
     code: str
@@ -165,12 +199,25 @@ class Rule:
     pass_message: str = ""  # what a pass says, for the JSON/JUnit outputs
     expect: str = ""  # template: the measurable outcome of following the recommendation
     risk: str = ""  # template: what following it may cost
+    cause: Cause | None = None  # problem rules: their place among root causes
+    mirrors: tuple["Rule", ...] = ()  # healthy signs: the problem rules they are the absence of
 
     def defaults(self) -> dict[str, float]:
+        """This rule's own thresholds (a healthy sign's mirrored ones come from its mirrors)."""
         return {t.name: t.default for t in self.thresholds}
 
-    def threshold(self, name: str) -> Threshold:
+    def all_thresholds(self) -> tuple[Threshold, ...]:
+        """Every threshold the predicate is judged by: the mirrored rules' first, then its own."""
+        seen: dict[str, Threshold] = {}
+        for m in self.mirrors:
+            for t in m.all_thresholds():
+                seen[t.name] = t
         for t in self.thresholds:
+            seen[t.name] = t
+        return tuple(seen.values())
+
+    def threshold(self, name: str) -> Threshold:
+        for t in self.all_thresholds():
             if t.name == name:
                 return t
         raise KeyError(name)

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .. import paper
 from ..errors import InputError
 
 #: the keys of config.json["training"]; hnet_diag.sources.config parses exactly these
@@ -37,8 +38,8 @@ TRAINING_KEYS = (
 
 #: the paper's defaults where it states them (multipliers [2.0, 1.5, 1.0] for 2 stages,
 #: N = 6 for 1 stage and (3, 3) for 2 stages, alpha = 0.03, 10% warmup, 20% decay)
-DEFAULT_LR_MULTIPLIERS = {0: (1.0,), 1: (2.0, 1.0), 2: (2.0, 1.5, 1.0)}
-DEFAULT_TARGET_COMPRESSION = {0: (), 1: (6.0,), 2: (3.0, 3.0)}
+DEFAULT_LR_MULTIPLIERS = paper.MULTIPLIERS_BY_STAGES
+DEFAULT_TARGET_COMPRESSION = {0: (), **paper.TARGETS_BY_STAGES}
 
 
 @dataclass
@@ -50,12 +51,12 @@ class TrainConfig:
     warmup_steps: int | None = None  # None -> 10% of max_steps (the paper)
     max_steps: int = 300  # the plan: the schedule is laid out over these steps
     schedule: str = "wsd"
-    decay_fraction: float = 0.2
+    decay_fraction: float = paper.DECAY_FRACTION
     max_grad_norm: float = 1.0  # <= 0 disables clipping (the norm is still logged)
     batch_size: int = 4  # global batch, all ranks together
     seq_len: int = 256
     weight_decay: float = 0.1
-    ratio_loss_weight: float = 0.03
+    ratio_loss_weight: float = paper.RATIO_LOSS_WEIGHT
     target_compression: tuple[float, ...] | None = None  # N per chunking stage, outermost first
     stop_at_step: int | None = None  # cut the run here on purpose; max_steps stays the plan
     seed: int = 0
@@ -75,7 +76,7 @@ class TrainConfig:
         if c.target_compression is None:
             c.target_compression = DEFAULT_TARGET_COMPRESSION.get(num_stages, (3.0,) * num_stages)
         if c.warmup_steps is None:
-            c.warmup_steps = int(round(0.1 * c.max_steps))
+            c.warmup_steps = int(round(paper.WARMUP_FRACTION * c.max_steps))
         if not c.data:
             c.data = (DEFAULT_CORPUS,)
         c.lr_multipliers = tuple(float(x) for x in c.lr_multipliers)

@@ -1,0 +1,269 @@
+"""HND4xx: convergence and loss health (stopped early, undertrained, overfitting,
+divergence, loss spikes).
+
+Each rule stands with its predicate; see `hnet_diag.rules` for how to add one.
+"""
+from __future__ import annotations
+
+from ..formatting import g, pct
+from ..results import Results
+from .rule import Cause, Evidence, Outcome, Rule, RuleDoc, Severity, Thresholds
+from .shared import T, clip_flag, lower_lr_flags, window_of
+
+#: metrics whose NaN/Inf means the optimisation broke (not timing or throughput columns)
+TRAINING_SIGNALS = {"loss", "val_loss", "bpb", "val_bpb", "grad_norm", "ratio_loss"}
+
+
+def check_stopped_early(r: Results, t: Thresholds) -> Outcome:
+    c = r.convergence
+    if c.fraction_completed is None or not c.planned_steps:
+        return Outcome(None, {"reason": "no planned step count (max_steps) in the run's config"})
+    facts = {"last": c.last_step, "planned": c.planned_steps, "frac": pct(c.fraction_completed)}
+    ev = Evidence(metric=c.loss_metric, measured=c.fraction_completed, threshold=t["min_completed"],
+                  window=(c.last_step, c.last_step) if c.last_step is not None else None, plot="loss.png")
+    return Outcome(c.fraction_completed < t["min_completed"], facts, ev)
+
+
+HND401 = Rule(
+    code="HND401", name="stopped-early", title="Run stopped early against its plan",
+    severity=Severity.MEDIUM, area="convergence", reads=("convergence",),
+    check=check_stopped_early,
+    thresholds=(T("min_completed", 0.9, "fraction of the planned steps that counts as finished"),),
+    message="the run stopped at step {last} of {planned} planned ({frac}; threshold {tp_min_completed}).",
+    pass_message="the run reached step {last} of {planned} planned ({frac}).",
+    recommendation="Finish the planned training: resume from the last checkpoint up to {planned} steps",
+    flags=("--resume --max-steps {planned}",), actions=("max_steps:up",),
+    expect="the last step at 90% or more of the plan (HND401 passes)",
+    risk="More compute; none for the model.",
+    doc=RuleDoc(
+        what="Compares the last logged step with the planned steps (max_steps in the config).",
+        why="A run cut short is judged before its schedule finished: unannealed (HND203) and often still "
+            "improving (HND402). Its samples say little about the recipe.",
+        example="HND401 the run stopped at step 32,800 of 100,000 planned (32.8%; threshold 0.9).",
+        fix="Resume with --resume up to --max-steps; if the budget was the reason, plan fewer steps so the "
+            "schedule decays within it.",
+    ),
+    cause=Cause(
+        order=30, title="Run stopped before its plan finished",
+        explains=(
+            ("HND203", "the run stopped before its schedule decayed the LR"),
+            ("HND402", "the run stopped while the loss was still falling"),
+        ),
+    ),
+)
+
+
+def check_still_improving(r: Results, t: Thresholds) -> Outcome:
+    c = r.convergence
+    if c.trend_z is None or c.slope_relative_per_1k is None or not c.tail_window or c.tail_points < t["min_points"]:
+        return Outcome(None, {"reason": f"fewer than {int(t['min_points'])} loss points at the end of the run for a trend"})
+    span = max(c.tail_window[1] - c.tail_window[0], 1)
+    if c.loss_at_tail_start and c.slope_per_1k is not None and c.loss_at_tail_start > 0:
+        rel_drop = -c.slope_per_1k * span / 1000.0 / c.loss_at_tail_start  # fraction of the tail's starting loss
+    else:
+        rel_drop = -c.slope_relative_per_1k * span / 1000.0
+    rel_drop = min(rel_drop, 1.0)  # a straight-line fit can overshoot zero on a collapsing loss
+    # while the LR decays the loss drops by design (the annealing gain): only a larger
+    # drop then says the model is still undertrained
+    annealing = c.lr_last_over_peak is not None and c.lr_last_over_peak <= 0.5
+    needed = t["min_relative_drop_annealed"] if annealing else t["min_relative_drop"]
+    fired = c.trend_z <= -t["min_trend_z"] and rel_drop >= needed
+    more = int(float(f"{max(2 * (c.last_step or 0), c.planned_steps or 0):.2g}"))
+    facts = {
+        "drop": pct(rel_drop), "lo": c.tail_window[0], "hi": c.tail_window[1], "z": g(c.trend_z, 2),
+        "slope": g(c.slope_per_1k), "more": more, "needed": pct(needed),
+        "flags": f"--resume --max-steps {c.planned_steps}" if c.planned_steps and c.last_step and c.last_step < c.planned_steps
+        else f"--max-steps {more}",
+    }
+    ev = Evidence(metric=c.loss_metric, measured=rel_drop, threshold=t["min_relative_drop"], window=c.tail_window,
+                  plot="loss.png")
+    return Outcome(fired, facts, ev)
+
+
+HND402 = Rule(
+    code="HND402", name="loss-still-improving", title="Loss still improving at the last step (undertrained)",
+    severity=Severity.MEDIUM, area="convergence", reads=("convergence",),
+    check=check_still_improving,
+    thresholds=(
+        T("min_trend_z", 2.0, "Mann-Kendall z of the falling trend over the last 20% (noise-aware)"),
+        T("min_relative_drop", 0.02, "the loss fell by at least this fraction over the last 20% of the run"),
+        T("min_relative_drop_annealed", 0.1, "the same when the LR was annealed over that stretch (decay lowers the loss by design)"),
+        T("min_points", 10, "loss points in the last 20% needed to call a trend"),
+    ),
+    message="the loss fell by {drop} over steps {lo}-{hi} (slope {slope} per 1,000 steps, trend z {z}; threshold "
+            "{needed} and |z| >= {t_min_trend_z}).",
+    pass_message="loss change over the last part: {drop} (trend z {z}).",
+    recommendation="The model is still learning: train longer",
+    flags=("{flags}",), actions=("max_steps:up",),
+    expect="a flat loss over the last 20% of training (HND402 passes)",
+    risk="More compute; watch HND403 (overfitting) on small data.",
+    doc=RuleDoc(
+        what="Fits a robust (Theil-Sen) slope and a Mann-Kendall trend test to the loss over the last 20% of "
+             "the run.",
+        why="A loss that is still clearly falling at the last step means the model is undertrained: its quality "
+            "reflects the budget, not the recipe.",
+        example="HND402 the loss fell by 6.1% over steps 26,000-32,800 (slope -0.012 per 1,000 steps, trend z -7.9).",
+        fix="Resume training (--resume, larger --max-steps).",
+    ),
+    cause=Cause(
+        order=130,
+    ),
+)
+
+
+def check_overfitting(r: Results, t: Thresholds) -> Outcome:
+    c = r.convergence
+    if c.val_points < t["min_val_points"] or c.val_increase_relative is None or c.best_val_step is None:
+        return Outcome(None, {"reason": f"fewer than {int(t['min_val_points'])} validation points"})
+    fired = c.val_increase_relative > t["min_val_increase"] and (c.last_val_step or 0) > c.best_val_step
+    facts = {"best": g(c.best_val), "best_step": c.best_val_step, "last": g(c.last_val), "last_step": c.last_val_step,
+             "rise": pct(c.val_increase_relative)}
+    ev = Evidence(metric=c.val_metric, steps=(c.best_val_step, c.last_val_step or c.best_val_step),
+                  values=(c.best_val or 0.0, c.last_val or 0.0), measured=c.val_increase_relative,
+                  threshold=t["min_val_increase"], window=(c.best_val_step, c.last_val_step or c.best_val_step), plot="loss.png")
+    return Outcome(fired, facts, ev)
+
+
+HND403 = Rule(
+    code="HND403", name="overfitting", title="Overfitting (validation loss rising from its best)",
+    severity=Severity.HIGH, area="convergence", reads=("convergence",),
+    check=check_overfitting,
+    thresholds=(
+        T("min_val_increase", 0.02, "validation loss above its best by this fraction"),
+        T("min_val_points", 3, "validation points needed"),
+    ),
+    message="validation loss rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise} "
+            "(threshold {tp_min_val_increase}).",
+    pass_message="validation loss {last} at step {last_step}, best {best} at step {best_step}.",
+    recommendation="Use the checkpoint nearest the best validation step ({best_step}) and stop there, or add data",
+    flags=("--max-steps {best_step}",), actions=("max_steps:down",),
+    expect="validation loss at its best at the last evaluation (HND403 passes)",
+    risk="Stopping earlier leaves the LR schedule unfinished unless --max-steps is set before training.",
+    doc=RuleDoc(
+        what="Best validation loss and its step against the last validation loss.",
+        why="Validation loss rising while training loss falls means the model memorises its training data; "
+            "further steps make it worse.",
+        example="HND403 validation loss rose from its best 1.21 (step 4,000) to 1.34 (step 8,000), +10.7% "
+                "(threshold 0.02).",
+        fix="Stop at the best step (--max-steps), use more data, or regularise.",
+    ),
+    cause=Cause(
+        order=140,
+    ),
+)
+
+
+def check_divergence(r: Results, t: Thresholds) -> Outcome:
+    lo = r.loss
+    nonfinite_loss = lo.loss_nonfinite_count > 0
+    diverged = (
+        lo.final_over_min is not None
+        and lo.final_over_min >= t["max_final_over_min"]
+        and (lo.end_trend_z is None or lo.end_trend_z >= t["min_trend_z"])
+    )
+    if lo.final_over_min is None and not lo.nonfinite_count:
+        return Outcome(None, {"reason": "too few loss points"})
+    # NaN in a timing or throughput column (step 0 of many loggers) says nothing about training
+    others = [n for n in lo.nonfinite if n.metric != lo.loss_metric and n.metric.split("/")[0] in TRAINING_SIGNALS]
+    what = []
+    # the loss's own first bad step; first_nonfinite_step is the earliest over every metric
+    loss_first = next((n.first_step for n in lo.nonfinite if n.metric == lo.loss_metric), lo.first_nonfinite_step)
+    if nonfinite_loss:
+        what.append(f"the loss is NaN/Inf at {lo.loss_nonfinite_count} logged step(s), first at step {loss_first}")
+        if lo.first_nonfinite_step is not None and lo.first_nonfinite_step < loss_first:
+            first = min(lo.nonfinite, key=lambda n: n.first_step)
+            what.append(f"{first.metric} was already non-finite at step {first.first_step}")
+    if diverged:
+        what.append(f"the final loss {g(lo.final_loss)} is {g(lo.final_over_min, 3)}x its minimum {g(lo.running_min)} "
+                    f"(step {lo.running_min_step}; threshold {g(t['max_final_over_min'])}x) and still rising")
+    if others and not what:
+        what.append("non-finite values in " + ", ".join(f"{n.metric} ({n.count}, first at step {n.first_step})" for n in others))
+    fired = nonfinite_loss or diverged or bool(others)
+    lr_flag, lr_change = lower_lr_flags(r)
+    start = lo.first_nonfinite_step if nonfinite_loss else lo.running_min_step
+    facts = {"what": "; ".join(what), "lr_flag": lr_flag, "lr_change": lr_change, "clip_flag": clip_flag(r)}
+    ev = Evidence(metric=lo.loss_metric, measured=float("nan") if nonfinite_loss else lo.final_over_min,
+                  threshold=t["max_final_over_min"],
+                  window=(start, max(start, lo.val_last_step or start)) if start is not None else None, plot="loss.png")
+    severity = Severity.CRITICAL if (nonfinite_loss or diverged) else Severity.HIGH
+    return Outcome(fired, facts, ev, severity)
+
+
+HND404 = Rule(
+    code="HND404", name="divergence-or-nonfinite", title="Divergence or NaN/Inf",
+    severity=Severity.CRITICAL, area="loss", reads=("loss",),
+    check=check_divergence,
+    thresholds=(
+        T("max_final_over_min", 1.5, "final loss over its running minimum that counts as divergence"),
+        T("min_trend_z", 2.0, "...with a rising trend at least this strong at the end (Mann-Kendall z)"),
+    ),
+    message="{what}.",
+    pass_message="loss finite everywhere; final loss within {t_max_final_over_min}x of its minimum.",
+    recommendation="Training diverged: lower the learning rate ({lr_change}) and restart from the last good checkpoint",
+    flags=("{lr_flag}", "{clip_flag}"), actions=("learning_rate:down",),
+    expect="a finite loss ending near its minimum (HND404 passes)",
+    risk="Restarting from an earlier checkpoint repeats the steps after it.",
+    doc=RuleDoc(
+        what="NaN/Inf in the loss (or other metrics), and a final loss far above its running minimum with a "
+             "rising trend.",
+        why="A diverged run produces nothing useful after the divergence; every later metric is noise.",
+        example="HND404 the loss is NaN/Inf at 120 logged step(s), first at step 4,180.",
+        fix="Lower --learning-rate, add clipping (--max-grad-norm 1.0), and restart from a checkpoint before the "
+            "first bad step.",
+    ),
+    cause=Cause(
+        order=110, title="Divergence",
+        contradicted_by=("max_grad_norm:up", "learning_rate:up", "lr_multipliers:up", "max_steps:up"),
+    ),
+)
+
+
+def check_loss_spikes(r: Results, t: Thresholds) -> Outcome:
+    lo = r.loss
+    if lo.n_points < 20:
+        return Outcome(None, {"reason": "fewer than 20 loss points"})
+    spikes = [s for s in lo.spikes if s.phase != "first_steps" and s.ratio >= t["min_ratio"]]
+    top = max(spikes, key=lambda s: s.ratio) if spikes else None
+    lr_flag, lr_change = lower_lr_flags(r, 0.7)
+    facts = {"n": len(spikes), "max_ratio": g(top.ratio if top else None), "step": top.step if top else "?",
+             "steps": ", ".join(str(s.step) for s in spikes[:8]) + (" …" if len(spikes) > 8 else ""),
+             "lr_flag": lr_flag, "lr_change": lr_change}
+    ev = Evidence(metric=lo.loss_metric, steps=tuple(s.step for s in spikes), values=tuple(s.value for s in spikes),
+                  measured=top.ratio if top else 0.0, threshold=t["min_ratio"],
+                  window=window_of(s.step for s in spikes), plot="loss.png")
+    fired = len(spikes) >= t["min_spikes"]
+    return Outcome(fired, facts, ev, Severity.HIGH if len(spikes) >= t["many_spikes"] else None)
+
+
+HND405 = Rule(
+    code="HND405", name="loss-spikes", title="Loss spikes",
+    severity=Severity.MEDIUM, area="loss", reads=("loss",),
+    check=check_loss_spikes,
+    thresholds=(
+        T("min_ratio", 1.3, "a loss spike counts when the loss is this many times its local median"),
+        T("min_spikes", 1, "spikes needed to raise the finding"),
+        T("many_spikes", 5, "this many spikes make the finding high severity"),
+    ),
+    message="{n} loss spike(s) of at least {t_min_ratio}x the local median, the largest {max_ratio}x at step {step} "
+            "(steps {steps}).",
+    pass_message="no loss spike of {t_min_ratio}x the local median or more after the first steps.",
+    recommendation="Lower the learning rate ({lr_change}) to calm the loss spikes",
+    flags=("{lr_flag}",), actions=("learning_rate:down",),
+    expect="no loss spike of 1.3x its local median (HND405 passes)",
+    risk="A lower LR slows training a little.",
+    doc=RuleDoc(
+        what="Spikes in the training loss (rolling median/MAD detector), outside the first steps.",
+        why="Loss spikes are the visible side of unstable updates; each one costs the steps needed to recover, "
+            "and repeated spikes often precede divergence.",
+        example="HND405 4 loss spike(s) of at least 1.3x the local median, the largest 2.1x at step 2,310.",
+        fix="Lower --learning-rate; check HND101/HND201 for the cause.",
+    ),
+    cause=Cause(
+        order=120,
+        contradicted_by=("max_grad_norm:up", "learning_rate:up"),
+        generic_fix=True,
+    ),
+)
+
+
+RULES = (HND401, HND402, HND403, HND404, HND405)

@@ -1,0 +1,237 @@
+"""HND1xx: the gradients (spikes after warmup, saturated clipping, vanishing norms).
+
+Each rule stands with its predicate; see `hnet_diag.rules` for how to add one.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..formatting import g, pct
+from ..results import Results
+from .rule import Cause, Evidence, Outcome, Rule, RuleDoc, Severity, Thresholds
+from .shared import NO, T, after_warmup, clip_flag, lower_lr_flags, window_of
+
+
+def stage_spikes(gr: Any, min_ratio: float) -> dict[int, list[Any]]:
+    """Per-stage spikes after warmup of at least `min_ratio` (warmup-phase events are global)."""
+    return {st.stage: [s for s in after_warmup(st.spikes) if s.ratio >= min_ratio] for st in gr.stages}
+
+
+def _isolated_note(total: list[Any], stage: int | None, per_stage: dict[int, list[Any]], t: Thresholds) -> str:
+    """What a pass measured below the bars: the spikes HND901 would cite against "no spike".
+
+    Those are the total norm's isolated spikes or, when it had none, those of the stage
+    with the most (a stage's spike where the total spiked too is the same event).
+    """
+    if total:
+        top = max(total, key=lambda s: s.ratio)
+        return (f"; {len(total)} isolated spike(s), largest {g(top.ratio)}x at step {top.step}, below the bar of "
+                f"{int(t['min_spikes'])} spikes or one of {g(t['single_spike_ratio'])}x")
+    if stage is None:
+        return ""
+    top = max(per_stage[stage], key=lambda s: s.ratio)
+    return (f"; {len(per_stage[stage])} isolated spike(s) of stage {stage}'s norm, largest {g(top.ratio)}x at step "
+            f"{top.step}, below the bar of {int(t['min_stage_spikes'])} on one stage")
+
+
+def check_gradient_spikes(r: Results, t: Thresholds) -> Outcome:
+    gr = r.gradients
+    if not gr.n_points and not gr.stages:
+        return NO
+    total = [s for s in after_warmup(gr.spikes) if s.ratio >= t["min_ratio"]]
+    per_stage = stage_spikes(gr, t["min_ratio"])
+    worst_stage = max(per_stage, key=lambda k: (len(per_stage[k]), -k), default=None)
+    if worst_stage is not None and not per_stage[worst_stage]:
+        worst_stage = None
+    # one moderate spike is noise every run has; repeated spikes, a huge one, or one that
+    # hit the loss are instability. A stage's own norm is small and noisy, so a stage alone
+    # needs repeated spikes (its single huge ratios are common and mean little)
+    top = max(total, key=lambda s: s.ratio) if total else None
+    loss_follow = sum(bool(s.loss_spike_after) for s in total)
+    fired_total = bool(total) and (
+        len(total) >= t["min_spikes"] or top.ratio >= t["single_spike_ratio"] or loss_follow > 0
+    )
+    fired_stage = worst_stage is not None and len(per_stage[worst_stage]) >= t["min_stage_spikes"]
+    spikes = total
+    if not fired_total and fired_stage:
+        spikes = per_stage[worst_stage]
+        top = max(spikes, key=lambda s: s.ratio)
+        loss_follow = sum(bool(s.loss_spike_after) for s in spikes)
+    fired = fired_total or fired_stage
+    severity = Severity.CRITICAL if fired and loss_follow else None
+    lr_flag, lr_change = lower_lr_flags(r)
+    stage_note = ""
+    if worst_stage is not None:
+        stage_note = f"; per stage, most spikes on stage {worst_stage} ({len(per_stage[worst_stage])})"
+    where = "the total gradient norm" if spikes is total else f"stage {worst_stage}'s gradient norm"
+    facts = {
+        "where": where,
+        "n": len(spikes),
+        "max_ratio": g(top.ratio if top else None),
+        "max_value": g(top.value if top else None),
+        "max_step": top.step if top else "?",
+        "lr_note": f", LR {g(top.lr)}" if top and top.lr is not None else "",
+        "loss_note": f"; {loss_follow} followed by a loss spike" if loss_follow else "",
+        "stage_note": stage_note,
+        "lr_flag": lr_flag,
+        "lr_change": lr_change,
+        "clip_flag": clip_flag(r),
+        "points": gr.n_points,
+        "first_note": f" ({gr.first_steps_note})" if gr.first_steps_note else "",
+        # a pass must not read "no spike" when an isolated one was measured, on the total
+        # norm or on one stage's (HND901 counts both): say what it was
+        "isolated_note": "" if fired else _isolated_note(total, worst_stage, per_stage, t),
+    }
+    ev = Evidence(
+        metric=spikes[0].metric if spikes else gr.metric,
+        steps=tuple(s.step for s in spikes),
+        values=tuple(s.value for s in spikes),
+        measured=top.ratio if top else 0.0,
+        threshold=t["min_ratio"],
+        stage=worst_stage,
+        window=window_of([s.step for s in spikes] + [s.end_step or s.step for s in spikes]),
+        plot="grad_norm.png",
+    )
+    return Outcome(fired, facts, ev, severity)
+
+
+HND101 = Rule(
+    code="HND101", name="gradient-spikes-after-warmup", title="Gradient explosion / spikes after warmup",
+    severity=Severity.HIGH, area="gradients", reads=("gradients",),
+    check=check_gradient_spikes,
+    thresholds=(
+        T("min_ratio", 3.0, "a spike counts when the pre-clip norm is at least this many times its local median"),
+        T("min_spikes", 2, "spikes after warmup needed to raise the finding..."),
+        T("single_spike_ratio", 10.0, "...unless one spike is at least this large, or is followed by a loss spike "
+                                      "(which also makes the finding critical)"),
+        T("min_stage_spikes", 3, "spikes after warmup on one stage's own norm (smaller and noisier than the total) "
+                                 "that raise the finding when the total norm does not"),
+    ),
+    message="{n} spike(s) of {where} after warmup, up to {max_ratio}x the local median (norm {max_value} at step "
+            "{max_step}{lr_note}; threshold {t_min_ratio}x){loss_note}{stage_note}.",
+    pass_message="no repeated or large gradient-norm spikes of {t_min_ratio}x the local median or more after warmup{isolated_note}{first_note}.",
+    recommendation="Lower the peak learning rate ({lr_change}) so post-warmup updates stay in the stable range",
+    flags=("{lr_flag}", "{clip_flag}"), actions=("learning_rate:down",),
+    expect="no gradient-norm spike above {t_min_ratio}x its local median after warmup (HND101 passes)",
+    risk="A lower learning rate slows progress per step; if the loss falls clearly slower, raise it back halfway.",
+    doc=RuleDoc(
+        what="Finds spikes in the pre-clip gradient norm (total, and per stage when logged) after warmup, with a "
+             "rolling median/MAD detector on the log norm. Spikes in the first steps are normal and ignored.",
+        why="After warmup the LR is at its peak; norms jumping several times above their local level mean updates "
+            "the optimizer cannot absorb. Clipping hides the size of the step but not its direction, and spikes "
+            "followed by loss spikes are how runs diverge.",
+        example="HND101 12 gradient-norm spike(s) after warmup, up to 41x the local median (norm 1,810 at step "
+                "2,150, LR 9e-4; threshold 3x); 3 followed by a loss spike.",
+        fix="Lower --learning-rate; if the spikes sit on the stage with the largest LR multiplier, flatten "
+            "--lr-multipliers (HND202); if they cluster at the end of warmup, lengthen --warmup-steps (HND201). "
+            "Never raise --max-grad-norm to make spikes disappear.",
+    ),
+    cause=Cause(
+        order=80, title="Unstable optimisation (gradient spikes)",
+        explains=(
+            ("HND404", "gradient spikes precede the divergence"),
+            ("HND405", "gradient spikes and loss spikes fall on the same steps"),
+            ("HND102", "clipping is saturated by the same exploding gradients"),
+        ),
+        contradicted_by=("max_grad_norm:up", "learning_rate:up", "lr_multipliers:up", "warmup_steps:down"),
+        generic_fix=True,
+    ),
+)
+
+
+def check_clipping(r: Results, t: Thresholds) -> Outcome:
+    gr = r.gradients
+    rate = gr.clip_rate_after_warmup if gr.clip_rate_after_warmup is not None else gr.clip_rate
+    if rate is None or gr.max_grad_norm is None:
+        return Outcome(None, {"reason": "no max grad norm known, so no clipping rate"})
+    typical = max(v for v in (gr.norm_end, gr.norm_start, gr.max_grad_norm) if v is not None)
+    suggested = float(f"{1.5 * typical:.2g}")
+    facts = {
+        "rate": pct(rate), "clip": g(gr.max_grad_norm), "typical": g(typical), "suggested": g(suggested),
+        "start_norm": g(gr.norm_start) if gr.norm_start is not None else "unknown",
+        "end_norm": g(gr.norm_end) if gr.norm_end is not None else "unknown",
+        "clipped": gr.clipped_steps,
+    }
+    ev = Evidence(metric="clipped" if gr.clip_source == "clipped" else gr.metric, measured=rate,
+                  threshold=t["max_clip_rate"], window=(gr.first_step, gr.last_step) if gr.first_step is not None else None,
+                  plot="grad_norm.png")
+    return Outcome(rate > t["max_clip_rate"], facts, ev)
+
+
+HND102 = Rule(
+    code="HND102", name="clipping-saturated", title="Gradient clipping saturated (most steps clipped)",
+    severity=Severity.MEDIUM, area="gradients", reads=("gradients",),
+    check=check_clipping,
+    thresholds=(T("max_clip_rate", 0.5, "fraction of steps after warmup whose pre-clip norm exceeds --max-grad-norm"),),
+    message="{rate} of steps after warmup were clipped at --max-grad-norm {clip} (threshold {tp_max_clip_rate}); "
+            "the median pre-clip norm is {start_norm} early in training and {end_norm} over the last steps.",
+    pass_message="{rate} of steps clipped at {clip} (threshold {tp_max_clip_rate}).",
+    recommendation="Clipping acts on almost every step, so it silently rescales the learning rate: set the clip "
+                   "above the typical norm ({typical}) so it only catches outliers",
+    flags=("--max-grad-norm {suggested}",), actions=("max_grad_norm:up",),
+    expect="under half of the steps after warmup clipped (HND102 passes)",
+    risk="A looser clip lets real outliers through; keep watching HND101.",
+    doc=RuleDoc(
+        what="Measures the fraction of steps whose pre-clip gradient norm exceeds the max grad norm.",
+        why="Clipping is meant for rare outliers. When it fires on most steps, every update is rescaled: the "
+            "effective LR is lower than configured and varies with the norm, which confuses any LR tuning.",
+        example="HND102 87.0% of steps after warmup were clipped at --max-grad-norm 0.1 (threshold 0.5); the "
+                "median pre-clip norm is 0.45 early in training and 0.3 over the last steps.",
+        fix="Set --max-grad-norm above the typical norm. If the norms are large because training is unstable "
+            "(HND101), fix that first: this recommendation is withdrawn beside gradient explosion.",
+    ),
+    cause=Cause(
+        order=90,
+    ),
+)
+
+
+def check_vanishing(r: Results, t: Thresholds) -> Outcome:
+    gr = r.gradients
+    if gr.norm_end is None or gr.norm_decades_drop is None:
+        return Outcome(None, {"reason": "too few gradient-norm points for a trend"})
+    stalled = gr.loss_relative_change is None or gr.loss_relative_change > -t["min_loss_improvement"]
+    vanished = gr.norm_decades_drop >= t["min_decades_drop"] and stalled
+    fired = vanished or gr.norm_end < t["abs_floor"]
+    facts = {
+        "start": g(gr.norm_start), "end": g(gr.norm_end), "decades": g(gr.norm_decades_drop, 2),
+        "loss_change": pct(gr.loss_relative_change) if gr.loss_relative_change is not None else "unknown",
+    }
+    ev = Evidence(metric=gr.metric, measured=gr.norm_decades_drop, threshold=t["min_decades_drop"],
+                  window=(gr.first_step, gr.last_step) if gr.first_step is not None else None, plot="grad_norm.png")
+    return Outcome(fired, facts, ev)
+
+
+HND103 = Rule(
+    code="HND103", name="vanishing-gradients", title="Vanishing gradients",
+    severity=Severity.MEDIUM, area="gradients", reads=("gradients",),
+    check=check_vanishing,
+    thresholds=(
+        T("min_decades_drop", 2.0, "the norm fell by at least this many powers of ten from early to late training"),
+        T("min_loss_improvement", 0.05, "...while the loss improved by less than this fraction"),
+        T("abs_floor", 1e-4, "a late median norm below this is vanishing whatever the loss does"),
+    ),
+    message="the gradient norm fell from {start} to {end} ({decades} decades; threshold {t_min_decades_drop}) while "
+            "the loss changed by {loss_change}.",
+    pass_message="gradient norm from {start} to {end} ({decades} decades), loss change {loss_change}.",
+    recommendation="Gradients vanished while the loss stalled: check the per-stage norms for a dead stage, the "
+                   "routing projections' gradients and the initialisation before changing the LR",
+    expect="a late gradient norm within two decades of its early value while the loss keeps falling",
+    risk="None from checking; changing init or LR needs a new run.",
+    doc=RuleDoc(
+        what="Compares the median gradient norm early and late in training, together with the loss change.",
+        why="A falling norm is normal as the loss falls. A norm that collapses by orders of magnitude while the "
+            "loss stops improving means the network stopped learning (dead stage, saturated routing, LR decayed "
+            "to nothing). A low final norm alone is not a problem.",
+        example="HND103 the gradient norm fell from 1.2 to 0.0008 (3.2 decades; threshold 2) while the loss "
+                "changed by -0.4%.",
+        fix="Look at grad_norm/stage{i} to find the stage that went silent; check the LR schedule did not decay "
+            "to zero early; check the routing projections receive gradients.",
+    ),
+    cause=Cause(
+        order=100,
+    ),
+)
+
+
+RULES = (HND101, HND102, HND103)
