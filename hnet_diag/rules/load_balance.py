@@ -70,7 +70,7 @@ HND301 = Rule(
             "possible when F != G, so a value near 1.0 is not proof of balance: HND302 checks compression itself.",
         example="HND301 ratio loss of stage 0 is 1.4210 at the end of training, 0.421 above its minimum 1.0 "
                 "(threshold 0.1).",
-        fix="Use --ratio-loss-weight 0.03 (the paper's alpha); check --target-compression matches the config.",
+        fix=f"Use --ratio-loss-weight {paper.RATIO_LOSS_WEIGHT} (the paper's alpha); check --target-compression matches the config.",
     ),
     cause=Cause(
         order=50, title="Load balancing (ratio loss) not doing its job",
@@ -151,7 +151,7 @@ HND302 = Rule(
         why="Dynamic chunking is what makes an H-Net hierarchical. Without boundaries the inner stages see "
             "nothing; with a boundary at every byte they see no compression and cost full price.",
         example="HND302 stage 0 compresses 11.8x against a target of 3x (+293.3%; threshold ±50.0%).",
-        fix="Keep --ratio-loss-weight at 0.03 (0 turns load balancing off) and --target-compression at the "
+        fix=f"Keep --ratio-loss-weight at {paper.RATIO_LOSS_WEIGHT} (0 turns load balancing off) and --target-compression at the "
             "config's targets.",
     ),
     cause=Cause(
@@ -193,7 +193,7 @@ HND303 = Rule(
         why="b_t = 1[p_t >= 0.5]: probabilities hovering at 0.5 flip boundaries on noise, so chunking is unstable "
             "and the upsampler's confidence term is weak. Reported by users of the official code.",
         example="HND303 98.8% of stage 1's boundary probabilities lie within 0.05 of 0.5 (threshold 50.0%).",
-        fix="Verify gradients reach routing_module.q_proj_layer / k_proj_layer; keep --ratio-loss-weight 0.03; "
+        fix=f"Verify gradients reach routing_module.q_proj_layer / k_proj_layer; keep --ratio-loss-weight {paper.RATIO_LOSS_WEIGHT}; "
             "train longer.",
     ),
     cause=Cause(

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .. import paper
+from ..formatting import listing
+
 
 def _floats(text: str) -> tuple[float, ...]:
     try:
@@ -26,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder to write (metrics, TensorBoard events, checkpoints)")
     g = p.add_argument_group("optimisation (unset flags take the defaults of hnet_diag.trainer.train.TrainConfig)")
     g.add_argument("--learning-rate", type=float, help="base learning rate (default 2e-3)")
-    g.add_argument("--lr-multipliers", type=_floats, metavar="2.0,1.5,1.0",
-                   help="LR multiplier per hierarchy level, outermost first (default: the paper's 2.0,1.5,1.0 / 2.0,1.0)")
+    g.add_argument("--lr-multipliers", type=_floats, metavar=listing(paper.SUGGESTED_MULTIPLIERS),
+                   help="LR multiplier per hierarchy level, outermost first (default: the paper's "
+                        f"{listing(paper.MULTIPLIERS_BY_STAGES[2])} / {listing(paper.MULTIPLIERS_BY_STAGES[1])})")
     g.add_argument("--warmup-steps", type=int, help="linear warmup steps (default 10%% of --max-steps)")
     g.add_argument("--max-steps", type=int, help="planned optimizer steps; the schedule is laid out over them (default 300)")
     g.add_argument("--schedule", choices=["wsd", "cosine", "constant"], help="LR schedule after warmup (default wsd)")
@@ -35,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, help="sequences per step, all processes together (default 4)")
     g.add_argument("--seq-len", type=int, help="bytes per sequence (default 256)")
     g.add_argument("--weight-decay", type=float, help="AdamW weight decay of matrices (default 0.1)")
-    g.add_argument("--ratio-loss-weight", type=float, help="weight alpha of the ratio loss (default 0.03, the paper)")
+    g.add_argument("--ratio-loss-weight", type=float, help=f"weight alpha of the ratio loss (default {paper.RATIO_LOSS_WEIGHT}, the paper)")
     g.add_argument("--target-compression", type=_floats, metavar="N[,N]",
                    help="target compression per chunking stage (default 6 for 1 stage, 3,3 for 2 stages)")
     g.add_argument("--stop-at-step", type=int, help="stop at this step on purpose; --max-steps stays the plan")
