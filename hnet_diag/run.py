@@ -16,7 +16,9 @@ import pandas as pd
 from .metrics import canonical_name, split_stage
 from .settings_file import ProjectSettings
 
-SCALAR_COLUMNS = ["metric", "tag", "step", "value", "wall_time", "source", "stream"]
+#: `rank`: the data-parallel rank that wrote the row (nullable Int64; empty when the file
+#: name says nothing: see sources/ranks.py)
+SCALAR_COLUMNS = ["metric", "tag", "step", "value", "wall_time", "source", "stream", "rank"]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ ANALYZERS: dict[str, tuple[str, str]] = {
     "loss": ("loss", "analyze_loss"),
     "generation": ("generation", "analyze_generation"),
     "decoding": ("decoding", "analyze_decoding"),
+    "ranks": ("ranks", "analyze_ranks"),
 }
 
 

@@ -176,6 +176,8 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         df = pd.concat(frames, ignore_index=True)
         names = {t: canonical_name(t) for t in df["tag"].unique()}
         df["metric"] = df["tag"].map(names)
+        if "rank" not in df.columns:
+            df["rank"] = _rank_column(df["stream"])
         run.scalars = df[SCALAR_COLUMNS]
     run.checkpoints.sort(key=lambda c: (c.step is None, c.step or 0, c.path))
 
@@ -189,6 +191,14 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
     if not run.files:
         raise InputError(root, "nothing readable: " + "; ".join(str(w) for w in run.warnings[:3]))
     return run
+
+
+def _rank_column(streams: pd.Series) -> pd.Series:
+    """The rank of each row's stream (once per distinct stream), as nullable integers."""
+    from .ranks import rank_of
+
+    ranks = {v: rank_of(v) for v in streams.unique()}
+    return streams.map(ranks).astype("Int64")
 
 
 def _relative_column(col: pd.Series, root: Path) -> pd.Series:
