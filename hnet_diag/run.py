@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .metrics import canonical_name, split_stage
@@ -184,31 +185,88 @@ class Run:
     def metric(self, name: str) -> pd.Series:
         """Step-indexed float Series of one metric (canonical name or original tag).
 
-        When several streams log the same metric (TensorBoard and metrics.jsonl from one
-        trainer), the stream with the most points wins so values are never mixed across
-        writers; within it the newest write of a step wins, as in TensorBoard. A stream is
-        one writer: all event files of one TensorBoard folder (a resumed run), or one file.
+        One value per step, whatever wrote it. When several streams log the metric (a
+        stream is one writer: all event files of one TensorBoard folder, or one file), they
+        are merged by step with this precedence:
+
+        1. the stream with the most logged steps first (ties: by stream name), then the next;
+           a step is taken from the first stream that has it, so a second writer fills the
+           steps the first did not log and never overrides one it did;
+        2. except that a NaN/Inf wins over a finite value at the same step: a divergence seen
+           by one writer is not hidden by another that logged a finite number there.
+
+        Where two streams hold different finite values at one step, load_run warns once per
+        metric (`Run.stream_disagreements`). Within one stream, the newest write of a step
+        wins (as in TensorBoard), and two tags aliasing to one name keep the longer one.
         """
         df = self.scalars
         if df.empty:
             return pd.Series(dtype=float, name=name)
+        sel = self._rows(name)
+        if sel.empty:
+            return pd.Series(dtype=float, name=name)
+        parts = self._stream_series(sel) if sel["stream"].nunique() > 1 else [("", self._one_stream(sel))]
+        s = parts[0][1]
+        for _, other in parts[1:]:
+            bad = other[~np.isfinite(other.to_numpy())]
+            s = s.combine_first(other)
+            if not bad.empty:
+                s.loc[bad.index] = bad
+        s = s.sort_index()
+        s.index = s.index.astype("int64")
+        s.index.name = "step"
+        return s.astype(float).rename(name)
+
+    def _rows(self, name: str) -> pd.DataFrame:
+        df = self.scalars
         sel = df[df["metric"] == name]
         if sel.empty:
             sel = df[df["tag"] == name]
         if sel.empty:
             sel = df[df["metric"] == canonical_name(name)]
-        if sel.empty:
-            return pd.Series(dtype=float, name=name)
-        if sel["stream"].nunique() > 1:
-            best = sel.groupby("stream", sort=True)["step"].nunique().idxmax()
-            sel = sel[sel["stream"] == best]
-        if sel["tag"].nunique() > 1:  # two tags aliasing to one name in one file: take the longest
-            best_tag = sel.groupby("tag", sort=True)["step"].count().idxmax()
-            sel = sel[sel["tag"] == best_tag]
-        s = sel.drop_duplicates("step", keep="last").set_index("step")["value"].sort_index()
-        s.index = s.index.astype("int64")
-        s.index.name = "step"
-        return s.astype(float).rename(name)
+        return sel
+
+    @staticmethod
+    def _one_stream(g: pd.DataFrame) -> pd.Series:
+        if g["tag"].nunique() > 1:  # two tags aliasing to one name in one file: the longer
+            best_tag = g.groupby("tag", sort=True)["step"].count().idxmax()
+            g = g[g["tag"] == best_tag]
+        return g.drop_duplicates("step", keep="last").set_index("step")["value"].astype(float)
+
+    @classmethod
+    def _stream_series(cls, sel: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+        """(stream, step-indexed values) per stream, in merge precedence order."""
+        out = [(str(stream), cls._one_stream(g)) for stream, g in sel.groupby("stream", sort=True)]
+        out.sort(key=lambda p: (-len(p[1]), p[0]))
+        return out
+
+    def stream_disagreements(self, rel_tol: float = 1e-3) -> list[LoadWarning]:
+        """One warning per metric whose streams log different finite values at a shared step.
+
+        `rel_tol` absorbs float32 round-trips (TensorBoard stores float32, a JSONL float64).
+        """
+        df = self.scalars
+        if df.empty or df["stream"].nunique() < 2:
+            return []
+        out = []
+        multi = df.groupby("metric")["stream"].nunique()
+        for metric in sorted(multi[multi > 1].index):
+            parts = self._stream_series(df[df["metric"] == metric])
+            (first, a) = parts[0]
+            for other, b in parts[1:]:
+                shared = a.index.intersection(b.index)
+                if shared.empty:
+                    continue
+                x, y = a.loc[shared].to_numpy(), b.loc[shared].to_numpy()
+                both = np.isfinite(x) & np.isfinite(y)
+                differ = both & (np.abs(x - y) > rel_tol * np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-12))
+                if differ.any():
+                    i = int(np.argmax(differ))
+                    out.append(LoadWarning(other, (
+                        f"{metric}: {int(differ.sum())} of {len(shared)} shared steps disagree with {first} "
+                        f"(step {int(shared[i])}: {y[i]:.6g} here, {x[i]:.6g} there); {first}'s values are used "
+                        "where both logged a step")))
+        return out
 
     def stages(self, base: str) -> dict[int, pd.Series]:
         """All per-stage series of a metric family: `run.stages("lr")` -> {0: ..., 1: ...}."""

@@ -1,7 +1,11 @@
 """CSV metric logs (PyTorch Lightning `metrics.csv` and similar): a header, one row per step.
 
 Lightning writes train and validation metrics on separate rows with empty cells elsewhere;
-empty cells are "not logged", not NaN. A literal `nan` is a real NaN.
+empty cells are "not logged", not NaN. A literal `nan` is a real NaN. A logger that writes
+once per epoch only (an `epoch` column and no step column, e.g. Lightning with
+`log_every_n_steps` above the epoch length or a hand-written per-epoch CSV) is read with the
+epoch as its step: the curve's shape is what the analyzers need, and the unit is stated in a
+warning so no finding calls an epoch a step silently.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from ..run import LoadWarning
 from .base import STEP_KEYS, SourceData, scalars_frame, to_float
 from .jsonl import TIME_KEYS
 
@@ -24,8 +29,11 @@ def read(path: Path) -> SourceData:
     cols = [c.strip() for c in df.columns]
     df.columns = cols
     step_col = next((c for c in STEP_KEYS if c in cols), None)
+    per_epoch = step_col is None and "epoch" in cols
+    if per_epoch:
+        step_col = "epoch"
     if step_col is None:
-        raise InputError(path, f"CSV has no step column (looked for {', '.join(STEP_KEYS)})")
+        raise InputError(path, f"CSV has no step column (looked for {', '.join(STEP_KEYS)}, epoch)")
     time_col = next((c for c in TIME_KEYS if c in cols), None)
     records = []
     for row in df.itertuples(index=False):
@@ -44,4 +52,6 @@ def read(path: Path) -> SourceData:
         raise InputError(path, "CSV has no numeric metric values")
     data = SourceData()
     data.scalars = scalars_frame(records, str(path))
+    if per_epoch:
+        data.warnings.append(LoadWarning(str(path), "no step column: read per epoch (the epoch number is used as the step)"))
     return data

@@ -72,6 +72,13 @@ SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "hnet-diag-report", "w
 IGNORED: list[tuple[str, str]] = [("wandb_run", "is_internal"), ("mlflow_run", "is_internal")]
 
 
+#: why a reader that returned nothing passed a file over, for the "nothing readable" error
+_NOT_RECOGNISED = {
+    "textlog": "no line looks like a training-log record (step and metric values)",
+    "checkpoint": "a checkpoint part, read with its folder's model file or shard index",
+}
+
+
 def _ignored(path: Path) -> bool:
     return any(_reader(module, func)(path) for module, func in IGNORED)
 
@@ -142,6 +149,7 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
 
     run = Run(path=root, project_settings=settings)
     parts: list[SourceData] = []
+    unread: list[str] = []  # "file: why", for the "nothing readable" error
     for (module, func), files in groups.items():
         reader = _reader(module, func)
         kwargs = options.get(module, {})
@@ -150,11 +158,14 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
                 part = reader(*args, **kwargs)
             except HnetDiagError as err:
                 run.warnings.append(LoadWarning(_rel(where, run_root), getattr(err, "problem", str(err))))
+                unread.append(str(run.warnings[-1]))
                 continue
             except (OSError, ValueError) as err:  # a reader bug must not hide the rest of the run
                 run.warnings.append(LoadWarning(_rel(where, run_root), f"unreadable ({type(err).__name__}: {err})"))
+                unread.append(str(run.warnings[-1]))
                 continue
             if part is None:  # reader looked and found nothing of its kind (e.g. a .txt that is no log)
+                unread.append(f"{_rel(where, run_root)}: {_NOT_RECOGNISED.get(module, 'nothing of its kind found')}")
                 continue
             parts.append(part)
             run.files.extend(_rel(f, run_root) for f in (args[1] if func == "read_folder" else args))
@@ -179,6 +190,7 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         if "rank" not in df.columns:
             df["rank"] = _rank_column(df["stream"])
         run.scalars = df[SCALAR_COLUMNS]
+        run.warnings.extend(run.stream_disagreements())
     run.checkpoints.sort(key=lambda c: (c.step is None, c.step or 0, c.path))
 
     from .config import settings_from_configs
@@ -189,7 +201,8 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
     run.trainer = detect_trainer(run, run_root)
     run.model_kind = detect_model_kind(run)
     if not run.files:
-        raise InputError(root, "nothing readable: " + "; ".join(str(w) for w in run.warnings[:3]))
+        shown = unread[:8] + ([f"... {len(unread) - 8} more"] if len(unread) > 8 else [])
+        raise InputError(root, "nothing readable: " + "; ".join(shown or ["no file was read"]))
     return run
 
 

@@ -1,8 +1,12 @@
 """JSONL metric logs: one JSON object per line, one record per step.
 
 The step comes from the first of `sources.base.STEP_KEYS` a record has (`step`,
-`global_step`, `iter`, `iteration`, `_step` of wandb ...); a line without one gets the previous record's step + 1, which is what a logger that appends once
-per step means. Non-numeric values are left out. A malformed line is skipped with a
+`global_step`, `iter`, `iteration`, `_step` of wandb ...); a line without one gets the
+previous record's step + 1, which is what a logger that appends once per step means.
+LLaMA-Factory's `trainer_log.jsonl` counts in `current_steps` and states the plan in
+`total_steps`: the first is the step, the second the planned steps (a setting, not a
+metric), and its progress/timing fields (`percentage`, `elapsed_time`, `remaining_time`)
+are not metrics either. Non-numeric values are left out. A malformed line is skipped with a
 warning naming its line number; a malformed last line is a run still writing.
 """
 from __future__ import annotations
@@ -15,6 +19,9 @@ from ..run import LoadWarning, RunEvent
 from .base import STEP_KEYS, SourceData, scalars_frame, to_float
 
 TIME_KEYS = ("wall_time", "time", "timestamp", "_timestamp")
+#: LLaMA-Factory trainer_log.jsonl: step counter, plan, and progress fields that are no metric
+LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN = "current_steps", "total_steps"
+LLAMAFACTORY_PROGRESS = ("percentage", "elapsed_time", "remaining_time")
 
 
 def read(path: Path) -> SourceData:
@@ -38,10 +45,17 @@ def read(path: Path) -> SourceData:
             bad_lines.append(lineno)
             continue
         step = next((obj[k] for k in STEP_KEYS if isinstance(obj.get(k), (int, float))), None)
+        skip: tuple[str, ...] = ()
+        if step is None and isinstance(obj.get(LLAMAFACTORY_STEP), (int, float)):
+            step = obj[LLAMAFACTORY_STEP]
+            skip = (LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN, *LLAMAFACTORY_PROGRESS)
+            plan = to_float(obj.get(LLAMAFACTORY_PLAN))
+            if plan is not None and plan > 0:
+                data.configs[str(path)] = {"max_steps": int(plan)}
         step = int(step) if step is not None else prev_step + 1
         wall = next((to_float(obj[k]) for k in TIME_KEYS if k in obj), None)
         for key, value in obj.items():
-            if key in STEP_KEYS or key in TIME_KEYS:
+            if key in STEP_KEYS or key in TIME_KEYS or key in skip:
                 continue
             v = to_float(value)
             if v is not None:

@@ -1,0 +1,95 @@
+"""Formats met in the real-run corpus (issue 9, items 6 and 7), read as their writers meant.
+
+LLaMA-Factory's step counter and plan, Lightning's per-epoch CSV, HF console records with
+string values or a progress bar, a Slurm banner that only looks like `KEY value`, the
+per-file reason when nothing is readable, and one value per step when two files log a metric.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from hnet_diag import load_run
+from hnet_diag.errors import InputError
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real_runs"
+
+
+def test_llamafactory_log_steps_by_current_steps_and_plans_by_total_steps():
+    path = REAL / "nsllm_llamafactory" / "trainer_log.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    run = load_run(path.parent)
+    loss = run.metric("loss")
+    assert list(loss.index) == [r["current_steps"] for r in rows if "loss" in r]
+    assert loss.iloc[-1] == pytest.approx([r["loss"] for r in rows if "loss" in r][-1])
+    assert run.training.max_steps == rows[-1]["total_steps"]
+    assert not {"total_steps", "current_steps", "percentage"} & set(run.metric_names())
+
+
+def test_llamafactory_plan_lets_a_run_cut_short_be_seen_as_cut(tmp_path):
+    rows = [{"current_steps": s, "total_steps": 500, "loss": 2.0 - s / 100, "lr": 1e-4} for s in range(5, 105, 5)]
+    (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_run(tmp_path)
+    assert run.training.max_steps == 500 and run.last_step == 100
+
+
+def test_per_epoch_lightning_csv_is_read_by_epoch_with_a_warning(tmp_path):
+    (tmp_path / "metrics.csv").write_text("epoch,train_loss,val_loss\n0,2.0,2.1\n1,1.5,1.7\n2,1.2,1.6\n")
+    run = load_run(tmp_path)
+    assert run.metric("val_loss").to_dict() == {0: 2.1, 1: 1.7, 2: 1.6}
+    assert any("per epoch" in w.message for w in run.warnings)
+
+
+def test_hf_console_records_with_string_values_and_a_progress_bar_step(tmp_path):
+    (tmp_path / "train.log").write_text(
+        " 23%|##   | 10/43 [00:10<00:30, 1.0it/s]{'loss': '2.5', 'grad_norm': 'nan', 'learning_rate': '1e-4', 'epoch': 0.1}\n"
+        " 47%|#### | 20/43 [00:20<00:20, 1.0it/s]{'loss': '2.3', 'grad_norm': '1.1', 'learning_rate': '1e-4', 'epoch': 0.2}\n")
+    run = load_run(tmp_path)
+    assert run.metric("loss").to_dict() == {10: 2.5, 20: 2.3}
+    assert math.isnan(run.metric("grad_norm")[10])
+    assert run.training.max_steps == 43
+
+
+def test_slurm_banner_numbers_are_no_metric(tmp_path):
+    (tmp_path / "slurm-11679010.out").write_text(
+        "JOB 11679010 started on node gpu17\nSLURM_JOB_ID=11679010\nNODES 1\n"
+        "step 10 | loss 2.5\nstep 20 | loss 2.3\n")
+    run = load_run(tmp_path)
+    assert run.metric_names() == ["loss"]
+
+
+def test_nothing_readable_names_every_file_and_why(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello\nno numbers here\n")
+    (tmp_path / "metrics.csv").write_text("a,b\nx,y\n")
+    with pytest.raises(InputError) as err:
+        load_run(tmp_path)
+    text = str(err.value)
+    assert "notes.txt: " in text and "metrics.csv: " in text
+    for part in text.split("nothing readable: ", 1)[1].split("; "):
+        assert part.split(": ", 1)[1].strip(), part  # every file has a non-empty reason
+
+
+def _two_writers(tmp_path, csv_rows):
+    (tmp_path / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "loss": 3.0 - 0.1 * s}) + "\n" for s in range(20)))
+    (tmp_path / "metrics.csv").write_text("step,loss\n" + "".join(f"{s},{v}\n" for s, v in csv_rows))
+    return load_run(tmp_path)
+
+
+def test_two_files_merge_by_step_and_a_nan_in_the_second_is_kept(tmp_path):
+    run = _two_writers(tmp_path, [(5, 2.5), (15, "nan"), (30, 9.0)])
+    loss = run.metric("loss")
+    assert len(loss) == 21 and loss[30] == 9.0  # steps only the second logged are added
+    assert math.isnan(loss[15])  # the divergence the second writer saw is not dropped
+    assert loss[5] == pytest.approx(2.5)
+    assert not any("disagree" in w.message for w in run.warnings)
+
+
+def test_two_files_that_disagree_warn_once_and_the_longer_one_wins(tmp_path):
+    run = _two_writers(tmp_path, [(5, 2.5), (10, 2.6)])
+    assert run.metric("loss")[10] == pytest.approx(2.0)
+    (warning,) = [w for w in run.warnings if "disagree" in w.message]
+    assert warning.source == "metrics.csv" and "step 10" in warning.message and "metrics.jsonl" in warning.message
