@@ -35,6 +35,7 @@ def read(path: Path) -> SourceData:
     if records:
         data.scalars = scalars_frame(records, str(path))
     data.configs[str(path)] = {
-        k: state[k] for k in ("max_steps", "global_step", "num_train_epochs", "train_batch_size", "best_model_checkpoint", "best_metric") if k in state
+        k: state[k] for k in ("max_steps", "global_step", "num_train_epochs", "train_batch_size", "best_model_checkpoint", "best_metric",
+                              "stateful_callbacks") if k in state
     }
     return data

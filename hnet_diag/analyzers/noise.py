@@ -1,0 +1,213 @@
+"""Statistics that know a series' own noise: trend, noise scale, persistence, stage share.
+
+Rules tuned on smoothed logs trip on a run logged every step: a raw percentage ("the loss
+rose 15%") is noise on a small-batch fine-tune and a real change on a smoothed curve. These
+helpers express a change in units of the series' own scatter instead:
+
+- `smooth_trend`: a centred running median over a fixed share of the run, the level the
+  series is really at (a single noisy point does not move it);
+- `noise_scale`: 1.4826 x the MAD of the residuals around that trend, the standard deviation
+  of the point-to-point noise that a Gaussian would have (outliers do not inflate it);
+- `persistent`: a condition must hold over a window of consecutive points, not at one;
+- `rise_from_best`: how far a series ended above its best, measured on the trend (the best
+  single point of a noisy series is biased low) and in noise units;
+- `stage_share` and `stage_spike_weight`: a per-stage gradient spike weighted by the stage's
+  share of the total norm (stage / total), and whether the total norm or the loss reacted.
+
+Pure functions over pandas/numpy; analyzers put their outputs on results, rules compare.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .trend import finite, robust_std
+
+#: share of the run the trend's running median spans (at least MIN_TREND_POINTS points)
+TREND_FRACTION = 0.05
+MIN_TREND_POINTS = 3
+
+
+def trend_window(n: int, fraction: float = TREND_FRACTION) -> int:
+    """Odd window of about `fraction` of `n` points (at least MIN_TREND_POINTS, at most n)."""
+    w = max(MIN_TREND_POINTS, int(round(n * fraction)))
+    w = min(w, n)
+    return w if w % 2 == 1 else max(1, w - 1)
+
+
+def smooth_trend(series: pd.Series, fraction: float = TREND_FRACTION) -> pd.Series:
+    """Centred running median over ~`fraction` of the points (finite values only)."""
+    s = finite(series)
+    if s.empty:
+        return s
+    return s.rolling(trend_window(len(s), fraction), center=True, min_periods=1).median()
+
+
+def noise_scale(series: pd.Series, fraction: float = TREND_FRACTION) -> float | None:
+    """Robust std of the residuals around the smooth trend (None with fewer than 5 points).
+
+    The point-to-point scatter a change must beat: for a per-step fine-tune log it is the
+    batch noise, for a smoothed or per-epoch log it is small.
+    """
+    s = finite(series)
+    if len(s) < 5:
+        return None
+    resid = (s - smooth_trend(s, fraction)).to_numpy()
+    scale = robust_std(resid)
+    if not np.isfinite(scale):
+        return None
+    if scale == 0.0:  # a trend that passes through every point: fall back to successive differences
+        diffs = np.diff(s.to_numpy())
+        scale = robust_std(diffs) / np.sqrt(2.0) if len(diffs) else 0.0
+    return float(scale)
+
+
+def longest_run(mask: pd.Series) -> tuple[int | None, int | None, int]:
+    """(first step, last step, length) of the longest stretch of consecutive True points."""
+    if mask.empty or not mask.any():
+        return None, None, 0
+    v = mask.to_numpy(dtype=bool)
+    best = (0, -1)
+    start = None
+    for i, flag in enumerate(list(v) + [False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            if i - start > best[1] - best[0] + 1:
+                best = (start, i - 1)
+            start = None
+    a, b = best
+    return int(mask.index[a]), int(mask.index[b]), b - a + 1
+
+
+def persistent(mask: pd.Series, min_points: int = 3, min_fraction: float = 0.0) -> bool:
+    """True when the condition holds on at least `min_points` consecutive points and on at
+    least `min_fraction` of all points: a condition seen once is noise, one that lasts is a
+    state of the run."""
+    if mask.empty:
+        return False
+    _, _, length = longest_run(mask)
+    return length >= min_points and mask.mean() >= min_fraction
+
+
+def holds_at_end(mask: pd.Series, min_points: int = 2) -> bool:
+    """True when the last `min_points` points all satisfy the condition (it is still so)."""
+    return len(mask) >= min_points and bool(mask.iloc[-min_points:].all())
+
+
+def point_scatter(series: pd.Series) -> float:
+    """The noise of one point of a short series, blind to its trend: the robust std of the
+    second differences x[i+1] - 2 x[i] + x[i-1] over sqrt(6) (a straight line has none; white
+    noise of std s has 6 s^2). Successive differences would count a steady rise as noise."""
+    v = finite(series).to_numpy()
+    if len(v) < 4:
+        return 0.0
+    d2 = v[2:] - 2 * v[1:-1] + v[:-2]
+    scale = robust_std(d2)
+    return float(scale / np.sqrt(6.0)) if np.isfinite(scale) else 0.0
+
+
+@dataclass(frozen=True)
+class RiseFromBest:
+    """How far a series ended above its best, on the trend and against its own scatter."""
+
+    best: float  # minimum of the smooth trend
+    best_step: int
+    end: float  # mean of the last `end_points` raw points
+    rise: float  # end - best
+    rise_relative: float | None  # rise / |best|
+    noise: float  # scatter of one point (`point_scatter`)
+    rise_over_noise: float | None  # rise / noise
+    points_after_best: int
+
+
+def rise_from_best(series: pd.Series, end_points: int = 2) -> RiseFromBest | None:
+    """The rise of a (validation) series from its best to its end, measured fairly.
+
+    The best single point of a noisy series is biased low, so the best is taken on a
+    3-point running median (or the raw series under 5 points); the end is the mean of the
+    last `end_points` raw points; the scatter is `point_scatter`. None with fewer than 3
+    points.
+    """
+    s = finite(series)
+    if len(s) < 3:
+        return None
+    tr = s.rolling(3, center=True, min_periods=1).median() if len(s) >= 5 else s
+    best_step = int(tr.idxmin())
+    best = float(tr.min())
+    end = float(s.iloc[-end_points:].mean())
+    noise = point_scatter(s)
+    rise = end - best
+    return RiseFromBest(
+        best=best, best_step=best_step, end=end, rise=rise,
+        rise_relative=rise / abs(best) if best else None,
+        noise=noise, rise_over_noise=rise / noise if noise > 0 else None,
+        points_after_best=int((s.index > best_step).sum()),
+    )
+
+
+def stage_share(stage: pd.Series, total: pd.Series) -> pd.Series:
+    """Per-step share of the total gradient norm carried by one stage: stage / total, on
+    the steps both logged. (A stage at 0.5% of the norm holds 0.0025% of its square, so
+    a jump of that stage barely moves the total.)"""
+    a, b = finite(stage).align(finite(total), join="inner")
+    ok = b.to_numpy() > 0
+    return pd.Series(a.to_numpy()[ok] / b.to_numpy()[ok], index=a.index[ok])
+
+
+@dataclass(frozen=True)
+class WeightedSpike:
+    """A per-stage gradient spike judged by what it did to the run."""
+
+    step: int
+    stage_ratio: float  # stage norm at the spike / its local median
+    stage_share: float | None  # the stage's median share of the total norm (stage / total)
+    total_ratio: float | None  # total norm at the spike / its local median (None: not logged)
+    loss_ratio: float | None  # loss at or just after the spike / its local median
+    weight: float  # stage_ratio scaled by share (1 when the share is unknown)
+
+    @property
+    def total_reacted(self) -> bool:
+        return self.total_ratio is not None and self.total_ratio >= 1.5
+
+    @property
+    def loss_reacted(self) -> bool:
+        return self.loss_ratio is not None and self.loss_ratio >= 1.1
+
+
+def _local_ratio(series: pd.Series | None, step: int, window: int = 25, after: int = 3) -> float | None:
+    """Max of the series over [step, step+after] / median of the `window` points before it."""
+    if series is None:
+        return None
+    s = finite(series)
+    before = s[s.index < step].iloc[-window:]
+    at = s[(s.index >= step)].iloc[: after + 1]
+    if before.empty or at.empty:
+        return None
+    base = float(before.median())
+    return float(at.max()) / base if base > 0 else None
+
+
+def stage_spike_weight(step: int, stage: pd.Series, total: pd.Series | None, loss: pd.Series | None,
+                       window: int = 25) -> WeightedSpike | None:
+    """Weigh a spike of one stage's gradient norm at `step` by the stage's share of the
+    total norm and by whether the total norm and the loss reacted.
+
+    A stage carrying 0.5% of the norm can jump 60x without the total moving: that is no
+    explosion of the run. weight = stage_ratio * share (the jump in the total norm's units:
+    60 x 0.005 = 0.3 of the total), or stage_ratio when the total is not logged.
+    """
+    ratio = _local_ratio(stage, step, window, after=0)
+    if ratio is None:
+        return None
+    share = None
+    if total is not None:
+        sh = stage_share(stage, total)
+        before = sh[sh.index < step].iloc[-window:]
+        share = float(before.median()) if not before.empty else (float(sh.median()) if not sh.empty else None)
+    weight = ratio * share if share is not None else ratio
+    return WeightedSpike(step=int(step), stage_ratio=ratio, stage_share=share,
+                         total_ratio=_local_ratio(total, step, window), loss_ratio=_local_ratio(loss, step, window),
+                         weight=float(weight))

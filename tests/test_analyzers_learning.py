@@ -1,0 +1,137 @@
+"""Noise-aware statistics, validation series under any name, and the learning analyzer.
+
+Real runs from fixtures/real_runs/ where the corpus has the case (QuALITY's eval loss pinned
+at ln 4, a Lightning plateau, an HMM whose training loss rebounds 40x, HF eval sets named
+`eval_g<k>_loss`, an EarlyStoppingCallback state); small constructed series where it does not.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hnet_diag import load_run
+from hnet_diag.analyzers import noise
+from hnet_diag.analyzers.learning import analyze_learning, chance_classes, training_loss
+from hnet_diag.analyzers.validation import early_stopping_state, eval_set_name, is_val_loss, val_loss_series
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real_runs"
+
+
+def _series(values, start=0, every=1):
+    return pd.Series(values, index=range(start, start + every * len(values), every), dtype=float)
+
+
+# -- noise ----------------------------------------------------------------------------------
+def test_noise_scale_is_the_scatter_around_the_trend_not_the_trend():
+    rng = np.random.default_rng(0)
+    x = np.arange(2000)
+    falling = 3.0 * np.exp(-x / 500) + rng.normal(0, 0.05, len(x))
+    assert noise.noise_scale(_series(falling)) == pytest.approx(0.05, rel=0.25)
+    smooth = 3.0 * np.exp(-x / 500)
+    assert noise.noise_scale(_series(smooth)) < 1e-3
+
+
+def test_persistence_needs_consecutive_points():
+    once = pd.Series([False] * 5 + [True] + [False] * 5)
+    lasting = pd.Series([False] * 5 + [True] * 4 + [False] * 2)
+    assert not noise.persistent(once, min_points=3)
+    assert noise.persistent(lasting, min_points=3)
+    assert noise.longest_run(lasting)[2] == 4
+    assert noise.holds_at_end(pd.Series([False, True, True])) and not noise.holds_at_end(lasting)
+
+
+def test_rise_from_best_is_measured_on_the_trend_and_against_the_scatter():
+    rng = np.random.default_rng(1)
+    flat_noisy = _series(1.0 + rng.normal(0, 0.02, 30))
+    r = noise.rise_from_best(flat_noisy)
+    assert r.rise_over_noise < 4  # a noisy flat validation loss does not "rise from its best"
+    rising = _series(np.r_[np.linspace(1.0, 0.8, 10), np.linspace(0.8, 1.2, 10)] + rng.normal(0, 0.01, 20))
+    r = noise.rise_from_best(rising)
+    assert r.rise_relative > 0.3 and r.rise_over_noise > 10
+
+
+def test_a_small_stage_spike_weighs_its_share_and_the_total_that_did_not_move():
+    steps = range(200)
+    total = _series([1.0] * 200)
+    stage = _series([0.003] * 120 + [0.18] + [0.003] * 79)  # 60x jump of a 0.3% stage
+    w = noise.stage_spike_weight(120, stage, total, loss=_series([2.0] * 200))
+    assert w.stage_ratio == pytest.approx(60, rel=0.01)
+    assert w.stage_share == pytest.approx(0.003, rel=0.01) and w.weight < 1
+    assert not w.total_reacted and not w.loss_reacted
+    assert len(list(steps)) == 200
+
+
+# -- validation names ------------------------------------------------------------------------
+@pytest.mark.parametrize("tag,is_val,set_name", [
+    ("eval_loss", True, ""), ("val_loss", True, ""), ("val/loss", True, ""), ("validation_loss", True, ""),
+    ("eval_g3_loss", True, "g3"), ("val_loss_epoch", True, ""), ("val loss", True, ""),
+    ("loss/val", True, ""), ("train_loss", False, ""), ("eval_runtime", False, ""), ("eval_accuracy", False, ""),
+])
+def test_validation_loss_names(tag, is_val, set_name):
+    assert is_val_loss(tag) is is_val
+    if is_val:
+        assert eval_set_name(tag) == set_name
+
+
+def test_each_eval_set_keeps_its_own_series_on_a_real_hf_run():
+    run = load_run(REAL / "trainer_state_viz_12030")
+    series = val_loss_series(run)
+    assert sorted(series) == [f"eval_g{k}_loss" for k in range(6)]
+    state = json.loads((REAL / "trainer_state_viz_12030" / "trainer_state.json").read_text())
+    g0 = [e["eval_g0_loss"] for e in state["log_history"] if "eval_g0_loss" in e]
+    assert list(series["eval_g0_loss"]) == pytest.approx(g0)
+
+
+def test_early_stopping_callback_state_is_read_from_a_real_trainer_state():
+    es = early_stopping_state(load_run(REAL / "tinyllama_earlystop"))
+    assert es.patience == 4 and es.counter == 0 and not es.triggered
+    assert es.best_checkpoint.endswith("checkpoint-2800")
+
+
+def test_early_stopping_triggered_when_the_counter_reaches_patience(tmp_path):
+    state = {"global_step": 300, "max_steps": 1000, "best_metric": 0.5, "log_history": [
+        {"step": s, "loss": 1.0} for s in range(10, 310, 10)],
+        "stateful_callbacks": {"EarlyStoppingCallback": {"args": {"early_stopping_patience": 3, "early_stopping_threshold": 0.0},
+                                                         "attributes": {"early_stopping_patience_counter": 3}}}}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))
+    assert early_stopping_state(load_run(tmp_path)).triggered
+
+
+# -- learning ---------------------------------------------------------------------------------
+def test_eval_loss_pinned_at_ln4_with_accuracy_at_chance_on_quality():
+    r = analyze_learning(load_run(REAL / "quality_lrqa_chance"))
+    (p,) = r.pinned
+    assert p.metric == "eval_loss" and p.chance_classes == 4
+    assert p.accuracy == pytest.approx(0.27, abs=0.03) and p.accuracy_chance == 0.25
+    assert r.gain_relative < 0.02
+
+
+def test_chance_classes_matches_ln_k_only():
+    assert chance_classes(math.log(2)) == 2 and chance_classes(math.log(1000)) == 1000
+    assert chance_classes(0.75) is None and chance_classes(1.3) is None
+
+
+def test_a_rebound_is_measured_on_the_trend_of_a_real_run():
+    r = analyze_learning(load_run(REAL / "hmm_vi_rebound_v108"))
+    assert r.end_over_min > 20 and r.given_back > 1 and r.end_share_above_2x == 1.0
+    healthy = analyze_learning(load_run(REAL / "slm_lightning_v0"))
+    assert healthy.end_over_min < 1.2 and healthy.gain_relative > 0.1
+
+
+def test_a_loss_under_another_name_is_still_the_training_loss(tmp_path):
+    rows = "".join(f"{s},{3 - s / 100},{1 - s / 300},{'nan' if s >= 60 else 0.5}\n" for s in range(100))
+    (tmp_path / "metrics.csv").write_text("step,mean_loss,recon_loss,kl_loss\n" + rows)
+    run = load_run(tmp_path)
+    assert training_loss(run)[0] == "mean_loss"
+
+
+def test_gradient_collapse_to_exact_zero(tmp_path):
+    rows = [{"step": s, "loss": 0.5, "grad_norm": 1.0 if s < 50 else 0.0} for s in range(100)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = analyze_learning(load_run(tmp_path))
+    assert r.grad_zero_tail == 50 and r.grad_first_zero_step == 50 and r.grad_zero_share == 0.5
