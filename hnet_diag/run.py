@@ -259,6 +259,7 @@ class Run:
                     continue
                 x, y = a.loc[shared].to_numpy(), b.loc[shared].to_numpy()
                 both = np.isfinite(x) & np.isfinite(y)
+                x, y = np.where(both, x, 0.0), np.where(both, y, 0.0)  # no NaN arithmetic (no numpy warning)
                 differ = both & (np.abs(x - y) > rel_tol * np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-12))
                 if differ.any():
                     i = int(np.argmax(differ))

@@ -135,3 +135,62 @@ def test_gradient_collapse_to_exact_zero(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = analyze_learning(load_run(tmp_path))
     assert r.grad_zero_tail == 50 and r.grad_first_zero_step == 50 and r.grad_zero_share == 0.5
+
+
+# -- the analyzers' new measures ---------------------------------------------------------------
+def test_a_nan_loss_from_the_first_step_is_measured_not_missing(tmp_path):
+    rows = [{"step": s, "loss": float("nan"), "grad_norm": float("nan")} for s in range(1, 30)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r).replace("NaN", "NaN") + "\n" for r in rows))
+    from hnet_diag.analyzers.loss import analyze_loss
+
+    r = analyze_loss(load_run(tmp_path))
+    assert r.ok and r.loss_nonfinite_count == 29 and r.first_nonfinite_step == 1
+
+
+def test_a_nan_in_one_term_of_a_loss_without_a_plain_loss_column_is_counted(tmp_path):
+    rows = "".join(f"{s},{3 - s / 100 if s < 60 else 'nan'},{1 - s / 300},{'nan' if s >= 60 else 0.5}\n" for s in range(100))
+    (tmp_path / "metrics.csv").write_text("step,mean_loss,recon_loss,kl_loss\n" + rows)
+    from hnet_diag.analyzers.loss import analyze_loss
+
+    r = analyze_loss(load_run(tmp_path))
+    assert r.loss_metric == "mean_loss" and r.loss_nonfinite_count == 40
+    assert {n.metric for n in r.nonfinite} >= {"mean_loss", "kl_loss"}
+
+
+def test_stage_share_and_weighted_spikes_reach_the_gradient_result(tmp_path):
+    rows = []
+    for s in range(300):
+        stage1 = 0.18 if s == 200 else 0.003
+        rows.append({"step": s, "loss": 2.0, "grad_norm": 1.0, "grad_norm/stage0": 1.0, "grad_norm/stage1": stage1})
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from hnet_diag.analyzers.gradients import analyze_gradients
+
+    r = analyze_gradients(load_run(tmp_path))
+    st1 = next(s for s in r.stages if s.stage == 1)
+    assert st1.share == pytest.approx(0.003)
+    (w,) = [w for w in st1.weighted if w.step == 200]
+    assert w.stage_ratio == pytest.approx(60) and not w.total_reacted and w.weight < 1
+
+
+def test_warmup_window_rise_on_the_trend_ignores_per_step_noise(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = [{"step": s, "loss": float(2.0 + 0.4 * np.exp(-s / 100) + rng.normal(0, 0.12)),
+             "lr": 1e-4 * min(1.0, (s + 1) / 50)} for s in range(1000)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from hnet_diag.analyzers.schedule import analyze_warmup
+
+    r = analyze_warmup(load_run(tmp_path))
+    assert r.window_loss_rise > 0.15  # a raw point climbs 15% above the running minimum: noise
+    assert r.window_loss_rise_trend < 0.05 and r.loss_noise_relative > 0.04
+
+
+def test_every_eval_set_gets_a_curve_and_early_stopping_reaches_convergence():
+    from hnet_diag.analyzers.convergence import analyze_convergence
+
+    c = analyze_convergence(load_run(REAL / "trainer_state_viz_12030"))
+    assert {v.metric for v in c.val_curves} == {f"eval_g{k}_loss" for k in range(6)}
+    g0 = next(v for v in c.val_curves if v.metric == "eval_g0_loss")
+    assert g0.rise_relative > 1 and g0.rise_over_noise > 5 and g0.points_after_best > 20
+    assert c.val_metric is not None  # no canonical val_loss: the set that rose most stands for them
+    es = analyze_convergence(load_run(REAL / "tinyllama_earlystop")).early_stopping
+    assert es is not None and es.patience == 4

@@ -11,7 +11,9 @@ from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .loss import VAL_NAMES, loss_series
 from .phases import lr_series
+from .noise import rise_from_best
 from .trend import finite, mann_kendall_z, opt, robust_std, tail, theil_sen
+from .validation import EarlyStopping, early_stopping_state, val_loss_series
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,37 @@ class Plateau:
     start_step: int
     end_step: int
     level: float  # median loss over the stretch
+
+
+@dataclass(frozen=True)
+class ValCurve:
+    """One validation series (one eval set): its best on the trend, its end, its scatter."""
+
+    metric: str
+    points: int
+    best: float
+    best_step: int
+    last: float
+    last_step: int
+    rise_relative: float | None  # (mean of the last 2 points - best) / |best|
+    rise_low_relative: float | None  # (lower of the last 2 points - best) / |best|: the rise that persisted
+    noise: float  # scatter of one point (noise.point_scatter)
+    rise_over_noise: float | None
+    points_after_best: int
+
+
+def val_curves(run) -> tuple[ValCurve, ...]:
+    out = []
+    for name, s in val_loss_series(run).items():
+        r = rise_from_best(s)
+        if r is None:
+            continue
+        low = float(s.iloc[-2:].min())
+        out.append(ValCurve(metric=name, points=len(s), best=r.best, best_step=r.best_step, last=float(s.iloc[-1]),
+                            last_step=int(s.index[-1]), rise_relative=opt(r.rise_relative),
+                            rise_low_relative=opt((low - r.best) / abs(r.best)) if r.best else None,
+                            noise=r.noise, rise_over_noise=opt(r.rise_over_noise), points_after_best=r.points_after_best))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -55,6 +88,10 @@ class ConvergenceResult(AnalyzerResult):
     last_val_step: int | None = None
     val_increase_since_best: float | None = None
     val_increase_relative: float | None = None
+    # every eval set, judged on its own (validation.val_loss_series)
+    val_curves: tuple[ValCurve, ...] = ()
+    # an early-stopping callback's state (HF trainer_state), when saved
+    early_stopping: EarlyStopping | None = None
     # plateaus
     plateaus: tuple[Plateau, ...] = ()
     tail_fraction: float = 0.2
@@ -173,6 +210,11 @@ def analyze_convergence(run, tail_fraction: float = 0.2, plateau_segments: int =
         if not v.empty:
             val_name, val = vn, v
             break
+    curves = val_curves(run)
+    base.update(val_curves=curves, early_stopping=early_stopping_state(run))
+    if val is None and curves:  # no canonical val_loss: the eval set that rose most stands for them
+        worst = max(curves, key=lambda c: (c.rise_relative or 0.0, c.metric))
+        val_name, val = worst.metric, finite(run.metric(worst.metric))
     if val is not None:
         best_step = int(val.idxmin())
         best = float(val.min())

@@ -16,6 +16,7 @@ import pandas as pd
 from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import AFTER_WARMUP, FIRST_STEPS, WARMUP, first_steps_count, phase_of, warmup_steps_of
+from .noise import WeightedSpike, stage_share, stage_spike_weight
 from .spikes import Spike, annotate_spikes, detect_spikes
 from .trend import finite, max_rise_above_running_min, opt
 
@@ -34,6 +35,8 @@ class StageGradients:
     n_points: int
     median_norm: float
     spikes: tuple[Spike, ...] = ()
+    share: float | None = None  # median of this stage's norm / the total norm (None: no total)
+    weighted: tuple[WeightedSpike, ...] = ()  # its spikes weighed by share and by the total's and loss's reaction
 
     @property
     def spikes_after_first_steps(self) -> tuple[Spike, ...]:
@@ -245,6 +248,7 @@ def analyze_gradients(
         stage_lr = run.metric(f"lr/stage{i}")
         stage_lr = stage_lr if not stage_lr.empty else lr
         sp = detect_spikes(s, metric=f"grad_norm/stage{i}", **params)
+        share_s = stage_share(s, g) if not g.empty else pd.Series(dtype=float)
         stages.append(
             StageGradients(
                 stage=i,
@@ -252,6 +256,9 @@ def analyze_gradients(
                 n_points=len(s),
                 median_norm=float(s.median()),
                 spikes=annotate_spikes(sp, warmup, n_first, first_step, stage_lr, loss_spikes, lag),
+                share=float(share_s.median()) if not share_s.empty else None,
+                weighted=tuple(w for w in (stage_spike_weight(x.step, s, g if not g.empty else None, loss) for x in sp)
+                               if w is not None),
             )
         )
 

@@ -33,10 +33,8 @@ from .cache import cached
 from .loss import loss_series
 from .noise import noise_scale, smooth_trend
 from .trend import finite, mann_kendall_z, opt
-from .validation import is_val_loss, val_accuracy_series, val_loss_series
+from .validation import val_accuracy_series, val_loss_series
 
-#: words of a loss name that mean "the whole objective", preferred over one term's loss
-_OVERALL = ("mean", "total", "train", "overall", "avg", "sum")
 #: largest class count tried when matching a pinned eval loss to ln(k)
 MAX_CLASSES = 100_000
 
@@ -116,21 +114,8 @@ class LearningResult(AnalyzerResult):
 
 
 def training_loss(run) -> tuple[str | None, pd.Series | None]:
-    """`loss`/`bpb`, else the training-loss-named metric with the most points."""
-    name, s = loss_series(run)
-    if s is not None:
-        return name, s
-    candidates = []
-    for tag in run.metric_names():
-        low = str(tag).lower()
-        if "loss" not in low or is_val_loss(tag) or "scale" in low or "/stage" in low:
-            continue
-        overall = any(w in low for w in _OVERALL)  # mean_loss/total_loss over one term's loss
-        candidates.append((not overall, -len(run.metric(tag)), len(tag), str(tag)))
-    if not candidates:
-        return None, None
-    name = min(candidates)[3]
-    return name, run.metric(name)
+    """The training loss (`loss.loss_series`: `loss`, `bpb`, else a loss-named metric)."""
+    return loss_series(run)
 
 
 def chance_classes(level: float, tol: float = 0.002) -> int | None:

@@ -31,7 +31,12 @@ NUMERIC_HEALTH = (
 
 
 def is_health_metric(name: str) -> bool:
-    return any(name == p or (p.endswith("/") and name.startswith(p)) for p in NUMERIC_HEALTH)
+    """Optimisation metrics, and any other loss-named one (`mean_loss`, `recon_loss`): a NaN in
+    one term of the loss is a NaN of the loss. A loss *scale* (fp16) is bookkeeping."""
+    if any(name == p or (p.endswith("/") and name.startswith(p)) for p in NUMERIC_HEALTH):
+        return True
+    low = name.lower()
+    return "loss" in low and "scale" not in low
 #: training-loss names in order of preference
 LOSS_NAMES = ("loss", "bpb")
 VAL_NAMES = {"loss": ("val_loss",), "bpb": ("val_bpb",)}
@@ -103,13 +108,32 @@ class LossResult(AnalyzerResult):
         return ax
 
 
+#: words of a loss name that mean "the whole objective", preferred over one term's loss
+_OVERALL = ("mean", "total", "train", "overall", "avg", "sum")
+
+
 def loss_series(run) -> tuple[str | None, pd.Series | None]:
-    """(name, raw series incl. NaN) of the training loss: `loss`, else `bpb`."""
+    """(name, raw series incl. NaN) of the training loss: `loss`, else `bpb`, else the
+    training-loss-named metric that stands for the whole objective (`mean_loss`,
+    `total_loss`; else the one with most points), so a log without a plain `loss` column is
+    still judged. Validation losses, per-stage terms and loss scales are never taken."""
     for name in LOSS_NAMES:
         s = run.metric(name)
         if not s.empty:
             return name, s
-    return None, None
+    from .validation import is_val_loss
+
+    candidates = []
+    for tag in run.metric_names():
+        low = str(tag).lower()
+        if "loss" not in low or is_val_loss(tag) or "scale" in low or "/stage" in low or low.startswith("ratio_loss"):
+            continue
+        overall = any(w in low for w in _OVERALL)
+        candidates.append((not overall, -len(run.metric(tag)), len(str(tag)), str(tag)))
+    if not candidates:
+        return None, None
+    name = min(candidates)[3]
+    return name, run.metric(name)
 
 
 def detect_loss_spikes(
@@ -184,6 +208,9 @@ def analyze_loss(
         return LossResult.no_data("no training loss logged (loss or bpb)", **nf_fields, **params)
     s = finite(raw)
     loss_nf = int(len(raw) - len(s))
+    if len(s) < 2 and loss_nf:  # NaN from the first logged step: that is the finding, not missing data
+        return LossResult(loss_metric=name, series_used=(name,), n_points=len(s), loss_nonfinite_count=loss_nf,
+                          _series=raw, **nf_fields, **params)
     if len(s) < 2:
         return LossResult.no_data(f"fewer than 2 finite `{name}` values", loss_metric=name,
                                   loss_nonfinite_count=loss_nf, _series=raw, **nf_fields, **params)

@@ -21,6 +21,7 @@ from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import FIRST_STEPS, lr_series, resolve_warmup, warmup_end_from_lr
 from .spikes import Spike, value_at
+from .noise import noise_scale, smooth_trend
 from .trend import finite, max_rise_above_running_min, opt
 
 from .. import paper
@@ -53,6 +54,9 @@ class WarmupResult(AnalyzerResult):
     concentration: float | None = None  # fraction_near_end / window_fraction (1 = uniform)
     # instability in the window, first steps included (with no warmup, that is where it shows)
     window_loss_rise: float | None = None  # max loss / running min before it - 1, within near_window
+    window_loss_rise_trend: float | None = None  # the same rise on the loss's trend (noise.smooth_trend)
+    window_loss_rise_trend_step: int | None = None
+    loss_noise_relative: float | None = None  # the loss's scatter around its trend / its median
     window_loss_rise_step: int | None = None
     window_clip_rate: float | None = None  # fraction of clipped steps within near_window
     window_max_norm_ratio: float | None = None  # max grad norm in the window / median norm after it
@@ -215,6 +219,15 @@ def window_instability(run, lo: int, hi: int) -> dict[str, Any]:
     if loss is not None:
         rise, step = max_rise_above_running_min(loss, lo, hi)
         out.update(window_loss_rise=opt(rise), window_loss_rise_step=step)
+        # the same rise on the loss's trend, and the loss's own relative scatter: a per-step
+        # fine-tune log's noise alone can climb 15% above its running minimum
+        lf = finite(loss)
+        if len(lf) >= 5:
+            trend_rise, trend_step = max_rise_above_running_min(smooth_trend(lf), lo, hi)
+            level = float(lf.median())
+            scale = noise_scale(lf)
+            out.update(window_loss_rise_trend=opt(trend_rise), window_loss_rise_trend_step=trend_step,
+                       loss_noise_relative=opt(scale / abs(level)) if scale is not None and level else None)
     clipped = finite(run.metric("clipped"))
     g = finite(run.metric("grad_norm"))
     if not clipped.empty:
