@@ -19,6 +19,7 @@ from .analyzers.generation import GenerationResult
 from .analyzers.gradients import GradientResult
 from .analyzers.load_balance import LoadBalanceResult
 from .analyzers.loss import LossResult
+from .analyzers.ranks import RankResult
 from .analyzers.schedule import LRRatioResult, WarmupResult
 from .run import GenerationSettings, ModelSettings, TrainingSettings
 
@@ -38,6 +39,7 @@ class Results:
     loss: LossResult | None = None
     generation: GenerationResult | None = None
     decoding: DecodingResult | None = None
+    ranks: RankResult | None = None
     training: TrainingSettings | None = None
     model: ModelSettings | None = None
     generation_settings: GenerationSettings | None = None

@@ -66,3 +66,12 @@ def test_two_ranks_cannot_say_which_departed(tmp_path):
         shutil.copytree(RUNS / "desync" / f"rank{k}", tmp_path / f"rank{k}")
     res = analyze_ranks(load_run(tmp_path))
     assert not res.ok and "at least 3" in res.reason
+
+
+def test_hnd601_end_to_end():
+    from hnet_diag import diagnose
+
+    (bad,) = [f for f in diagnose(load_run(RUNS / "desync")).findings if f.code == "HND601"]
+    assert bad.is_alarm and "rank 2" in bad.message and "step 60" in bad.message
+    (ok,) = [f for f in diagnose(load_run(RUNS / "healthy")).findings if f.code == "HND601"]
+    assert not ok.is_alarm

@@ -13,6 +13,7 @@ from hnet_diag.analyzers.generation import GenerationResult
 from hnet_diag.analyzers.gradients import GradientResult, StageGradients
 from hnet_diag.analyzers.load_balance import LoadBalanceResult, StageBalance
 from hnet_diag.analyzers.loss import LossResult, NonFinite
+from hnet_diag.analyzers.ranks import RankDeparture, RankResult
 from hnet_diag.analyzers.schedule import LRRatioResult, WarmupResult
 from hnet_diag.analyzers.spikes import Spike
 from hnet_diag.rules.registry import BY_CODE, PROBLEM_CODES
@@ -99,7 +100,11 @@ DEC_OK = DecodingResult(max_abs_diff=2e-6, relative_max_diff=1e-7, n_sequences=4
 DEC_BAD = DecodingResult(max_abs_diff=3.2, relative_max_diff=0.2, n_sequences=4, seq_len=256, first_position_above=64,
                          attention_windows=(64, -1))
 
-HEALTHY = {"gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
+RANKS_OK = RankResult(ranks=(0, 1, 2, 3), metrics=("loss", "grad_norm"), noise=(("loss", 0.25), ("grad_norm", 0.001)))
+RANKS_BAD = RankResult(ranks=(0, 1, 2, 3), metrics=("loss", "grad_norm"), noise=(("loss", 0.25), ("grad_norm", 0.001)),
+                       departures=(RankDeparture("loss", 2, 60, 115, 54, 120, 6.79, 62.6, 7.9, 60, 3.23, 0.0494, 0),))
+
+HEALTHY = {"ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
            "load_balance": LB_OK, "generation": GEN_OK, "decoding": DEC_OK, "training": TRAINING}
 
 # code -> (results that must fire it, strings its message must quote: measured value, threshold)
@@ -122,6 +127,7 @@ BAD = {
     "HND502": ({"generation": GEN_BAD}, ["unset"]),
     "HND503": ({"generation": GEN_BAD}, ["2048", "512", "threshold 1x"]),
     "HND504": ({"decoding": DEC_BAD}, ["3.2", "threshold 0.001", "window 64"]),
+    "HND601": ({"ranks": RANKS_BAD}, ["rank 2", "step 60", "679.0%", "threshold 25.0%"]),
 }
 
 
