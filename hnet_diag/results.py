@@ -70,14 +70,3 @@ class Results:
         """The analyzer results that are there, by name (what plots and the appendix draw)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in SETTINGS and f.name != "failed" and getattr(self, f.name) is not None}
-
-    def missing_reason(self, name: str) -> str | None:
-        """Why the result `name` cannot be read (None when it can): not run, failed, or no data."""
-        if name in self.failed:
-            return f"not enough data: {self.failed[name]}"
-        value = getattr(self, name)
-        if value is None:
-            return f"no {name} analysis was run"
-        if getattr(value, "ok", True) is False:
-            return f"not enough data: {getattr(value, 'reason', '') or 'not enough data'}"
-        return None

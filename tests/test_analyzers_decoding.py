@@ -5,7 +5,7 @@ torch = pytest.importorskip("torch")
 
 from hnet_diag import load_run  # noqa: E402
 from hnet_diag.analyzers.decoding import analyze_decoding, compare_logits, held_out_sequences  # noqa: E402
-from test_analyzers_support import close_figures  # noqa: E402
+from conftest import close_figures  # noqa: E402
 
 TINY = {
     "arch_layout": ["m1", ["T1"], "m1"], "d_model": [32, 48], "d_intermediate": [0, 64], "vocab_size": 256,

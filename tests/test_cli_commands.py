@@ -8,13 +8,13 @@ import pytest
 
 from hnet_diag.cli import main
 
-from test_report_runs import example_like, write_run
+from conftest import example_like, run_folder
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    return {"example": example_like(root / "example"), "healthy": write_run(root / "healthy")}
+    return {"example": example_like(root / "example"), "healthy": run_folder(root / "healthy")}
 
 
 def test_check_exits_0_when_nothing_reaches_the_level(runs, capsys):
@@ -81,6 +81,7 @@ def test_analyze_json_format_has_the_findings_schema(runs, tmp_path):
     out = tmp_path / "r.json"
     assert main(["analyze", str(runs["example"]), "-o", str(out)]) == 0
     data = json.loads(out.read_text())
+    assert data["findings"]
     assert all({"code", "severity", "title", "evidence", "recommendation"} <= set(f) for f in data["findings"])
 
 

@@ -10,7 +10,7 @@ from hnet_diag import load_run
 from hnet_diag.diagnosis import diagnose
 from hnet_diag.report.machine import github_annotations, to_json, to_junit, to_sarif
 
-from test_report_runs import example_like
+from conftest import example_like
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,7 @@ def test_sarif_is_well_formed_2_1_0(diagnosis):
     rules = run["tool"]["driver"]["rules"]
     ids = [r["id"] for r in rules]
     assert len(ids) == len(set(ids))
+    assert run["results"]
     for res in run["results"]:
         assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
         assert res["level"] in {"error", "warning", "note"}
@@ -116,7 +117,9 @@ def test_github_workspace_wins_over_the_working_directory(tmp_path, monkeypatch,
     assert code == 1
     files = {ln.split("file=", 1)[1].split(",", 1)[0] for ln in lines if "file=" in ln}
     assert files and all(f.startswith("runs/exp1/") for f in files)
-    for result in json.loads((repo / "tools" / "r.sarif").read_text())["runs"][0]["results"]:
+    results = json.loads((repo / "tools" / "r.sarif").read_text())["runs"][0]["results"]
+    assert results
+    for result in results:
         loc = result["locations"][0]["physicalLocation"]["artifactLocation"]
         assert loc == {"uri": loc["uri"], "uriBaseId": "%SRCROOT%"} and (repo / loc["uri"]).is_file()
 

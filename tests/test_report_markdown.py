@@ -9,7 +9,7 @@ from hnet_diag import load_run
 from hnet_diag.diagnosis import diagnose
 from hnet_diag.report.markdown import render_markdown, write_report
 
-from test_report_runs import example_like, write_run
+from conftest import example_like, run_folder
 
 SECTIONS = [
     "## Executive Summary", "## Key Findings", "### 🔴 Critical Issues", "### ✅ Positive Findings",
@@ -21,7 +21,7 @@ SECTIONS = [
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    return {"example": example_like(root / "example"), "healthy": write_run(root / "healthy")}
+    return {"example": example_like(root / "example"), "healthy": run_folder(root / "healthy")}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_healthy_run_gets_a_clean_report(diagnoses):
 
 
 def test_load_warnings_reach_the_appendix(tmp_path):
-    run = write_run(tmp_path / "r", max_steps=120)
+    run = run_folder(tmp_path / "r", max_steps=120)
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 120, "loss": \n')  # a run still writing: truncated last line
     d = diagnose(load_run(run))

@@ -1,9 +1,13 @@
 """The rule catalog: codes are pinned, every rule is documented and quotes its thresholds."""
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
+
+from conftest import BAD, FIXTURE_RUNS, HEALTHY, fixture_results
+from hnet_diag.cli import build_parser
 
 from hnet_diag.rules.registry import POSITIVE_CODES, PROBLEM_CODES, RULES
 from hnet_diag.rules.rule import Severity
@@ -55,13 +59,78 @@ def test_every_rule_has_a_full_doc_page_and_documented_thresholds(rule):
     assert rule.reads, "a rule must say which analyzer result it reads"
 
 
+def _subparser(name: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+#: the commands whose flags recommendations name, with the arguments they require
+COMMANDS = {"train": ["--out", "run"], "generate": ["--checkpoint", "run/ckpt.pt"]}
+PARSERS = {name: _subparser(name) for name in COMMANDS}
+
+
+def parses(flag: str) -> bool:
+    """Whether `flag` ("--learning-rate 1.5e-4") is accepted, value included, by train or generate.
+
+    A value written as a placeholder ("<half the current value>") only needs the option.
+    """
+    option, *value = flag.split(maxsplit=1)
+    for name, parser in PARSERS.items():
+        if option not in parser._option_string_actions:
+            continue
+        if value and value[0].startswith("<") and value[0].endswith(">"):
+            return True
+        try:
+            parser.parse_args(COMMANDS[name] + flag.split())
+        except SystemExit:
+            return False
+        return True
+    return False
+
+
+def test_the_flag_check_rejects_unknown_flags_and_bad_values(capsys):
+    assert parses("--learning-rate 1.5e-4") and parses("--lr-multipliers 2.0,1.5,1.0") and parses("--top-p 0.9")
+    assert not parses("--learning-rate fast") and not parses("--lr 3e-4") and not parses("--max-new-tokens 1.5")
+    capsys.readouterr()
+
+
+def _recommendations():
+    """Every recommendation the problem rules make on the predicate cases (with and without the
+    run's settings, which switches templated flags) and on the committed fixture runs."""
+    from hnet_diag.rules.engine import evaluate
+
+    from dataclasses import replace
+
+    from hnet_diag.run import TrainingSettings
+
+    unclipped = {"training": TrainingSettings(learning_rate=3e-4, max_grad_norm=0.0)}  # clipping off: advise some
+    cases = [{**HEALTHY, **bad} for bad, _ in BAD.values()] + [dict(bad) for bad, _ in BAD.values()]
+    cases += [{**bad, **unclipped, **{k: replace(v, max_grad_norm=None) for k, v in bad.items() if k == "gradients"}}
+              for bad, _ in BAD.values()]
+    cases += [fixture_results(name) for name in FIXTURE_RUNS]
+    for rule in RULES:
+        if rule.code in PROBLEM_CODES:
+            for results in cases:
+                f = evaluate(rule, results)
+                if f.recommendation:
+                    yield rule.code, f.recommendation
+
+
 @pytest.mark.parametrize("rule", [r for r in RULES if r.code in PROBLEM_CODES], ids=lambda r: r.code)
-def test_problem_rules_recommend_something_and_flags_are_trainer_or_generation_flags(rule):
+def test_problem_rules_recommend_something(rule):
     assert rule.recommendation
-    known = {"--learning-rate", "--lr-multipliers", "--warmup-steps", "--max-steps", "--schedule", "--max-grad-norm",
-             "--ratio-loss-weight", "--target-compression", "--resume", "--temperature", "--top-p", "--top-k",
-             "--repetition-penalty", "--max-new-tokens"}
-    for flag in rule.flags:
-        for token in flag.split():
-            if token.startswith("--"):
-                assert token in known, f"{rule.code} recommends unknown flag {token}"
+
+
+def test_every_flag_a_recommendation_renders_is_a_real_train_or_generate_flag(capsys):
+    """Reads the argparse parsers of `hnet-diag train` and `generate`, templated flags filled."""
+    seen: dict[str, set[str]] = {}
+    for code, rec in _recommendations():
+        for flag in rec.flags:
+            assert flag.startswith("--") and parses(flag), f"{code} recommends {flag!r}"
+            seen.setdefault(code, set()).add(flag.split()[0])
+    capsys.readouterr()
+    flagged = {r.code for r in RULES if r.flags}
+    assert flagged <= set(seen), f"rules whose flags were never rendered: {flagged - set(seen)}"
+    # the templated alternatives were exercised too (the LR unknown, no clipping set, ...)
+    assert "--learning-rate" in seen["HND101"] and "--max-grad-norm" in seen["HND101"]

@@ -8,7 +8,7 @@ from hnet_diag.rules.causes import (
 from hnet_diag.rules.engine import evaluate
 from hnet_diag.rules.rule import Evidence, Finding, Recommendation, Severity, Status
 
-from test_rules_predicates import BAD, HEALTHY
+from conftest import BAD, HEALTHY
 
 
 def alarm(code, severity=Severity.HIGH, window=None, stage=None, flags=(), actions=(), priority=None):

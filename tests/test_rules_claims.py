@@ -4,8 +4,8 @@ from __future__ import annotations
 from hnet_diag.rules.claims import check_claims
 from hnet_diag.rules.engine import run_rules
 
-from test_rules_predicates import (
-    GEN_BAD, GRAD_CLIPPED, GRAD_SPIKY, HEALTHY, LB_BAD, LR_UNSTABLE_OUTER, WARM_SHORT, CONV_CUT,
+from conftest import (
+    GEN_BAD, GRAD_CLIPPED, GRAD_SPIKY, HEALTHY, LR_UNSTABLE_OUTER, WARM_SHORT, CONV_CUT,
 )
 
 
@@ -43,7 +43,7 @@ def test_example_shaped_evidence_supports_the_claims_it_should_with_numbers():
 
 def test_a_ratio_loss_near_one_with_compression_off_target_contradicts_the_load_balance_claim():
     from hnet_diag.analyzers.load_balance import LoadBalanceResult
-    from test_rules_predicates import stage
+    from conftest import stage
 
     fooled = LoadBalanceResult(stages=(stage(0, comp=9.0, rl=1.0), stage(1)))
     v = verdicts({**HEALTHY, "load_balance": fooled})

@@ -13,7 +13,7 @@ from hnet_diag.analyzers.load_balance import LoadBalanceResult
 from hnet_diag.analyzers.schedule import LRRatioResult
 
 from conftest import FIXTURE_RUNS, fixture_results
-from test_rules_predicates import BAD, HEALTHY, LB_OK, LR_OK, stage
+from conftest import BAD, HEALTHY, LB_OK, LR_OK, stage
 
 #: every result set the predicate tests use: healthy, each pathology alone, all at once
 CASES = [HEALTHY] + [{**HEALTHY, **bad} for bad, _ in BAD.values()] + [
@@ -91,5 +91,8 @@ def test_on_every_fixture_run_hnd101_and_hnd901_agree(name):
     """HND901 counts every spike of HND101's size; a passing HND101 must name what it saw."""
     hnd101, hnd901 = run_rules(fixture_results(name), build_settings({}, select=["HND101", "HND901"]))
     assert not (hnd101.is_alarm and hnd901.is_positive)
-    if hnd101.status is Status.PASS and hnd901.status is Status.NO_DATA and hnd901.evidence.steps:
+    isolated = hnd101.status is Status.PASS and hnd901.status is Status.NO_DATA and bool(hnd901.evidence.steps)
+    if isolated:
         assert f"largest {g(hnd901.evidence.measured)}x" in hnd101.message, (hnd101.message, hnd901.evidence)
+    if name == "example":  # the case the issue named: one 13.7x spike on stage 2 at step 29
+        assert isolated and "stage 2" in hnd101.message and "step 29" in hnd101.message

@@ -356,7 +356,7 @@ def test_empty_and_foreign_files_named_like_event_files_are_warnings_and_the_run
     messages = {w.source: w.message for w in run.warnings}
     assert "events.out.tfevents.1.x: empty event file" in messages["empty"]
     assert "events.out.tfevents.2.x: not a TensorBoard event file" in messages["foreign"]
-    assert all(f.startswith("good") for f in run.files)
+    assert run.files and all(f.startswith("good") for f in run.files)
 
 
 def test_a_foreign_file_next_to_a_good_one_in_the_same_folder_is_a_warning_naming_it(tmp_path):
