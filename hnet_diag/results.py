@@ -2,7 +2,8 @@
 
 A rule's predicate reads one `Results`: one typed field per analyzer result (the names are
 `hnet_diag.analyzers.ANALYZERS`' keys, and a rule's `reads` names them), plus the run's
-own training, model and generation settings. So what a rule may read is written down in
+own training, model and generation settings. Registering an analyzer means adding its
+field here too (tests/test_results.py checks the two agree). So what a rule may read is written down in
 one place and a typo in a field name fails at once instead of reading None.
 
 An analyzer that raised leaves its field None and its reason in `failed`, so its rules
