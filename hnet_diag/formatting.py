@@ -36,6 +36,11 @@ def pct(v: float | None) -> str:
     return "?" if v is None else f"{100 * v:.1f}%"
 
 
+def plain(v: float) -> float | int:
+    """A threshold as typed in a message: 3.0 -> 3, 0.5 stays 0.5."""
+    return int(v) if float(v).is_integer() else v
+
+
 def listing(values: Iterable[float]) -> str:
     """LR multipliers and targets as typed on a command line: "2.0,1.5,1.0", "2.63,0.7"."""
     out = []

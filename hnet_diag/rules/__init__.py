@@ -5,6 +5,7 @@
     load_balance.py  HND3xx  ratio loss, compression, routing
     convergence.py   HND4xx  stopped early, undertrained, overfitting, divergence, loss spikes
     generation.py    HND5xx  sampling settings, length, step-wise decoding
+    distributed.py   HND6xx  multi-rank runs (a rank departing from the others)
     healthy.py       HND9xx  healthy signs, each mirroring the problem rules it is the absence of
     registry.py      collects every family's RULES and derives the root-cause tables
     rule.py          the types: Rule, Threshold, RuleDoc, Cause, Outcome, Evidence, Finding
@@ -31,9 +32,11 @@ How to add a rule (say HND406 in the convergence family):
    `{placeholder}` of the texts must be a fact the predicate returns, or `t_<threshold>` /
    `tp_<threshold>`; flags must be real `hnet-diag train`/`generate` flags.
 3. Append `HND406` to the module's `RULES` tuple. `registry.py` picks it up; `hnet-diag
-   rules`, `explain`, every report and the root-cause tables follow.
-4. Pin the code and name in tests/test_rules_catalog.py, and give it a firing case in
-   tests/test_rules_predicates.py (`BAD`); document it in the README's rule table.
+   rules`, `explain`, every report and the root-cause tables follow. (A new family module,
+   HND7xx say, is also added to `registry.FAMILIES`, in code order.)
+4. Pin the code and name in tests/test_rules_catalog.py, and give it a firing case in `BAD`
+   of tests/conftest.py (the predicate, message and flag tests then cover it); document it
+   in the README's rule table.
 
 A new action in `actions=` that must never sit beside some finding gets its reason in
 `actions.py` and is listed in that finding's `Cause.contradicted_by`. A healthy sign goes

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
+from ..formatting import pct, plain
 from ..results import Results
 from .rule import Finding, Outcome, Recommendation, Rule, Severity, Status
 
@@ -175,7 +176,7 @@ def outcome_of(rule: Rule, r: Results, t: Mapping[str, float]) -> Outcome:
 def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float], strict: bool = False) -> Finding:
     severity = outcome.severity or rule.severity
     # thresholds as typed (t_name) and as a percentage (tp_name) for fractions
-    facts = {**{f"t_{k}": _num(v) for k, v in t.items()}, **{f"tp_{k}": f"{100 * v:.1f}%" for k, v in t.items()},
+    facts = {**{f"t_{k}": plain(v) for k, v in t.items()}, **{f"tp_{k}": pct(v) for k, v in t.items()},
              **dict(outcome.facts)}
 
     def text(template: str) -> str:
@@ -230,10 +231,6 @@ def split_flags(texts: Iterable[str]) -> list[str]:
 
 def _priority(severity: Severity) -> int:
     return {Severity.CRITICAL: 1, Severity.HIGH: 2, Severity.MEDIUM: 3, Severity.LOW: 4}.get(severity, 99)
-
-
-def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else v
 
 
 class MissingFact(KeyError):
