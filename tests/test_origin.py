@@ -16,8 +16,6 @@ PUBLIC = FIXTURES / "public_logs"
     ("run", "trainer", "file"),
     [
         ("hf_trainer_qwen_lora", "hf", "train.log"),
-        ("hf_whisper_ja_overfit", "hf", "trainer_state.json"),
-        ("lightning_slm_undertrained", "lightning", "lightning_logs/version_0/metrics.csv"),
         ("nanogpt_shakespeare_nan", "nanogpt", "train.log"),
         ("build_nanogpt_shakespeare", "build-nanogpt", "train.log"),
         ("modded_nanogpt_soap", "modded-nanogpt", "train.txt"),
@@ -30,6 +28,28 @@ def test_real_public_runs_name_their_trainer_and_the_file_that_showed_it(run, tr
     assert r.trainer.source == file
     assert r.trainer.reason
     assert not r.model_kind.hnet, r.model_kind
+
+
+REAL = FIXTURES / "real_runs"
+
+
+@pytest.mark.parametrize(
+    ("run", "trainer", "file"),
+    [
+        ("whisper_largev2_japanese", "hf", "trainer_state.json"),
+        ("slm_lightning_v0", "lightning", "metrics.csv"),
+        ("turngpt_lightning", "lightning", "metrics.csv"),
+        ("qwen25_medical_llamafactory", "llamafactory", "trainer_log.jsonl"),
+    ],
+)
+def test_real_corpus_runs_name_their_trainer(run, trainer, file):
+    r = load_run(REAL / run)
+    assert (r.trainer.id, r.trainer.source) == (trainer, file)
+
+
+def test_a_csv_not_written_by_lightning_is_not_taken_for_it(tmp_path):
+    (tmp_path / "metrics.csv").write_text("step,epoch,loss\n" + "".join(f"{i},0,{3 - i / 100}\n" for i in range(30)))
+    assert load_run(tmp_path).trainer.id == "unknown"
 
 
 def test_bundled_trainer_runs_are_recognised_as_such_and_as_h_nets():
@@ -54,8 +74,10 @@ def test_a_bundled_trainer_log_alone_still_names_the_bundled_trainer(tmp_path):
     assert r.trainer.id == "hnet-diag" and r.trainer.source == "train.log"
 
 
-def test_hf_model_config_gives_the_model_its_name():
-    r = load_run(PUBLIC / "hf_whisper_ja_overfit")
+def test_hf_model_config_gives_the_model_its_name(tmp_path):
+    shutil.copy(REAL / "whisper_largev2_japanese" / "trainer_state.json", tmp_path)
+    shutil.copy(PUBLIC / "hf_whisper_ja_config" / "config.json", tmp_path)
+    r = load_run(tmp_path)
     assert r.model_kind.name == "whisper-large-v2"
     assert r.model_kind.source == "config.json"
 

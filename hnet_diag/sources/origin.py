@@ -26,6 +26,7 @@ from ..run import ModelKind, Run, TrainerInfo
 TRAINERS: dict[str, str] = {
     "hnet-diag": "hnet-diag trainer",
     "hf": "HF Trainer",
+    "llamafactory": "LLaMA-Factory (HF Trainer)",
     "lightning": "PyTorch Lightning",
     "nanogpt": "nanoGPT",
     "build-nanogpt": "build-nanogpt",
@@ -98,6 +99,8 @@ def _candidates(run: Run, root: Path) -> Iterable[tuple[str, str, str]]:
     for name, cfg in _configs_by_depth(run):
         if isinstance(cfg.get("model"), dict) and "arch_layout" in cfg["model"] and isinstance(cfg.get("training"), dict):
             yield "hnet-diag", name, "an H-Net `model` config beside a `training` section (the bundled trainer's config.json)"
+    if "trainer_log.jsonl" in names:
+        yield "llamafactory", names["trainer_log.jsonl"], "`trainer_log.jsonl` is written by LLaMA-Factory's log callback"
     for own in ("trainer_state.json", "training_args.json", "training_args.bin"):
         if own in names:
             yield "hf", names[own], f"`{own}` is written by the Hugging Face Trainer"
@@ -107,6 +110,8 @@ def _candidates(run: Run, root: Path) -> Iterable[tuple[str, str, str]]:
     for folder, members in sorted(by_dir.items(), key=lambda kv: (len(kv[0].parts), str(kv[0]))):
         if {"hparams.yaml", "metrics.csv"} <= members:
             yield "lightning", str(folder / "metrics.csv"), "`hparams.yaml` beside `metrics.csv` (Lightning's CSVLogger)"
+        if "metrics.csv" in members and _lightning_header(root / folder / "metrics.csv"):
+            yield "lightning", str(folder / "metrics.csv"), "`metrics.csv` with Lightning CSVLogger's sorted columns, `epoch` and `step` among them"
     for name, cfg in _configs_by_depth(run):
         keys = set(_flat_keys(cfg))
         if len(keys & _HF_KEYS) >= 3:
@@ -126,6 +131,13 @@ def _candidates(run: Run, root: Path) -> Iterable[tuple[str, str, str]]:
             if pattern.search(head):
                 yield trainer, f, what
                 break
+
+
+def _lightning_header(path: Path) -> bool:
+    """Lightning's CSVLogger writes every metric key in sorted order, `epoch` and `step` included."""
+    first = _head(path).split("\n", 1)[0].strip()
+    cols = [c.strip() for c in first.split(",")]
+    return {"epoch", "step"} <= set(cols) and cols == sorted(cols) and len(cols) >= 3
 
 
 def _configs_by_depth(run: Run) -> list[tuple[str, dict[str, Any]]]:
