@@ -20,6 +20,7 @@ PUBLIC = FIXTURES / "public_logs"
         ("build_nanogpt_shakespeare", "build-nanogpt", "train.log"),
         ("modded_nanogpt_soap", "modded-nanogpt", "train.txt"),
         ("llmc_gpt2_124m_cut", "llmc", "train.log"),
+        ("lightning_slm_undertrained", "lightning", "lightning_logs/version_0/metrics.csv"),
     ],
 )
 def test_real_public_runs_name_their_trainer_and_the_file_that_showed_it(run, trainer, file):
