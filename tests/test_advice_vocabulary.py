@@ -88,3 +88,27 @@ def test_every_table_names_only_known_settings():
 
     for trainer, table in TABLES.items():
         assert set(table) <= set(SETTINGS), trainer
+
+
+# -- the bundled flags, read back as actions ------------------------------------------------------
+def test_flags_read_back_as_actions_with_direction_and_current_value():
+    from hnet_diag.advice.flags import parse_flags
+    from hnet_diag.run import TrainingSettings
+
+    now = TrainingSettings(learning_rate=3e-4, warmup_steps=10, max_steps=300)
+    (lr, clip) = parse_flags(["--learning-rate 1.5e-4", "--max-grad-norm 1.0"], ["learning_rate:down"], now)
+    assert lr.to_dict() == {"setting": "learning_rate", "from": 3e-4, "to": 1.5e-4, "direction": "down"}
+    assert lr.text == "1.5e-4" and clip.to == 1.0 and clip.from_ is None
+    (half,) = parse_flags(["--learning-rate <half the current value>"], ["learning_rate:down"], now)
+    assert half.to is None and half.value == "<half the current value>" and half.key == "learning_rate:down"
+    (mult,) = parse_flags(["--lr-multipliers 2.0,1.5,1.0"], ["lr_multipliers:down"], now)
+    assert mult.to == [2.0, 1.5, 1.0]
+
+
+@pytest.mark.parametrize("flags", [["--resume --max-steps 300"], ["--temperature 0.8 --top-p 0.9"], ["--schedule wsd"],
+                                   ["--learning-rate 7e-6", "--max-grad-norm 1.0"], ["--lr-multipliers 2.0,1.5,1.0"],
+                                   ["--ratio-loss-weight 0.03 --learning-rate 1e-3 --warmup-steps 30"]])
+def test_the_bundled_table_renders_parsed_flags_back_to_the_same_text(flags):
+    from hnet_diag.advice.flags import parse_flags
+
+    assert " ".join(bundled_flags(parse_flags(flags))) == " ".join(flags)
