@@ -34,6 +34,18 @@ class Diagnosis:
     locations: dict[str, str] = field(default_factory=dict)  # code -> file the finding is about
     settings_origin: str = "defaults"
     facts: dict[str, Any] = field(default_factory=dict)  # run-level numbers for the summary
+    trainer: Any = None  # run.TrainerInfo: who wrote the run (the vocabulary of the advice)
+    model_kind: Any = None  # run.ModelKind: H-Net or not, and why
+    not_applicable: tuple[str, ...] = ()  # codes of H-Net-only checks on a run that is not an H-Net
+
+    @property
+    def trainer_id(self) -> str:
+        return getattr(self.trainer, "id", None) or "unknown"
+
+    @property
+    def is_hnet(self) -> bool:
+        """An H-Net, or a run whose kind is unknown to the caller (a bare diagnose(results=...))."""
+        return self.model_kind is None or bool(getattr(self.model_kind, "hnet", False)) or self.trainer_id == "hnet-diag"
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -47,7 +59,9 @@ class Diagnosis:
 
     @property
     def no_data(self) -> list[Finding]:
-        return [f for f in self.findings if f.status is Status.NO_DATA and f.severity is not Severity.POSITIVE]
+        """Applicable checks that had nothing to measure (H-Net-only checks of other models are left out)."""
+        return [f for f in self.findings if f.status is Status.NO_DATA and f.severity is not Severity.POSITIVE
+                and f.code not in self.not_applicable]
 
     def finding(self, code: str) -> Finding | None:
         return next((f for f in self.findings if f.code == code), None)
@@ -63,6 +77,8 @@ class Diagnosis:
             out[f.severity.value] += 1
         out["positive"] = len(self.positives)
         out["no_data"] = len(self.no_data)
+        if self.not_applicable:
+            out["not_applicable"] = len(self.not_applicable)
         out["passed"] = sum(f.status is Status.PASS and f.severity is not Severity.POSITIVE for f in self.findings)
         return out
 
@@ -98,7 +114,7 @@ def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any
     # predicates suggest flags from the run's own settings (e.g. half its --learning-rate)
     results = Results.of(results, run)
 
-    findings = run_rules(results, settings)
+    findings = with_changes(run_rules(results, settings), run)
     findings, conflicts = resolve_conflicts(findings)
     causes = link_causes(findings)
     findings, deferred = defer_to_roots(findings, causes)
@@ -124,7 +140,45 @@ def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any
         locations={f.code: loc for f in findings if (loc := locate(f, run))},
         settings_origin=getattr(settings, "origin", "defaults"),
         facts=_facts(run),
+        trainer=getattr(run, "trainer", None),
+        model_kind=getattr(run, "model_kind", None),
+        not_applicable=_not_applicable(findings, run),
     )
+
+
+def with_changes(findings: list[Finding], run: Any) -> list[Finding]:
+    """Each recommendation's flags as structured changes (advice.Action), with the run's current values.
+
+    The rule's own offers (a remedy only some trainers have, such as HF's early stopping)
+    join them as optional changes.
+    """
+    from dataclasses import replace
+
+    from .advice.flags import parse_flags
+    from .rules.registry import RULES
+
+    offers = {r.code: getattr(r, "offers", ()) for r in RULES}
+    now = (getattr(run, "training", None), getattr(run, "generation", None))
+    out = []
+    for f in findings:
+        rec = f.recommendation
+        if rec is not None:
+            rec = replace(rec, changes=parse_flags(rec.flags, rec.actions, now) + tuple(offers.get(f.code, ())))
+            f = f.with_(recommendation=rec)
+        out.append(f)
+    return out
+
+
+def _not_applicable(findings: list[Finding], run: Any) -> tuple[str, ...]:
+    """H-Net-only checks (they read only per-stage, routing or decoding results) of a run that is not an H-Net."""
+    kind = getattr(run, "model_kind", None)
+    trainer = getattr(getattr(run, "trainer", None), "id", "unknown")
+    if kind is None or kind.hnet or trainer == "hnet-diag":
+        return ()
+    from .rules.registry import RULES
+
+    hnet_only = {r.code for r in RULES if r.hnet_only}
+    return tuple(f.code for f in findings if f.code in hnet_only and not f.is_alarm)
 
 
 def run_analyzers(run: Any) -> tuple[Results, list[str]]:

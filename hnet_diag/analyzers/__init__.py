@@ -25,6 +25,11 @@ ANALYZERS: dict[str, tuple[str, str]] = {
     "ranks": ("ranks", "analyze_ranks"),
 }
 
+#: results that measure what only an H-Net has (per-stage LR ratios, chunking and routing,
+#: step-wise decoding of the bundled model): a rule reading only these does not apply to
+#: another model, and its report says so in one line instead of "no data"
+HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding"})
+
 
 def analyzer(name: str) -> Callable[..., Any]:
     """The analyze function registered under `name`."""

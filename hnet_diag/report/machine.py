@@ -57,6 +57,8 @@ def to_json_dict(d: "Diagnosis") -> dict[str, Any]:
             "files": list(d.files),
             "warnings": list(d.warnings),
             "events": list(d.events),
+            "trainer": d.trainer.to_dict() if d.trainer is not None else None,
+            "model": d.model_kind.to_dict() if d.model_kind is not None else None,
         },
         "summary": d.counts(),
         "findings": [_with_file(f.to_dict(), d.locations.get(f.code)) for f in shown],
@@ -67,12 +69,33 @@ def to_json_dict(d: "Diagnosis") -> dict[str, Any]:
             for c in d.causes
         ],
         "recommendations": [
-            {"priority": r.priority, "severity": r.severity, "text": r.text, "flags": list(r.flags), "codes": list(r.codes)}
+            {"priority": r.priority, "severity": r.severity, "text": r.text, "flags": list(r.flags), "codes": list(r.codes),
+             "actions": [a.to_dict() for a in r.changes], "advice": _advice(d, r), "bundled_flags": list(r.flags)}
             for r in d.recommendations
         ],
+        "not_applicable": list(d.not_applicable),
         "conflicts_resolved": [c.__dict__ for c in d.conflicts],
         "claims": [c.to_dict() for c in d.claims],
     }
+
+
+def _advice(d: "Diagnosis", r: Any) -> dict[str, Any]:
+    """The recommendation in the words of the run's trainer (its flags for the bundled trainer)."""
+    from ..advice import advise
+
+    if d.trainer_id == "hnet-diag" or not r.changes:
+        return {"trainer": d.trainer_id, "code": [" ".join(r.flags)] if r.flags else [], "cli": None, "notes": [],
+                "language": "bash" if r.flags else "text"}
+    return advise(r.changes, d.trainer_id).to_dict()
+
+
+def _fix_text(d: "Diagnosis", rec: Any) -> str:
+    """" Fix: ..." for one-line outputs (annotations, JUnit): the trainer's code, else its flags."""
+    from ..advice import advise
+
+    if d.trainer_id == "hnet-diag" or not rec.changes:
+        return " ".join(rec.flags)
+    return advise(rec.changes, d.trainer_id).inline()
 
 
 def _with_file(entry: dict[str, Any], file: str | None) -> dict[str, Any]:
@@ -130,6 +153,8 @@ def to_sarif_dict(d: "Diagnosis", root: Path | str | None = None) -> dict[str, A
         }
         if f.recommendation:
             result["properties"]["recommendation"] = f.recommendation.to_dict()
+            if d.trainer_id != "hnet-diag" and f.recommendation.changes:
+                result["properties"]["recommendation"]["advice"] = _fix_text(d, f.recommendation)
         file = d.locations.get(f.code)
         if file:
             result["locations"] = [{"physicalLocation": {"artifactLocation": _artifact(file, root)}}]
@@ -169,7 +194,9 @@ def to_junit(d: "Diagnosis") -> str:
             body = [f.message]
             if f.recommendation:
                 body.append("Recommendation: " + f.recommendation.text)
-                if f.recommendation.flags:
+                if d.trainer_id != "hnet-diag" and f.recommendation.changes:
+                    body.append(f"Fix ({d.trainer.name}): " + _fix_text(d, f.recommendation))
+                elif f.recommendation.flags:
                     body.append("Flags: " + " ".join(f.recommendation.flags))
             fail.text = "\n".join(body)
         elif f.status.value == "no-data":
@@ -206,7 +233,7 @@ def github_annotations(d: "Diagnosis", root: Path | str | None = None) -> list[s
             props.append(f"file={_escape_property(rel)}")
         props.append(f"title={_escape_property(f'{f.code} {f.title} ({f.severity.value})')}")
         text = f.message
-        if f.recommendation and f.recommendation.flags:
-            text += " Fix: " + " ".join(f.recommendation.flags)
+        if f.recommendation and (fix := _fix_text(d, f.recommendation)):
+            text += " Fix: " + fix
         lines.append(f"::{kind} {','.join(props)}::{_escape_data(text)}")
     return lines

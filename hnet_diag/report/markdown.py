@@ -85,7 +85,7 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
         return {
             "number": numbered[f.code], "code": f.code, "name": f.name, "title": f.title,
             "severity": f.severity.value, "message": f.message, "evidence_line": _evidence_line(f),
-            "flags": list(rec.flags) if rec else [], "fix": rec.text if rec else "",
+            "fix_line": fix_line(d, rec) if rec else "",
         }
 
     critical = [alarm(f) for f in alarms if f.severity.rank >= 3]
@@ -95,6 +95,8 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
     for key, title in AREAS:
         rows = []
         for f in d.area(key):
+            if f.code in d.not_applicable:
+                continue
             rows.append({
                 "code": f.code, "title": cell(f.title), "status": _status_label(f),
                 "measured": cell(fmt(f.evidence.measured)), "threshold": cell(fmt(f.evidence.threshold)),
@@ -109,7 +111,7 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
     claims = [
         {"claim": cell(c.claim), "verdict_label": c.label, "evidence": cell(c.evidence)}
         for c in d.claims if c.verdict != "no-data"
-    ]
+    ] if d.is_hnet else []  # the claims are those of H-Net reports
     if claims:  # show the no-data ones too, once at least one claim could be checked
         claims = [{"claim": cell(c.claim), "verdict_label": c.label, "evidence": cell(c.evidence)} for c in d.claims]
 
@@ -128,7 +130,7 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
         for r in d.recommendations:
             if r.priority in prios:
                 n += 1
-                items.append({"number": n, "text": r.text, "flags": list(r.flags), "codes": list(r.codes)})
+                items.append({"number": n, "text": r.text, "codes": list(r.codes), **advice_block(d, r.flags, r.changes)})
         if items:
             groups.append({"title": gtitle, "entries": items})
 
@@ -138,6 +140,8 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
 
     return {
         "run_name": d.run_name,
+        "title": report_title(d),
+        "not_applicable": not_applicable_line(d),
         "summary": executive_summary(d),
         "header": header_rows(d),
         "critical": critical,
@@ -153,13 +157,74 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
         "risks": list(dict.fromkeys(f.recommendation.risk for f in alarms if f.recommendation and f.recommendation.risk)),
         "conclusion": conclusion(d),
         "next_steps": next_steps(d),
-        "no_data": [{"code": f.code, "title": cell(f.title), "message": cell(f.message)} for f in d.no_data],
+        "no_data": [{"code": f.code, "title": cell(f.title), "message": cell(f.message),
+                     "enable": cell(enable_hint(d, f.code))} for f in d.no_data],
+        "enable_column": d.trainer_id != "hnet-diag",
         "warnings": list(d.warnings),
         "events": list(d.events),
         "files": list(d.files),
         "settings_origin": _origin(d.settings_origin),
         "version": __version__,
     }
+
+
+def report_title(d: "Diagnosis") -> str:
+    """"H-Net Diagnostic Report: run" for an H-Net; else what the run is and which trainer wrote it."""
+    if d.is_hnet:
+        return f"H-Net Diagnostic Report: {d.run_name}"
+    model = getattr(d.model_kind, "name", "") or d.run_name
+    trainer = f" ({d.trainer.name})" if d.trainer_id != "unknown" else ""
+    return f"Training diagnostic report: {model}{trainer}"
+
+
+def not_applicable_line(d: "Diagnosis") -> str:
+    """The H-Net-only checks of a run that is not an H-Net, in one line instead of a "no data" each."""
+    if not d.not_applicable:
+        return ""
+    from ..rules.registry import RULES
+
+    problems = [r for r in RULES if r.code in d.not_applicable and r.severity.value != "positive"]
+    why = getattr(d.model_kind, "reason", "") or "nothing in the run shows an H-Net"
+    return (f"Not applicable, as this is not an H-Net ({why}): "
+            + "; ".join(f"{r.code} {r.title}" for r in problems) + ".")
+
+
+def _advice(d: "Diagnosis", changes: tuple) -> Any:
+    from ..advice import advise
+
+    return advise(changes, d.trainer_id)
+
+
+def uses_flags(d: "Diagnosis", flags: tuple[str, ...], changes: tuple) -> bool:
+    """The bundled trainer's runs (and fixes that name no setting) are advised in its flags, as written."""
+    return d.trainer_id == "hnet-diag" or not changes
+
+
+def fix_line(d: "Diagnosis", rec: Any) -> str:
+    """The one-line fix under a finding: the trainer's own code, else the recommendation's text."""
+    if uses_flags(d, rec.flags, rec.changes):
+        return f"`{' '.join(rec.flags)}`" if rec.flags else rec.text
+    a = _advice(d, rec.changes)
+    parts = [f"`{c}`" for c in a.code] + list(a.notes)
+    return " ".join(parts) if parts else rec.text
+
+
+def advice_block(d: "Diagnosis", flags: tuple[str, ...], changes: tuple) -> dict[str, Any]:
+    """A recommendation's code block in the trainer's words: language, lines, command line, notes."""
+    if uses_flags(d, flags, changes):
+        return {"lang": "bash", "code": [" ".join(flags)] if flags else [], "cli": "", "notes": []}
+    a = _advice(d, changes)
+    return {"lang": a.language, "code": list(a.code), "cli": a.cli, "notes": list(a.notes)}
+
+
+def enable_hint(d: "Diagnosis", code: str) -> str:
+    """What would give check `code` its data, in the trainer's terms."""
+    from ..advice.enable import hint
+    from ..rules.registry import RULES
+
+    rule = next((r for r in RULES if r.code == code), None)
+    needs = getattr(rule, "needs", ()) or ()
+    return "; ".join(hint(d.trainer_id, n) for n in needs)
 
 
 def _origin(origin: str) -> str:
@@ -215,6 +280,8 @@ def executive_summary(d: "Diagnosis") -> str:
 
 def implementation_plan(d: "Diagnosis") -> list[dict[str, Any]]:
     """Phases: change training, change generation, verify. Only phases with something to do."""
+    if d.trainer_id != "hnet-diag" and any(r.changes for r in d.recommendations):
+        return _plan_in_trainer_terms(d)
     train_flags, gen_flags, train_texts, gen_texts = [], [], [], []
     for r in d.recommendations:
         is_gen = all(code.startswith("HND5") for code in r.codes)
@@ -250,6 +317,38 @@ def implementation_plan(d: "Diagnosis") -> list[dict[str, Any]]:
     return phases
 
 
+def _plan_in_trainer_terms(d: "Diagnosis") -> list[dict[str, Any]]:
+    """The plan for a run of another trainer: its own settings, then the same verification."""
+    from ..advice import advise
+    from ..advice.actions import GENERATION
+
+    train = [a for r in d.recommendations for a in r.changes if a.setting not in GENERATION]
+    gen = [a for r in d.recommendations for a in r.changes if a.setting in GENERATION]
+    texts = [r.text for r in d.recommendations if not r.changes]
+    phases = []
+    restart = any(a.setting in ("learning_rate", "warmup_steps", "schedule", "max_grad_norm", "weight_decay") for a in train)
+    for title, actions, lead in (("Training settings", train, "Start a new run (warmup and LR settings act from step 0) with"
+                                  if restart else "Continue the run with"), ("Generation settings", gen, "Generate with")):
+        if not actions:
+            continue
+        a = advise(tuple(dict.fromkeys(actions)), d.trainer_id)
+        steps = []
+        if a.code:
+            steps.append(f"{lead} " + "; ".join(f"`{c}`" for c in a.code) + ".")
+        steps += list(a.notes)
+        if restart and title == "Training settings":
+            steps.append("Keep everything else unchanged, so the new run isolates the effect of these settings.")
+        phases.append({"title": title, "steps": steps})
+    if texts:
+        phases.append({"title": "Other changes", "steps": [t if t.endswith(".") else t + "." for t in texts]})
+    if phases:
+        phases.append({"title": "Verify", "steps": [
+            "Run `hnet-diag check NEW_RUN --fail-on high` on the new run; it exits 0 once the fixes worked.",
+            "Compare this report's evidence tables with the new run's report.",
+        ]})
+    return phases
+
+
 def conclusion(d: "Diagnosis") -> str:
     serious = [f for f in d.alarms if f.severity.rank >= 3]
     if not d.alarms:
@@ -271,10 +370,14 @@ def next_steps(d: "Diagnosis") -> list[str]:
     if d.recommendations:
         out.append("Apply the high-priority recommendations first; they address the root causes.")
         out.append("Run the changed configuration and check it with `hnet-diag check RUN --fail-on high`.")
-    if d.no_data:
+    if d.no_data and d.trainer_id == "hnet-diag":
         missing = ", ".join(f.code for f in d.no_data[:6])
         out.append(f"Give the checks without data what they need (appendix: {missing}{', …' if len(d.no_data) > 6 else ''}), "
                    "e.g. per-stage metrics, a config with the planned steps, generation settings or a checkpoint.")
+    elif d.no_data:
+        missing = ", ".join(f.code for f in d.no_data[:6])
+        out.append(f"Give the checks without data what they need (appendix: {missing}{', …' if len(d.no_data) > 6 else ''}); "
+                   "the appendix says how, in this trainer's terms.")
     if not out:
         out.append("Nothing to fix: use this run as the baseline for the next ones.")
     return out

@@ -25,8 +25,12 @@ def print_summary(d: "Diagnosis", console: Any = None, report_path: str | None =
         console.print(table)
     if d.recommendations:
         console.print("[bold]Recommended[/bold]:")
+        from .markdown import advice_block
+
         for i, r in enumerate(d.recommendations, 1):
-            flags = f"  [bold]{' '.join(r.flags)}[/bold]" if r.flags else ""
+            block = advice_block(d, r.flags, r.changes)
+            shown = "; ".join(block["code"]) or " ".join(block["notes"])
+            flags = f"  [bold]{shown}[/bold]" if shown else ""
             console.print(f"  {i}. [{STYLES[r.severity]}]{r.severity}[/] {r.text}{flags} [dim]({', '.join(r.codes)})[/dim]",
                           highlight=False)
     if show_positive and d.positives:

@@ -54,6 +54,7 @@ class MergedRecommendation:
     priority: int
     severity: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    changes: tuple = ()  # advice.Action of the flags kept here (and optional extras): what to render per trainer
 
 
 def _order(code: str) -> int:
@@ -130,7 +131,7 @@ def find_conflicts(findings: Iterable[Finding]) -> list[Conflict]:
     for f in alarms:
         if not f.recommendation:
             continue
-        for action in f.recommendation.actions:
+        for action in f.recommendation.keys:
             codes, why = CONFLICTS.get(action, (frozenset(), ""))
             for other in alarms:
                 if other.code == f.code:
@@ -138,7 +139,7 @@ def find_conflicts(findings: Iterable[Finding]) -> list[Conflict]:
                 if other.code in codes:
                     out.append(_conflict(f, other, action, why))
                     continue
-                if other.recommendation and _opposite(action) and _opposite(action) in other.recommendation.actions:
+                if other.recommendation and _opposite(action) and _opposite(action) in other.recommendation.keys:
                     out.append(_conflict(f, other, action, f"moving {action.split(':')[0]} both ways", both_ways=True))
     seen, unique = set(), []
     for c in out:
@@ -207,7 +208,11 @@ def merge_recommendations(findings: Sequence[Finding]) -> list[MergedRecommendat
 
     Each flag is kept once across the whole list, at the priority of the most important
     finding asking for it, so `--learning-rate` is never recommended twice with two values.
+    A line keeps the structured changes of the flags it kept (plus optional extras), so
+    every trainer's rendering says the same as the bundled flags.
     """
+    from ..advice.flags import parse_flags
+
     alarms = sorted((f for f in findings if f.is_alarm and f.recommendation), key=lambda f: (f.priority, _order(f.code)))
     merged: list[MergedRecommendation] = []
     flag_owner: dict[str, int] = {}
@@ -226,14 +231,18 @@ def merge_recommendations(findings: Sequence[Finding]) -> list[MergedRecommendat
             flags.append(flag)
         if rec.flags and not flags:  # every flag already asked for by a more important finding
             continue
+        kept = {a.setting for a in parse_flags(flags)}
+        changes = tuple(a for a in rec.changes if a.setting in kept or a.optional or not rec.flags)
         same_text = next((i for i, m in enumerate(merged) if m.text == rec.text), None)
         if same_text is not None:
             m = merged[same_text]
             merged[same_text] = MergedRecommendation(
-                **{**m.__dict__, "codes": tuple(dict.fromkeys(m.codes + (f.code,))), "flags": tuple(dict.fromkeys(m.flags + tuple(flags)))}
+                **{**m.__dict__, "codes": tuple(dict.fromkeys(m.codes + (f.code,))), "flags": tuple(dict.fromkeys(m.flags + tuple(flags))),
+                   "changes": tuple(dict.fromkeys(m.changes + changes))}
             )
             continue
-        merged.append(MergedRecommendation(text=rec.text, flags=tuple(flags), codes=(f.code,), priority=f.priority, severity=f.severity.value))
+        merged.append(MergedRecommendation(text=rec.text, flags=tuple(flags), codes=(f.code,), priority=f.priority,
+                                           severity=f.severity.value, changes=changes))
         for flag in flags:
             flag_owner[flag.split()[0] if flag.startswith("--") else flag] = len(merged) - 1
     return merged

@@ -115,10 +115,19 @@ class Recommendation:
     actions: tuple[str, ...] = ()
     expect: str = ""  # what a run with the fix should show, as a check hnet-diag can repeat
     risk: str = ""  # what the fix may cost
+    changes: tuple[Any, ...] = ()  # advice.Action: each change as data (setting, from, to)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "flags": list(self.flags), "actions": list(self.actions),
-                "expect": self.expect, "risk": self.risk}
+                "changes": [a.to_dict() for a in self.changes], "expect": self.expect, "risk": self.risk}
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """"setting:direction" of every change, then any declared action no change covers."""
+        keys = [a.key for a in self.changes]
+        covered = {a.setting for a in self.changes}
+        keys += [k for k in self.actions if k.split(":", 1)[0] not in covered]
+        return tuple(dict.fromkeys(keys))
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,13 @@ class Rule:
     risk: str = ""  # template: what following it may cost
     cause: Cause | None = None  # problem rules: their place among root causes
     mirrors: tuple["Rule", ...] = ()  # healthy signs: the problem rules they are the absence of
+
+    @property
+    def hnet_only(self) -> bool:
+        """Whether the rule reads only what an H-Net has (analyzers.HNET_ONLY)."""
+        from ..analyzers import HNET_ONLY
+
+        return bool(self.reads) and set(self.reads) <= HNET_ONLY
 
     def defaults(self) -> dict[str, float]:
         """This rule's own thresholds (a healthy sign's mirrored ones come from its mirrors)."""

@@ -26,7 +26,7 @@ from ..run import ModelKind, Run, TrainerInfo
 TRAINERS: dict[str, str] = {
     "hnet-diag": "hnet-diag trainer",
     "hf": "HF Trainer",
-    "llamafactory": "LLaMA-Factory (HF Trainer)",
+    "llamafactory": "LLaMA-Factory",
     "lightning": "PyTorch Lightning",
     "nanogpt": "nanoGPT",
     "build-nanogpt": "build-nanogpt",
@@ -204,10 +204,10 @@ def detect_model_kind(run: Run) -> ModelKind:
             return ModelKind(True, "H-Net", c.path, f"H-Net parameter `{routing}` in the checkpoint")
     name = _plain_model_name(run)
     if m.arch_layout is not None:
-        return ModelKind(False, name or "isotropic model (0-stage H-Net layout)", m.source,
+        return ModelKind(False, name or "", m.source,
                          "`arch_layout` without a chunking stage")
     if m.num_stages == 0:
-        return ModelKind(False, name or "language model", m.source, "a model config without H-Net layout")
+        return ModelKind(False, name or "", m.source, "a model config without H-Net layout")
     return ModelKind(False, name or "", None, "no `arch_layout`, routing metric or H-Net parameter in the run")
 
 
