@@ -26,3 +26,26 @@ def test_a_readme_notebook_example_runs_on_a_real_run(block, tmp_path, monkeypat
         assert namespace["results"]["gradients"].spikes
         assert (tmp_path / "compression.png").stat().st_size > 0
     assert "d" in namespace or "results" in namespace
+
+
+def test_readme_shows_the_same_warmup_finding_as_each_trainer_renders_it():
+    import json
+    from pathlib import Path
+
+    from hnet_diag import load_run
+    from hnet_diag.advice import advise
+    from hnet_diag.diagnosis import diagnose
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Advice in your trainer's words", 1)[1].split("\n## ", 1)[0]
+    blocks = {}
+    for chunk in section.split("```")[1::2]:
+        lang, _, body = chunk.partition("\n")
+        blocks[lang] = body.strip()
+    d = diagnose(load_run(root / "fixtures" / "runs" / "no_warmup"))
+    (warmup,) = [a for r in d.recommendations for a in r.changes if a.setting == "warmup_steps"]
+    assert json.loads(blocks["json"]) == warmup.to_dict()
+    assert blocks["bash"] == advise([warmup], "hnet-diag").code[0]
+    hf = advise([warmup], "hf")
+    assert blocks["python"] == hf.code[0] and f"Command line: {hf.cli}" in section.replace("`", "")
