@@ -173,7 +173,7 @@ def _loggers(files: Iterable[str]) -> tuple[str, ...]:
             found.append("tensorboard")
         if "wandb" in parts or name.startswith("wandb-") or any(p.startswith("run-") and "wandb" in f.lower() for p in parts):
             found.append("wandb")
-        if "mlruns" in parts or name == "meta.yaml":
+        if "mlruns" in parts or name in ("meta.yaml", "mlflow.db"):
             found.append("mlflow")
     return tuple(dict.fromkeys(sorted(found)))
 
