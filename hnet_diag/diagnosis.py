@@ -157,7 +157,7 @@ def with_changes(findings: list[Finding], run: Any) -> list[Finding]:
     from .advice.flags import parse_flags
     from .rules.registry import RULES
 
-    offers = {r.code: getattr(r, "offers", ()) for r in RULES}
+    offers = {r.code: r.offers for r in RULES}
     now = (getattr(run, "training", None), getattr(run, "generation", None))
     out = []
     for f in findings:

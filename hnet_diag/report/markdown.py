@@ -205,7 +205,7 @@ def fix_line(d: "Diagnosis", rec: Any) -> str:
     if uses_flags(d, rec.flags, rec.changes):
         return f"`{' '.join(rec.flags)}`" if rec.flags else rec.text
     a = _advice(d, rec.changes)
-    parts = [f"`{c}`" for c in a.code] + list(a.notes)
+    parts = [f"`{c}`" for c in a.code] or list(a.notes)  # the notes are under the recommendation
     return " ".join(parts) if parts else rec.text
 
 
@@ -223,7 +223,7 @@ def enable_hint(d: "Diagnosis", code: str) -> str:
     from ..rules.registry import RULES
 
     rule = next((r for r in RULES if r.code == code), None)
-    needs = getattr(rule, "needs", ()) or ()
+    needs = rule.needs if rule is not None else ()
     return "; ".join(hint(d.trainer_id, n) for n in needs)
 
 

@@ -5,10 +5,16 @@ Each rule stands with its predicate; see `hnet_diag.rules` for how to add one.
 """
 from __future__ import annotations
 
+from ..advice import Action
 from ..formatting import g, pct
 from ..results import Results
 from .rule import Cause, Evidence, Outcome, Rule, RuleDoc, Severity, Thresholds
 from .shared import T, clip_flag, lower_lr_flags, window_of
+
+#: evaluations without improvement before early stopping ends an overfitting run (HND403's
+#: extra remedy, shown only where the trainer has one: HF's EarlyStoppingCallback, Lightning's
+#: EarlyStopping); two tolerates one noisy evaluation
+EARLY_STOPPING_PATIENCE = 2
 
 #: metrics whose NaN/Inf means the optimisation broke (not timing or throughput columns)
 TRAINING_SIGNALS = {"loss", "val_loss", "bpb", "val_bpb", "grad_norm", "ratio_loss"}
@@ -26,7 +32,7 @@ def check_stopped_early(r: Results, t: Thresholds) -> Outcome:
 
 HND401 = Rule(
     code="HND401", name="stopped-early", title="Run stopped early against its plan",
-    severity=Severity.MEDIUM, area="convergence", reads=("convergence",),
+    severity=Severity.MEDIUM, area="convergence", reads=("convergence",), needs=("planned_steps",),
     check=check_stopped_early,
     thresholds=(T("min_completed", 0.9, "fraction of the planned steps that counts as finished"),),
     message="the run stopped at step {last} of {planned} planned ({frac}; threshold {tp_min_completed}).",
@@ -82,7 +88,7 @@ def check_still_improving(r: Results, t: Thresholds) -> Outcome:
 
 HND402 = Rule(
     code="HND402", name="loss-still-improving", title="Loss still improving at the last step (undertrained)",
-    severity=Severity.MEDIUM, area="convergence", reads=("convergence",),
+    severity=Severity.MEDIUM, area="convergence", reads=("convergence",), needs=("loss",),
     check=check_still_improving,
     thresholds=(
         T("min_trend_z", 2.0, "Mann-Kendall z of the falling trend over the last 20% (noise-aware)"),
@@ -126,7 +132,7 @@ def check_overfitting(r: Results, t: Thresholds) -> Outcome:
 
 HND403 = Rule(
     code="HND403", name="overfitting", title="Overfitting (validation loss rising from its best)",
-    severity=Severity.HIGH, area="convergence", reads=("convergence",),
+    severity=Severity.HIGH, area="convergence", reads=("convergence",), needs=("val_loss",),
     check=check_overfitting,
     thresholds=(
         T("min_val_increase", 0.02, "validation loss above its best by this fraction"),
@@ -137,6 +143,7 @@ HND403 = Rule(
     pass_message="validation loss {last} at step {last_step}, best {best} at step {best_step}.",
     recommendation="Use the checkpoint nearest the best validation step ({best_step}) and stop there, or add data",
     flags=("--max-steps {best_step}",), actions=("max_steps:down",),
+    offers=(Action("early_stopping", to=True, optional=True, params=(("patience", EARLY_STOPPING_PATIENCE),)),),
     expect="validation loss at its best at the last evaluation (HND403 passes)",
     risk="Stopping earlier leaves the LR schedule unfinished unless --max-steps is set before training.",
     doc=RuleDoc(
@@ -191,7 +198,7 @@ def check_divergence(r: Results, t: Thresholds) -> Outcome:
 
 HND404 = Rule(
     code="HND404", name="divergence-or-nonfinite", title="Divergence or NaN/Inf",
-    severity=Severity.CRITICAL, area="loss", reads=("loss",),
+    severity=Severity.CRITICAL, area="loss", reads=("loss",), needs=("loss",),
     check=check_divergence,
     thresholds=(
         T("max_final_over_min", 1.5, "final loss over its running minimum that counts as divergence"),
@@ -237,7 +244,7 @@ def check_loss_spikes(r: Results, t: Thresholds) -> Outcome:
 
 HND405 = Rule(
     code="HND405", name="loss-spikes", title="Loss spikes",
-    severity=Severity.MEDIUM, area="loss", reads=("loss",),
+    severity=Severity.MEDIUM, area="loss", reads=("loss",), needs=("loss",),
     check=check_loss_spikes,
     thresholds=(
         T("min_ratio", 1.3, "a loss spike counts when the loss is this many times its local median"),

@@ -26,7 +26,7 @@ def check_sampling(r: Results, t: Thresholds) -> Outcome:
 
 HND501 = Rule(
     code="HND501", name="sampling-too-random", title="Sampling settings too random",
-    severity=Severity.MEDIUM, area="generation", reads=("generation",),
+    severity=Severity.MEDIUM, area="generation", reads=("generation",), needs=("generation",),
     check=check_sampling,
     thresholds=(
         T("max_temperature", 1.0, "temperature at or above which sampling is untruncated"),
@@ -64,7 +64,7 @@ def check_repetition_penalty(r: Results, t: Thresholds) -> Outcome:
 
 HND502 = Rule(
     code="HND502", name="no-repetition-penalty", title="No repetition penalty",
-    severity=Severity.LOW, area="generation", reads=("generation",),
+    severity=Severity.LOW, area="generation", reads=("generation",), needs=("generation",),
     check=check_repetition_penalty,
     message="no repetition penalty is applied (repetition penalty {value}).",
     pass_message="repetition penalty {value}.",
@@ -95,7 +95,7 @@ def check_generation_length(r: Results, t: Thresholds) -> Outcome:
 
 HND503 = Rule(
     code="HND503", name="generation-longer-than-context", title="Generation length against training context",
-    severity=Severity.LOW, area="generation", reads=("generation",),
+    severity=Severity.LOW, area="generation", reads=("generation",), needs=("generation",),
     check=check_generation_length,
     thresholds=(T("max_ratio", 1.0, "max new tokens over the training sequence length"),),
     message="generation asks for up to {new} new bytes, {ratio}x the training sequence length {seq} (threshold {t_max_ratio}x).",

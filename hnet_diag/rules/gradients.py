@@ -97,7 +97,7 @@ def check_gradient_spikes(r: Results, t: Thresholds) -> Outcome:
 
 HND101 = Rule(
     code="HND101", name="gradient-spikes-after-warmup", title="Gradient explosion / spikes after warmup",
-    severity=Severity.HIGH, area="gradients", reads=("gradients",),
+    severity=Severity.HIGH, area="gradients", reads=("gradients",), needs=("grad_norm",),
     check=check_gradient_spikes,
     thresholds=(
         T("min_ratio", 3.0, "a spike counts when the pre-clip norm is at least this many times its local median"),
@@ -160,7 +160,7 @@ def check_clipping(r: Results, t: Thresholds) -> Outcome:
 
 HND102 = Rule(
     code="HND102", name="clipping-saturated", title="Gradient clipping saturated (most steps clipped)",
-    severity=Severity.MEDIUM, area="gradients", reads=("gradients",),
+    severity=Severity.MEDIUM, area="gradients", reads=("gradients",), needs=("grad_norm", "max_grad_norm"),
     check=check_clipping,
     thresholds=(T("max_clip_rate", 0.5, "fraction of steps after warmup whose pre-clip norm exceeds --max-grad-norm"),),
     message="{rate} of steps after warmup were clipped at --max-grad-norm {clip} (threshold {tp_max_clip_rate}); "
@@ -204,7 +204,7 @@ def check_vanishing(r: Results, t: Thresholds) -> Outcome:
 
 HND103 = Rule(
     code="HND103", name="vanishing-gradients", title="Vanishing gradients",
-    severity=Severity.MEDIUM, area="gradients", reads=("gradients",),
+    severity=Severity.MEDIUM, area="gradients", reads=("gradients",), needs=("grad_norm",),
     check=check_vanishing,
     thresholds=(
         T("min_decades_drop", 2.0, "the norm fell by at least this many powers of ten from early to late training"),

@@ -210,6 +210,8 @@ class Rule:
     risk: str = ""  # template: what following it may cost
     cause: Cause | None = None  # problem rules: their place among root causes
     mirrors: tuple["Rule", ...] = ()  # healthy signs: the problem rules they are the absence of
+    needs: tuple[str, ...] = ()  # what it measures, for "checks without data" (keys of advice.enable.NEEDS)
+    offers: tuple[Any, ...] = ()  # advice.Action: optional extra remedies, shown where a trainer has them
 
     @property
     def hnet_only(self) -> bool:

@@ -83,7 +83,7 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
 
 HND201 = Rule(
     code="HND201", name="warmup-too-short", title="Warmup too short for the instability seen",
-    severity=Severity.HIGH, area="schedule", reads=("warmup",),
+    severity=Severity.HIGH, area="schedule", reads=("warmup",), needs=("lr", "grad_norm"),
     check=check_warmup,
     thresholds=(
         T("min_concentration", 3.0, "spikes near the end of warmup are at least this many times denser than if spread evenly"),
@@ -266,7 +266,7 @@ def check_annealed(r: Results, t: Thresholds) -> Outcome:
 
 HND203 = Rule(
     code="HND203", name="lr-not-annealed", title="Learning rate not annealed when the run stopped",
-    severity=Severity.MEDIUM, area="schedule", reads=("convergence",),
+    severity=Severity.MEDIUM, area="schedule", reads=("convergence",), needs=("lr",),
     check=check_annealed,
     thresholds=(T("max_final_lr_fraction", 0.5, "LR at the last step as a fraction of its peak above which it was not annealed"),),
     message="at the last step ({step}) the LR was {last}, {frac} of its peak {peak} (threshold {tp_max_final_lr_fraction}).",
