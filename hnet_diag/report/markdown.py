@@ -259,7 +259,7 @@ def executive_summary(d: "Diagnosis") -> str:
     if d.last_step is not None:
         steps = f" after {d.last_step} steps" + (f" (of {d.planned_steps} planned)" if d.planned_steps else "")
     checked = len([f for f in d.findings if f.status.value != "no-data"])
-    lead = f"hnet-diag checked `{d.run_name}`{steps} with {checked} checks that had data."
+    lead = f"hnet-diag checked `{d.run_name}`{_what_run(d)}{steps} with {checked} checks that had data."
     serious = c["critical"] + c["high"]
     if not d.alarms:
         return lead + " No check raised an alarm" + (
@@ -276,6 +276,15 @@ def executive_summary(d: "Diagnosis") -> str:
     if d.positives:
         parts.append(f"{len(d.positives)} healthy sign{'s' if len(d.positives) != 1 else ''} confirmed.")
     return " ".join(parts)
+
+
+def _what_run(d: "Diagnosis") -> str:
+    """", written by PyTorch Lightning (not an H-Net)," for other models; nothing for H-Nets."""
+    if d.is_hnet:
+        return ""
+    model = getattr(d.model_kind, "name", "")
+    parts = [f"a {model} model" if model else "", f"written by {d.trainer.name}" if d.trainer_id != "unknown" else ""]
+    return ", " + " ".join(p for p in parts if p) + " (not an H-Net)," if any(parts) else " (not an H-Net)"
 
 
 def implementation_plan(d: "Diagnosis") -> list[dict[str, Any]]:
