@@ -38,6 +38,13 @@ How to add a rule (say HND406 in the convergence family):
    of tests/conftest.py (the predicate, message and flag tests then cover it); document it
    in the README's rule table.
 
+`needs=` names what the rule measures (keys of `hnet_diag.advice.enable.NEEDS`: "loss",
+"val_loss", "grad_norm"...), so a report of another trainer says in its terms what would give
+the check data; `offers=` adds an optional `advice.Action` shown only where a trainer has
+that remedy natively (HND403 offers early stopping). The flags stay the bundled trainer's:
+every other trainer's words are rendered from the actions parsed off them
+(`hnet_diag.advice`).
+
 A new action in `actions=` that must never sit beside some finding gets its reason in
 `actions.py` and is listed in that finding's `Cause.contradicted_by`. A healthy sign goes
 into `healthy.py` with `mirrors=(the problem rule,)` and no copy of its thresholds.
