@@ -195,14 +195,14 @@ def _advice(d: "Diagnosis", changes: tuple) -> Any:
     return advise(changes, d.trainer_id)
 
 
-def uses_flags(d: "Diagnosis", flags: tuple[str, ...], changes: tuple) -> bool:
+def uses_flags(d: "Diagnosis", changes: tuple) -> bool:
     """The bundled trainer's runs (and fixes that name no setting) are advised in its flags, as written."""
     return d.trainer_id == "hnet-diag" or not changes
 
 
 def fix_line(d: "Diagnosis", rec: Any) -> str:
     """The one-line fix under a finding: the trainer's own code, else the recommendation's text."""
-    if uses_flags(d, rec.flags, rec.changes):
+    if uses_flags(d, rec.changes):
         return f"`{' '.join(rec.flags)}`" if rec.flags else rec.text
     a = _advice(d, rec.changes)
     parts = [f"`{c}`" for c in a.code] or list(a.notes)  # the notes are under the recommendation
@@ -211,7 +211,7 @@ def fix_line(d: "Diagnosis", rec: Any) -> str:
 
 def advice_block(d: "Diagnosis", flags: tuple[str, ...], changes: tuple) -> dict[str, Any]:
     """A recommendation's code block in the trainer's words: language, lines, command line, notes."""
-    if uses_flags(d, flags, changes):
+    if uses_flags(d, changes):
         return {"lang": "bash", "code": [" ".join(flags)] if flags else [], "cli": "", "notes": []}
     a = _advice(d, changes)
     return {"lang": a.language, "code": list(a.code), "cli": a.cli, "notes": list(a.notes)}
@@ -220,9 +220,9 @@ def advice_block(d: "Diagnosis", flags: tuple[str, ...], changes: tuple) -> dict
 def enable_hint(d: "Diagnosis", code: str) -> str:
     """What would give check `code` its data, in the trainer's terms."""
     from ..advice.enable import hint
-    from ..rules.registry import RULES
+    from ..rules.registry import BY_CODE
 
-    rule = next((r for r in RULES if r.code == code), None)
+    rule = BY_CODE.get(code)
     needs = rule.needs if rule is not None else ()
     return "; ".join(hint(d.trainer_id, n) for n in needs)
 
