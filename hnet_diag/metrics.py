@@ -76,11 +76,6 @@ def canonical_name(tag: str) -> str:
     return tag
 
 
-def stage_metric(template: str, stage: int) -> str:
-    """`stage_metric("grad_norm/stage{i}", 1) == "grad_norm/stage1"`."""
-    return template.format(i=stage)
-
-
 _STAGE_SUFFIX = re.compile(r"^(?P<base>.+)/stage(?P<i>\d+)$")
 
 

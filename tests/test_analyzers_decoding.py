@@ -4,7 +4,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hnet_diag import load_run  # noqa: E402
-from hnet_diag.analyzers.decoding import analyze_decoding, compare_logits, held_out_sequences  # noqa: E402
+from hnet_diag.analyzers.decoding import analyze_decoding, compare_logits  # noqa: E402
+from hnet_diag.sources.reference_model import decoding_input, held_out_sequences  # noqa: E402
 from conftest import close_figures  # noqa: E402
 
 TINY = {
@@ -29,7 +30,7 @@ def save_reference_checkpoint(folder, seq_len=32):
 
 def test_reference_checkpoint_decodes_step_by_step_like_its_forward_pass(tmp_path):
     save_reference_checkpoint(tmp_path)
-    res = analyze_decoding(load_run(tmp_path), n_sequences=2)
+    res = analyze_decoding(decoding_input(load_run(tmp_path), n_sequences=2))
     assert res.ok, res.reason
     assert res.seq_len == 32 and res.n_sequences == 2 and res.checkpoint_step == 20
     assert len(res.per_position_max) == 32
@@ -55,7 +56,7 @@ def test_held_out_sequences_are_fixed_by_the_seed():
 
 def test_a_plain_state_dict_is_not_a_reference_checkpoint(tmp_path):
     torch.save(torch.nn.Linear(4, 4).state_dict(), tmp_path / "model.pt")
-    res = analyze_decoding(load_run(tmp_path))
+    res = analyze_decoding(decoding_input(load_run(tmp_path)))
     assert res.status == "no_data" and "reference-trainer" in res.reason
 
 
@@ -65,7 +66,7 @@ def test_a_model_config_that_does_not_fit_the_weights_is_no_data_not_a_crash(tmp
     other = dict(TINY, d_model=[32, 64])
     torch.save({"model": torch.nn.Linear(4, 4).state_dict(), "step": 3,
                 "config": {"model": HNetConfig.from_dict(other).to_dict()}}, tmp_path / "ckpt.pt")
-    res = analyze_decoding(load_run(tmp_path))
+    res = analyze_decoding(decoding_input(load_run(tmp_path)))
     assert res.status == "no_data" and "cannot rebuild" in res.reason
 
 
@@ -96,6 +97,15 @@ def test_decoding_that_ignores_the_attention_window_is_caught_beyond_the_window(
 def test_a_model_above_max_params_is_not_rebuilt_unless_asked(tmp_path):
     save_reference_checkpoint(tmp_path)
     run = load_run(tmp_path)
-    small = analyze_decoding(run, n_sequences=1, seq_len=8, max_params=1000)
+    small = analyze_decoding(decoding_input(run, n_sequences=1, seq_len=8, max_params=1000))
     assert small.status == "no_data" and "max_params" in small.reason
-    assert analyze_decoding(run, n_sequences=1, seq_len=8, max_params=None).ok
+    assert analyze_decoding(decoding_input(run, n_sequences=1, seq_len=8, max_params=None)).ok
+
+
+def test_the_analyzer_opens_no_file_it_compares_the_model_it_is_handed(tmp_path):
+    save_reference_checkpoint(tmp_path)
+    inputs = decoding_input(load_run(tmp_path), n_sequences=1, seq_len=16)
+    for f in tmp_path.iterdir():
+        f.unlink()  # the checkpoint is gone: the analyzer must not need it
+    res = analyze_decoding(inputs)
+    assert res.ok and res.seq_len == 16 and res.n_sequences == 1 and res.checkpoint_step == 20

@@ -1,4 +1,4 @@
-"""Analyzers: pure functions of a Run returning frozen result dataclasses.
+"""Analyzers: pure functions of a Run (or of inputs prepared from it) returning frozen results.
 
     from hnet_diag import load_run
     from hnet_diag.analyzers import analyze_all
@@ -31,12 +31,33 @@ ANALYZERS: dict[str, tuple[str, str]] = {
 HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding"})
 
 
-def analyzer(name: str) -> Callable[..., Any]:
-    """The analyze function registered under `name`."""
+#: analyzers whose input is not the Run itself: result name -> (module, function) that
+#: prepares it from a Run. Preparing opens files (a checkpoint, the corpus), so it lives
+#: with the sources and the analyzer stays a pure function of what it is handed.
+INPUTS: dict[str, tuple[str, str]] = {
+    "decoding": ("hnet_diag.sources.reference_model", "decoding_input"),
+}
+
+
+def analyzer(name: str) -> Callable[[Any], Any]:
+    """A function of a Run computing the result registered under `name` (with its inputs
+    prepared first where `INPUTS` names a loader)."""
     import importlib
 
     module, func = ANALYZERS[name]
-    return getattr(importlib.import_module(f"hnet_diag.analyzers.{module}"), func)
+    analyze = getattr(importlib.import_module(f"hnet_diag.analyzers.{module}"), func)
+    if name not in INPUTS:
+        return analyze
+    import functools
+
+    loader_module, loader = INPUTS[name]
+    prepare = getattr(importlib.import_module(loader_module), loader)
+
+    @functools.wraps(analyze)  # keeps the analyzer's name and return type (Results checks it)
+    def from_run(run: Any) -> Any:
+        return analyze(prepare(run))
+
+    return from_run
 
 
 def analyze_all(run: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -4,19 +4,17 @@ Generation runs the model one byte at a time with caches; training runs the whol
 sequence at once. If the two disagree (the official code once ignored its attention window
 while decoding) samples are bad although every training metric looks healthy. Running
 both on the same held-out bytes and comparing the logits catches it.
+
+The analyzer is handed the rebuilt model and the bytes (`sources.reference_model.
+decoding_input` opens the checkpoint and the corpus); it opens no file itself.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .base import AnalyzerResult, new_axes, no_data_axes
 
-#: longest held-out sequence decoded step by step by default (each byte is one model call)
-MAX_DEFAULT_SEQ_LEN = 512
-#: models above this many parameters are not rebuilt unless asked (analyze_decoding(max_params=None))
-DEFAULT_MAX_PARAMS = 50_000_000
 #: below this many parameters decoding runs on one CPU thread (faster for tiny models)
 SMALL_MODEL_PARAMS = 5_000_000
 
@@ -57,47 +55,6 @@ class DecodingResult(AnalyzerResult):
         return ax
 
 
-def checkpoint_params(ckpt: Any) -> int:
-    """Parameter count of a checkpoint: from its tensor statistics, else file size / 4 bytes."""
-    counted = sum(t.numel for t in getattr(ckpt, "tensors", ()) if not t.name.endswith((".exp_avg", ".exp_avg_sq")))
-    if counted:
-        return int(counted)
-    try:
-        return Path(ckpt.path).stat().st_size // 4
-    except OSError:
-        return 0
-
-
-def reference_checkpoint(run) -> Any:
-    """The newest checkpoint whose config holds an H-Net model config (the reference trainer's)."""
-    found = [c for c in run.checkpoints if isinstance(c.config, dict) and isinstance(c.config.get("model"), dict)
-             and "arch_layout" in c.config["model"]]
-    if not found:
-        return None
-    return max(found, key=lambda c: (c.step if c.step is not None else -1, c.path))
-
-
-def held_out_sequences(n_sequences: int, seq_len: int, seed: int = 0):
-    """`n_sequences` byte windows [n, seq_len] from the bundled corpus' validation split.
-
-    The validation split is the trainer's own (fixed split seed), so these bytes were not
-    trained on; windows start at positions drawn with `seed`.
-    """
-    import torch
-
-    from ..trainer.data import bundled_corpus, pack, read_documents, split_documents
-
-    _, val_docs = split_documents(read_documents([bundled_corpus()]))
-    stream = pack(val_docs)
-    if len(stream) <= seq_len:
-        reps = seq_len // max(1, len(stream)) + 2
-        stream = stream.repeat(reps)
-    g = torch.Generator().manual_seed(seed)
-    starts = torch.randint(0, len(stream) - seq_len, (n_sequences,), generator=g)
-    idx = starts[:, None] + torch.arange(seq_len)[None, :]
-    return stream[idx].long()
-
-
 def compare_logits(stepwise, forward) -> dict[str, Any]:
     """Max/mean absolute difference, per-position max, and the logits' own scale."""
     diff = (stepwise.float() - forward.float()).abs()
@@ -134,63 +91,30 @@ def decoding_consistency(model: Any, ids: Any, stepwise: Any = None) -> dict[str
     return compare_logits(stepped, forward)
 
 
-def analyze_decoding(
-    run, n_sequences: int = 4, seq_len: int | None = None, seed: int = 0, tolerance: float = 1e-3,
-    max_params: int | None = DEFAULT_MAX_PARAMS,
-) -> DecodingResult:
-    """Compare `stepwise_logits` with the teacher-forced `model(ids).logits` on held-out bytes.
+def analyze_decoding(inputs: Any, tolerance: float = 1e-3) -> DecodingResult:
+    """Compare `stepwise_logits` with the teacher-forced `model(ids).logits` on `inputs`.
 
-    n_sequences, seed: how many bundled-corpus validation windows, drawn with which seed.
-    seq_len: window length; default min(training seq_len (or 256), 512) - long enough to
-        pass a short attention window, short enough to decode byte by byte on a CPU.
+    `inputs` is a `sources.reference_model.DecodingInput` (the model and held-out bytes, or
+    the reason there are none, which gives a no-data result).
     tolerance: only locates `first_position_above` (float rounding is ~1e-5); judging the
         difference is the rules' job.
-    max_params: larger models are not rebuilt by default (a paper-size H-Net would take
-        gigabytes and minutes on a CPU inside a routine report); None lifts the limit.
-    Only checkpoints from the reference trainer (config with an H-Net "model" entry) can
-    be rebuilt; anything else is "no data".
     """
-    ckpt = reference_checkpoint(run)
-    if ckpt is None:
-        return DecodingResult.no_data("no reference-trainer checkpoint (a checkpoint whose config has an H-Net 'model' config)",
-                                      tolerance=tolerance, seed=seed)
-    training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
-    if seq_len is None:
-        train_len = training.get("seq_len") or run.training.seq_len or 256
-        seq_len = int(min(int(train_len), MAX_DEFAULT_SEQ_LEN))
-    base = dict(checkpoint=ckpt.path, checkpoint_step=ckpt.step, seed=seed, tolerance=tolerance)
-    size = checkpoint_params(ckpt)
-    if max_params is not None and size > max_params:
-        return DecodingResult.no_data(
-            f"the model in {ckpt.path} has about {size:,} parameters, more than max_params={max_params:,}; "
-            "call analyze_decoding(run, max_params=None) to check it anyway", **base)
-    try:
-        import torch
+    base = dict(checkpoint=inputs.checkpoint, checkpoint_step=inputs.checkpoint_step, seed=inputs.seed,
+                tolerance=tolerance)
+    if not inputs.ok:
+        return DecodingResult.no_data(inputs.reason or "no model to compare", **base)
+    from ..trainer.model import stepwise_logits
 
-        from ..trainer.config import HNetConfig
-        from ..trainer.model import HNetLM, stepwise_logits
-    except ImportError as err:  # the model package is optional at analysis time
-        return DecodingResult.no_data(f"the reference model cannot be imported ({err})", **base)
-    try:
-        cfg = HNetConfig.from_dict(ckpt.config["model"])
-        state = torch.load(Path(ckpt.path), map_location="cpu", weights_only=True)
-        sd = state.get("model", state) if isinstance(state, dict) else None
-        model = HNetLM(cfg)
-        model.load_state_dict(sd)
-    except Exception as err:  # noqa: BLE001 - a checkpoint we cannot rebuild is "no data", not a crash
-        return DecodingResult.no_data(f"cannot rebuild the model from {ckpt.path} ({type(err).__name__}: {str(err).splitlines()[0][:160]})", **base)
-    model.eval()
-    windows = getattr(getattr(cfg, "attn_cfg", None), "window_size", None)
-    ids = held_out_sequences(n_sequences, seq_len, seed)
-    cmp = decoding_consistency(model, ids, stepwise_logits)
+    cmp = decoding_consistency(inputs.model, inputs.ids, stepwise_logits)
     over = [i for i, v in enumerate(cmp["per_position_max"]) if v > tolerance]
+    n_sequences, seq_len = (int(n) for n in inputs.ids.shape)
     return DecodingResult(
         n_sequences=n_sequences,
         seq_len=seq_len,
-        corpus="bundled tinyshakespeare (validation split)",
+        corpus=inputs.corpus,
         relative_max_diff=cmp["max_abs_diff"] / cmp["max_abs_logit"] if cmp["max_abs_logit"] else None,
         first_position_above=over[0] if over else None,
-        attention_windows=tuple(int(w) for w in windows) if isinstance(windows, (list, tuple)) else None,
+        attention_windows=inputs.attention_windows,
         **cmp,
         **base,
     )

@@ -29,9 +29,3 @@ def segment_sums(log_decay):
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool, device=log_decay.device))
     return sums.masked_fill(~causal, float("-inf"))
 
-
-def decay_matrix(log_decay):
-    """[..., T] -> [..., T, T] with M[t, j] = prod_{k=j+1..t} exp(log_decay[k]), 0 for j > t."""
-    import torch
-
-    return torch.exp(segment_sums(log_decay))
