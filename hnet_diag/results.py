@@ -21,7 +21,8 @@ from .analyzers.gradients import GradientResult
 from .analyzers.load_balance import LoadBalanceResult
 from .analyzers.loss import LossResult
 from .analyzers.ranks import RankResult
-from .analyzers.schedule import LRRatioResult, WarmupResult
+from .analyzers.lr_ratio import LRRatioResult
+from .analyzers.warmup import WarmupResult
 from .run import GenerationSettings, ModelSettings, TrainingSettings
 
 #: the fields that hold run settings rather than analyzer results

@@ -37,7 +37,8 @@ from hnet_diag.analyzers.gradients import GradientResult, StageGradients  # noqa
 from hnet_diag.analyzers.load_balance import LoadBalanceResult, StageBalance  # noqa: E402
 from hnet_diag.analyzers.loss import LossResult, NonFinite  # noqa: E402
 from hnet_diag.analyzers.ranks import RankDeparture, RankResult  # noqa: E402
-from hnet_diag.analyzers.schedule import LRRatioResult, WarmupResult  # noqa: E402
+from hnet_diag.analyzers.lr_ratio import LRRatioResult  # noqa: E402
+from hnet_diag.analyzers.warmup import WarmupResult  # noqa: E402
 from hnet_diag.analyzers.spikes import Spike  # noqa: E402
 from hnet_diag.run import Run, TrainingSettings  # noqa: E402
 

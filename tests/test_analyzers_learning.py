@@ -177,7 +177,7 @@ def test_warmup_window_rise_on_the_trend_ignores_per_step_noise(tmp_path):
     rows = [{"step": s, "loss": float(2.0 + 0.4 * np.exp(-s / 100) + rng.normal(0, 0.12)),
              "lr": 1e-4 * min(1.0, (s + 1) / 50)} for s in range(1000)]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    from hnet_diag.analyzers.schedule import analyze_warmup
+    from hnet_diag.analyzers.warmup import analyze_warmup
 
     r = analyze_warmup(load_run(tmp_path))
     assert r.window_loss_rise > 0.15  # a raw point climbs 15% above the running minimum: noise

@@ -1,7 +1,8 @@
 """Warmup and per-stage LR ratio, incl. the paper's Eq. 11 worked examples."""
 import pytest
 
-from hnet_diag.analyzers.schedule import analyze_lr_ratio, analyze_warmup
+from hnet_diag.analyzers.lr_ratio import analyze_lr_ratio
+from hnet_diag.analyzers.warmup import analyze_warmup
 from hnet_diag.paper import SUGGESTED_MULTIPLIERS as PAPER_SUGGESTED_MULTIPLIERS
 from hnet_diag.paper import eq11_multipliers
 from hnet_diag.run import CheckpointSummary, ModelSettings

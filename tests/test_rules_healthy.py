@@ -10,7 +10,7 @@ from hnet_diag.rules.registry import BY_CODE, POSITIVE_CODES, RULES
 from hnet_diag.rules.rule import Status
 
 from hnet_diag.analyzers.load_balance import LoadBalanceResult
-from hnet_diag.analyzers.schedule import LRRatioResult
+from hnet_diag.analyzers.lr_ratio import LRRatioResult
 
 from conftest import FIXTURE_RUNS, fixture_results
 from conftest import BAD, HEALTHY, LB_OK, LR_OK, stage

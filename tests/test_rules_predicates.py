@@ -10,7 +10,8 @@ import pytest
 from hnet_diag.analyzers.convergence import ConvergenceResult
 from hnet_diag.analyzers.gradients import GradientResult, StageGradients
 from hnet_diag.analyzers.loss import LossResult, NonFinite
-from hnet_diag.analyzers.schedule import LRRatioResult, WarmupResult
+from hnet_diag.analyzers.lr_ratio import LRRatioResult
+from hnet_diag.analyzers.warmup import WarmupResult
 from hnet_diag.rules.registry import BY_CODE, PROBLEM_CODES
 from hnet_diag.rules.engine import evaluate
 from hnet_diag.rules.rule import Severity, Status

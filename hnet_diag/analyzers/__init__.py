@@ -15,8 +15,8 @@ from typing import Any, Callable
 #: result name -> (module, function); the keys are what rules name in `reads`
 ANALYZERS: dict[str, tuple[str, str]] = {
     "gradients": ("gradients", "analyze_gradients"),
-    "warmup": ("schedule", "analyze_warmup"),
-    "lr_ratio": ("schedule", "analyze_lr_ratio"),
+    "warmup": ("warmup", "analyze_warmup"),
+    "lr_ratio": ("lr_ratio", "analyze_lr_ratio"),
     "load_balance": ("load_balance", "analyze_load_balance"),
     "convergence": ("convergence", "analyze_convergence"),
     "loss": ("loss", "analyze_loss"),
