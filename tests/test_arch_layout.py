@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from hnet_diag.arch_layout import parse_arch_layout, parse_layout_string
-from hnet_diag.sources.config import describe_layout
+from hnet_diag.sources.run_settings import describe_layout
 from hnet_diag.trainer.config import HNetConfig
 
 LAYOUTS = [

@@ -5,7 +5,8 @@ import pytest
 from hnet_diag import load_run
 from hnet_diag.errors import InputError
 from hnet_diag.run import CheckpointSummary
-from hnet_diag.sources.config import describe_layout, read, settings_from_configs
+from hnet_diag.sources.config import read
+from hnet_diag.sources.run_settings import describe_layout, settings_from_configs
 
 HNET_2STAGE_XL = {
     "arch_layout": ["m4", ["T1m4", ["T27"], "m4T1"], "m4"],

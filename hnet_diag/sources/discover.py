@@ -193,7 +193,7 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         run.warnings.extend(run.stream_disagreements())
     run.checkpoints.sort(key=lambda c: (c.step is None, c.step or 0, c.path))
 
-    from .config import settings_from_configs
+    from .run_settings import settings_from_configs
 
     run.training, run.model, run.generation = settings_from_configs(run.configs, run.checkpoints)
     from .origin import detect_model_kind, detect_trainer
