@@ -112,3 +112,14 @@ def test_check_help_documents_the_exit_codes(capsys):
         main(["check", "--help"])
     out = capsys.readouterr().out
     assert "exit codes" in out and "0  no finding" in out and "2  unusable input" in out
+
+
+def test_a_settings_file_given_on_the_command_line_replaces_the_one_found_from_the_run(runs, tmp_path, capsys):
+    settings = tmp_path / "elsewhere" / "pyproject.toml"
+    settings.parent.mkdir()
+    settings.write_text("[tool.hnet-diag]\nignore = ['HND1', 'HND2']\n")
+    assert main(["check", str(runs["example"]), "--fail-on", "high", "-q"]) == 1
+    assert main(["check", str(runs["example"]), "--fail-on", "high", "-q", "--settings", str(settings)]) == 0
+    settings.write_text("[tool.black]\nline-length = 99\n")
+    assert main(["check", str(runs["example"]), "-q", "--settings", str(settings)]) == 2
+    assert "no [tool.hnet-diag] table" in capsys.readouterr().err

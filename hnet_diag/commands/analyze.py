@@ -27,6 +27,9 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
                    help="rule codes or prefixes to skip, comma-separated (the more specific of select/ignore wins)")
     p.add_argument("--threshold", action="append", default=[], metavar="CODE.NAME=VALUE",
                    help="override a rule threshold, e.g. HND101.min_ratio=8 (repeatable; see `hnet-diag explain CODE`)")
+    p.add_argument("--settings", metavar="FILE",
+                   help="read [tool.hnet-diag] from this hnet-diag.toml or pyproject.toml instead of the nearest "
+                        "one in the run folder or above it (e.g. for a remote run)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,14 +47,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def diagnose_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     """Load the run, read the settings that apply to it, and diagnose: (run, diagnosis).
 
-    The settings file is found once (by `load_run`, from the run's path); the rule options
-    typed on the command line override it.
+    The settings file is found once (by `load_run`, from the run's path, or the `--settings`
+    file); the rule options typed on the command line override it.
     """
     from ..diagnosis import diagnose
+    from ..errors import InputError
     from ..rules.engine import build_settings
+    from ..settings_file import read_settings_file
     from ..sources.discover import load_run
 
-    run = load_run(args.run)
+    settings = None
+    if getattr(args, "settings", None):
+        settings = read_settings_file(args.settings)
+        if settings is None:
+            raise InputError(args.settings, "has no [tool.hnet-diag] table")
+    run = load_run(args.run, settings=settings)
     project = run.project_settings
     settings = build_settings(project.table, project.origin, select=args.select, ignore=args.ignore,
                               thresholds=args.threshold or ())

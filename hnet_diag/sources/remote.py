@@ -102,10 +102,12 @@ def fetch(url: str, dest: Path) -> tuple[list[str], bool]:
 def load_run(url: str, settings: Any = None) -> Any:
     """Read a remote run: fetch what is needed into a temporary folder, read it, delete it."""
     from ..run import Run
-    from ..settings_file import as_settings
+    from ..settings_file import DEFAULTS, as_settings
     from .discover import load_run as load_local
 
-    settings = as_settings(settings, Path.cwd())  # the remote holds no settings file we would look for
+    # a remote run has no folder above it to look in, and the current directory plays no
+    # part: the defaults, unless the caller hands settings in
+    settings = DEFAULTS if settings is None else as_settings(settings, url)
     tmp = Path(tempfile.mkdtemp(prefix="hnet-diag-remote-"))
     url = url.rstrip("/")
     try:
