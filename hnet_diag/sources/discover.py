@@ -126,7 +126,7 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
     if is_remote(path):  # s3://, gs://, hf://, http(s)://: fetched into a temporary folder
         from .remote import load_run as load_remote
 
-        return load_remote(str(path), settings)
+        return load_remote(str(path), settings, load_local=load_run)
     root = Path(path)
     if not root.exists():
         raise InputError(root, "no such file or folder")

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import InputError
 
@@ -99,11 +99,12 @@ def fetch(url: str, dest: Path) -> tuple[list[str], bool]:
     return rels, single
 
 
-def load_run(url: str, settings: Any = None) -> Any:
-    """Read a remote run: fetch what is needed into a temporary folder, read it, delete it."""
+def load_run(url: str, settings: Any = None, *, load_local: Callable[..., Any]) -> Any:
+    """Read a remote run: fetch what is needed into a temporary folder, read it with
+    `load_local` (discover.load_run, handed in so this module does not import it back),
+    delete it."""
     from ..run import Run
     from ..settings_file import DEFAULTS, as_settings
-    from .discover import load_run as load_local
 
     # a remote run has no folder above it to look in, and the current directory plays no
     # part: the defaults, unless the caller hands settings in
