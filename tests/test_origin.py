@@ -90,17 +90,22 @@ def test_a_run_with_nothing_telling_stays_unknown(tmp_path):
     assert not r.model_kind.hnet
 
 
-def test_training_arguments_keys_name_hf_even_inside_another_loggers_config(tmp_path):
-    """An HF run logged to W&B stores every TrainingArguments field in the W&B config."""
-    wandb = tmp_path / "wandb" / "run-20240101_000000-abc" / "files"
-    wandb.mkdir(parents=True)
-    (wandb / "config.yaml").write_text(
-        "_wandb:\n  value:\n    cli_version: 0.17.0\n"
-        "learning_rate:\n  value: 2.0e-05\nlogging_steps:\n  value: 10\n"
-        "per_device_train_batch_size:\n  value: 8\nlr_scheduler_type:\n  value: linear\nwarmup_steps:\n  value: 100\n"
-    )
-    (tmp_path / "metrics.csv").write_text("step,loss\n" + "".join(f"{i},{3 - i / 100}\n" for i in range(30)))
-    r = load_run(tmp_path)
-    assert r.trainer.id == "hf"
-    assert r.trainer.source == "wandb/run-20240101_000000-abc/files/config.yaml"
+def test_training_arguments_logged_to_wandb_name_hf(tmp_path, monkeypatch):
+    """HF's WandbCallback stores every TrainingArguments field in the W&B run config; wandb writes it itself."""
+    wandb = pytest.importorskip("wandb")
+    for var, sub in (("WANDB_DIR", "out"), ("WANDB_CONFIG_DIR", "cfg"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data")):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    args = {"output_dir": "out", "learning_rate": 2e-5, "logging_steps": 10, "per_device_train_batch_size": 8,
+            "lr_scheduler_type": "linear", "warmup_steps": 100, "eval_strategy": "steps", "max_steps": 300}
+    run = wandb.init(project="hnet-diag-test", dir=str(tmp_path / "out"), config=args)
+    for i in range(30):
+        run.log({"train/loss": 3.0 * 0.98 ** i, "train/learning_rate": 2e-5}, step=i * 10)
+    run.finish()
+    wandb.teardown()
+    r = load_run(tmp_path / "out")
+    assert r.trainer.id == "hf", r.trainer
     assert "wandb" in r.trainer.loggers
+    assert "TrainingArguments" in r.trainer.reason
