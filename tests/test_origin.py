@@ -109,3 +109,43 @@ def test_training_arguments_logged_to_wandb_name_hf(tmp_path, monkeypatch):
     assert r.trainer.id == "hf", r.trainer
     assert "wandb" in r.trainer.loggers
     assert "TrainingArguments" in r.trainer.reason
+
+
+@pytest.mark.slow
+def test_a_run_written_by_lightning_itself_is_recognised(tmp_path):
+    """A real Lightning fit with its CSVLogger and ModelCheckpoint: metrics.csv, hparams.yaml, epoch=N-step=M.ckpt."""
+    pytest.importorskip("lightning")
+    import warnings
+
+    import lightning as L
+    import torch
+
+    class Tiny(L.LightningModule):
+        def __init__(self, lr: float = 0.05):
+            super().__init__()
+            self.save_hyperparameters()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x).squeeze(-1), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(-1)), batch_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = L.Trainer(max_steps=16, logger=L.pytorch.loggers.CSVLogger(tmp_path), log_every_n_steps=1,
+                            enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+        trainer.fit(Tiny(), data)
+    r = load_run(tmp_path)
+    assert r.trainer.id == "lightning"
+    assert r.trainer.source == "lightning_logs/version_0/metrics.csv"
+    assert not r.model_kind.hnet
+    ckpt = load_run(next(tmp_path.rglob("*.ckpt")))  # the checkpoint alone says Lightning too
+    assert ckpt.trainer.id == "lightning" and "ModelCheckpoint" in ckpt.trainer.reason
