@@ -91,3 +91,13 @@ def test_structured_actions_drive_the_conflict_check():
                      priority=3)
     (c,) = find_conflicts([explosion, loosen])
     assert (c.dropped, c.action) == ("HND102", "max_grad_norm:up")
+
+
+def test_one_line_outputs_give_the_fix_in_the_trainers_words():
+    from hnet_diag.report.machine import github_annotations, to_junit
+
+    d = diagnose(load_run(FIXTURES / "public_logs" / "llmc_gpt2_124m_cut"))
+    lines = github_annotations(d, root=FIXTURES)
+    assert any("Fix: -y 1 -x 21479" in ln for ln in lines)
+    assert not any(BUNDLED_FLAG.search(ln) for ln in lines)
+    assert "Fix (llm.c): -y 1 -x 21479" in to_junit(d)
