@@ -19,6 +19,7 @@ from .analyzers.decoding import DecodingResult
 from .analyzers.generation import GenerationResult
 from .analyzers.gradients import GradientResult
 from .analyzers.load_balance import LoadBalanceResult
+from .analyzers.learning import LearningResult
 from .analyzers.loss import LossResult
 from .analyzers.ranks import RankResult
 from .analyzers.lr_ratio import LRRatioResult
@@ -42,6 +43,7 @@ class Results:
     generation: GenerationResult | None = None
     decoding: DecodingResult | None = None
     ranks: RankResult | None = None
+    learning: LearningResult | None = None
     training: TrainingSettings | None = None
     model: ModelSettings | None = None
     generation_settings: GenerationSettings | None = None

@@ -30,11 +30,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from hnet_diag import load_run  # noqa: E402
-from hnet_diag.analyzers.convergence import ConvergenceResult  # noqa: E402
+from hnet_diag.analyzers.convergence import ConvergenceResult, ValCurve  # noqa: E402
 from hnet_diag.analyzers.decoding import DecodingResult  # noqa: E402
 from hnet_diag.analyzers.generation import GenerationResult  # noqa: E402
 from hnet_diag.analyzers.gradients import GradientResult, StageGradients  # noqa: E402
 from hnet_diag.analyzers.load_balance import LoadBalanceResult, StageBalance  # noqa: E402
+from hnet_diag.analyzers.learning import LearningResult, PinnedSeries, StageShare  # noqa: E402
 from hnet_diag.analyzers.loss import LossResult, NonFinite  # noqa: E402
 from hnet_diag.analyzers.ranks import RankDeparture, RankResult  # noqa: E402
 from hnet_diag.analyzers.lr_ratio import LRRatioResult  # noqa: E402
@@ -322,12 +323,14 @@ CONV_OK = ConvergenceResult(loss_metric="loss", planned_steps=1000, last_step=99
                             tail_window=(800, 999), tail_points=200, loss_at_tail_start=1.5, slope_per_1k=-0.01, slope_relative_per_1k=-0.005, trend_z=-1.0,
                             lr_metric="lr", lr_peak=3e-4, lr_last=1e-6, lr_last_over_peak=0.003,
                             val_metric="val_loss", val_points=10, best_val=1.5, best_val_step=999, last_val=1.5,
-                            last_val_step=999, val_increase_relative=0.0)
+                            last_val_step=999, val_increase_relative=0.0,
+                            val_curves=(ValCurve("val_loss", 10, 1.5, 999, 1.5, 999, 0.0, 0.0, 0.01, 0.0, 0, -0.1),))
 CONV_CUT = ConvergenceResult(loss_metric="loss", planned_steps=3000, last_step=999, fraction_completed=0.333,
                              tail_window=(800, 999), tail_points=200, loss_at_tail_start=2.0, slope_per_1k=-0.5, slope_relative_per_1k=-0.3, trend_z=-8.0,
                              lr_metric="lr", lr_peak=3e-4, lr_last=3e-4, lr_last_over_peak=1.0,
                              val_metric="val_loss", val_points=10, best_val=1.5, best_val_step=400, last_val=1.8,
-                             last_val_step=999, val_increase_relative=0.2)
+                             last_val_step=999, val_increase_relative=0.2,
+                             val_curves=(ValCurve("val_loss", 10, 1.5, 400, 1.8, 999, 0.2, 0.18, 0.02, 15.0, 6, 0.15),))
 
 LOSS_OK = LossResult(loss_metric="loss", n_points=1000, final_loss=1.5, running_min=1.48, running_min_step=990,
                      final_over_min=1.01, end_trend_z=-1.0)
@@ -337,6 +340,23 @@ LOSS_DIVERGED = LossResult(loss_metric="loss", n_points=1000, final_loss=4.0, ru
                            final_over_min=2.67, end_trend_z=5.0)
 LOSS_SPIKY = LossResult(loss_metric="loss", n_points=1000, final_loss=1.5, running_min=1.48, final_over_min=1.01,
                         spikes=(spike(200, 1.8, metric="loss"), spike(2, 3.0, "first_steps", "loss")))
+
+LEARN_OK = LearningResult(loss_metric="loss", points=1000, head_median=3.0, tail_median=1.5, head_window=(0, 99),
+                          tail_window=(800, 999), gain_relative=0.5, noise=0.02, gain_over_noise=75.0, trend_z=-20.0,
+                          trend_min=1.45, trend_min_step=950, end_level=1.5, end_over_min=1.03, given_back=0.03,
+                          end_share_above_2x=0.0, grad_metric="grad_norm", grad_points=1000, grad_zero_tail=0,
+                          grad_zero_share=0.0, grad_head=1.0, grad_tail=0.4, grad_tail_over_head=0.4,
+                          stage_shares=(StageShare(0, "grad_norm/stage0", 0.9), StageShare(1, "grad_norm/stage1", 0.005)))
+LEARN_STUCK = LearningResult(loss_metric="loss", points=1000, head_median=1.3863, tail_median=1.3862, head_window=(0, 99),
+                             tail_window=(800, 999), gain_relative=0.0001, noise=0.01, trend_z=-0.3, trend_min=1.3,
+                             trend_min_step=500, end_level=1.386, end_over_min=1.07, given_back=1.0, end_share_above_2x=0.0,
+                             pinned=(PinnedSeries("eval_loss", 20, 50, 1000, 1.3863, 0.001, 4, "eval_accuracy", 0.26, 0.25),),
+                             grad_metric="grad_norm", grad_points=100, grad_zero_tail=40, grad_zero_share=0.4,
+                             grad_first_zero_step=600, grad_head=1.0, grad_tail=0.0, grad_tail_over_head=0.0,
+                             stage_shares=(StageShare(0, "grad_norm/stage0", 0.99), StageShare(1, "grad_norm/stage1", 0.0002)))
+LEARN_REBOUND = LearningResult(loss_metric="loss", points=1000, head_median=12.9, tail_median=150.0, head_window=(0, 99),
+                               tail_window=(800, 999), gain_relative=-10.0, trend_min=3.4, trend_min_step=120,
+                               end_level=152.0, end_over_min=44.7, given_back=15.6, end_share_above_2x=1.0)
 
 
 def stage(i, comp=3.0, target=3.0, rl=1.0, undecided=0.05):
@@ -363,13 +383,15 @@ RANKS_BAD = RankResult(ranks=(0, 1, 2, 3), metrics=("loss", "grad_norm"), noise=
                        departures=(RankDeparture("loss", 2, 60, 115, 54, 120, 6.79, 62.6, 7.9, 60, 3.23, 0.0494, 0),))
 
 HEALTHY = {"ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
-           "load_balance": LB_OK, "generation": GEN_OK, "decoding": DEC_OK, "training": TRAINING}
+           "load_balance": LB_OK, "generation": GEN_OK, "decoding": DEC_OK, "learning": LEARN_OK, "training": TRAINING}
 
 # code -> (results that must fire it, strings its message must quote: measured value, threshold)
 BAD = {
     "HND101": ({"gradients": GRAD_SPIKY}, ["7", "120", "threshold 3x"]),
     "HND102": ({"gradients": GRAD_CLIPPED}, ["97.0%", "0.1", "threshold 50.0%"]),
     "HND103": ({"gradients": GRAD_VANISHED}, ["0.001", "3 decades", "threshold 2"]),
+    "HND104": ({"learning": LEARN_STUCK}, ["exactly 0", "last 40 of 100", "step 600"]),
+    "HND105": ({"learning": LEARN_STUCK}, ["stage 1 0.02%", "threshold 0.1%"]),
     "HND201": ({"warmup": WARM_SHORT}, ["15-60", "18x denser", "thresholds: 2 steps, 3x", "2.0%", "(25, 30, 40)"]),
     "HND202": ({"lr_ratio": LR_STEEP}, ["16x", "3.65x", "factor 2"]),
     "HND203": ({"convergence": CONV_CUT}, ["100.0%", "threshold 50.0%"]),
@@ -378,9 +400,11 @@ BAD = {
     "HND303": ({"load_balance": LB_BAD}, ["60.0%", "threshold 50.0%"]),
     "HND401": ({"convergence": CONV_CUT}, ["999 of 3000", "33.3%", "threshold 90.0%"]),
     "HND402": ({"convergence": CONV_CUT}, ["800-999", "threshold 2.0%"]),
-    "HND403": ({"convergence": CONV_CUT}, ["1.5", "step 400", "1.8", "threshold 2.0%"]),
+    "HND403": ({"convergence": CONV_CUT}, ["1.5", "step 400", "1.8", "2.0%", "15x its point scatter", "2x"]),
     "HND404": ({"loss": LOSS_NAN}, ["NaN", "step 600"]),
     "HND405": ({"loss": LOSS_SPIKY}, ["1.8x", "step 200", "1.3x"]),
+    "HND406": ({"learning": LEARN_REBOUND}, ["44.7x", "3.4", "step 120", "threshold 2x"]),
+    "HND407": ({"learning": LEARN_STUCK}, ["1.386", "ln(4)", "4 classes", "0.26", "chance 0.25", "threshold 2.0%"]),
     "HND501": ({"generation": GEN_BAD}, ["temperature 1", "top-p 1", "temperature 1, top-p 0.99"]),
     "HND502": ({"generation": GEN_BAD}, ["unset"]),
     "HND503": ({"generation": GEN_BAD}, ["2048", "512", "threshold 1x"]),

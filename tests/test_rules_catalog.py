@@ -14,16 +14,17 @@ from hnet_diag.rules.rule import Severity
 
 # Never remove or renumber a code; add new ones at the end of their family.
 PINNED_PROBLEM_CODES = (
-    "HND101", "HND102", "HND103",
+    "HND101", "HND102", "HND103", "HND104", "HND105",
     "HND201", "HND202", "HND203",
     "HND301", "HND302", "HND303",
-    "HND401", "HND402", "HND403", "HND404", "HND405",
+    "HND401", "HND402", "HND403", "HND404", "HND405", "HND406", "HND407",
     "HND501", "HND502", "HND503", "HND504",
     "HND601",
 )
 PINNED_POSITIVE_CODES = ("HND901", "HND902", "HND903", "HND904", "HND905", "HND906", "HND907", "HND908", "HND909")
 PINNED_NAMES = {
     "HND101": "gradient-spikes-after-warmup", "HND102": "clipping-saturated", "HND103": "vanishing-gradients",
+    "HND104": "gradient-collapse", "HND105": "stage-without-gradient", "HND406": "loss-rebound", "HND407": "no-learning",
     "HND201": "warmup-too-short", "HND202": "lr-ratio-out-of-range", "HND203": "lr-not-annealed",
     "HND301": "ratio-loss-away-from-minimum", "HND302": "compression-off-target", "HND303": "undecided-routing",
     "HND401": "stopped-early", "HND402": "loss-still-improving", "HND403": "overfitting",

@@ -92,7 +92,7 @@ def test_an_analyzer_result_without_data_gives_no_data_with_its_reason():
 
 def test_run_rules_applies_selection():
     findings = run_rules({}, build_settings({}, select=["HND4"], ignore=["HND405"]))
-    assert [f.code for f in findings] == ["HND401", "HND402", "HND403", "HND404"]
+    assert [f.code for f in findings] == ["HND401", "HND402", "HND403", "HND404", "HND406", "HND407"]
 
 
 def test_combined_flag_templates_become_one_flag_per_entry():

@@ -23,6 +23,7 @@ ANALYZERS: dict[str, tuple[str, str]] = {
     "generation": ("generation", "analyze_generation"),
     "decoding": ("decoding", "analyze_decoding"),
     "ranks": ("ranks", "analyze_ranks"),
+    "learning": ("learning", "analyze_learning"),
 }
 
 #: results that measure what only an H-Net has (per-stage LR ratios, chunking and routing,

@@ -40,6 +40,7 @@ class ValCurve:
     noise: float  # scatter of one point (noise.point_scatter)
     rise_over_noise: float | None
     points_after_best: int
+    end_over_typical: float | None = None  # (mean of the last 2 - median of the points before them) / |that median|
 
 
 def val_curves(run) -> tuple[ValCurve, ...]:
@@ -49,10 +50,13 @@ def val_curves(run) -> tuple[ValCurve, ...]:
         if r is None:
             continue
         low = float(s.iloc[-2:].min())
+        before = s.iloc[:-2]
+        typical = float(before.median()) if len(before) else None
         out.append(ValCurve(metric=name, points=len(s), best=r.best, best_step=r.best_step, last=float(s.iloc[-1]),
                             last_step=int(s.index[-1]), rise_relative=opt(r.rise_relative),
                             rise_low_relative=opt((low - r.best) / abs(r.best)) if r.best else None,
-                            noise=r.noise, rise_over_noise=opt(r.rise_over_noise), points_after_best=r.points_after_best))
+                            noise=r.noise, rise_over_noise=opt(r.rise_over_noise), points_after_best=r.points_after_best,
+                            end_over_typical=opt((r.end - typical) / abs(typical)) if typical else None))
     return tuple(out)
 
 

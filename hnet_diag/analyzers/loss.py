@@ -66,6 +66,7 @@ class LossResult(AnalyzerResult):
     nonfinite_other: tuple[NonFinite, ...] = ()  # NaN/Inf in bookkeeping metrics (timing, throughput)
     # spikes
     spikes: tuple[Spike, ...] = ()
+    spikes_large: tuple[Spike, ...] = ()  # large jumps in a noisy loss: lower z, larger ratio (large_z, large_ratio)
     # divergence
     smooth_points: int = 0  # points in the rolling median the divergence measures use
     running_min: float | None = None  # minimum of the rolling-median loss
@@ -183,11 +184,12 @@ def count_nonfinite(run, health_only: bool = True) -> list[NonFinite]:
 
 def analyze_loss(
     run, window: int = 50, z: float = 6.0, min_ratio: float = 1.1, tail_fraction: float = 0.2,
-    smooth_fraction: float = 0.02, min_smooth_points: int = 5,
+    smooth_fraction: float = 0.02, min_smooth_points: int = 5, large_z: float = 3.0, large_ratio: float = 2.0,
 ) -> LossResult:
     """NaN/Inf, spikes, divergence from the running minimum, and the train/val gap.
 
     window, z, min_ratio: spike detection (see `detect_loss_spikes`).
+    large_z, large_ratio: the second detector for large jumps of a noisy loss (z 3, 2x).
     tail_fraction: the last part of the run whose trend is tested (0.2).
     smooth_fraction, min_smooth_points: divergence compares a rolling median of
         max(min_smooth_points, smooth_fraction * points) points at the end with its own
@@ -220,6 +222,10 @@ def analyze_loss(
     n_first = first_steps_count(int(s.index[-1]), first_step)
     lr = run.metric(lr_name) if lr_name else None
     spikes = annotate_spikes(detect_loss_spikes(s.rename(name), **params), warmup, n_first, first_step, lr, None, 0)
+    # a noisy per-batch loss (a classifier's, a PINN's) has a wide noise scale, so a jump to 3-4x
+    # its level scores only z ~3: kept apart, with a ratio floor that noise does not reach
+    large = annotate_spikes(detect_loss_spikes(s.rename(name), window=window, z=large_z, min_ratio=large_ratio),
+                            warmup, n_first, first_step, lr, None, 0)
 
     k = max(min_smooth_points, int(round(smooth_fraction * len(s))))
     div: dict[str, Any] = {"smooth_points": k}
@@ -259,6 +265,7 @@ def analyze_loss(
         n_points=len(s),
         loss_nonfinite_count=loss_nf,
         spikes=spikes,
+        spikes_large=large,
         **div,
         end_trend_z=opt(end_z),
         val_metric=val_name,

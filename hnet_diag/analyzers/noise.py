@@ -9,8 +9,8 @@ helpers express a change in units of the series' own scatter instead:
 - `noise_scale`: 1.4826 x the MAD of the residuals around that trend, the standard deviation
   of the point-to-point noise that a Gaussian would have (outliers do not inflate it);
 - `persistent`: a condition must hold over a window of consecutive points, not at one;
-- `rise_from_best`: how far a series ended above its best, measured on the trend (the best
-  single point of a noisy series is biased low) and in noise units;
+- `rise_from_best`: how far a series ended above its best, also in units of its own scatter
+  (the best single point of a noisy series is biased low, so a rise must beat the scatter);
 - `stage_share` and `stage_spike_weight`: a per-stage gradient spike weighted by the stage's
   share of the total norm (stage / total), and whether the total norm or the loss reacted.
 
@@ -113,7 +113,7 @@ def point_scatter(series: pd.Series) -> float:
 class RiseFromBest:
     """How far a series ended above its best, on the trend and against its own scatter."""
 
-    best: float  # minimum of the smooth trend
+    best: float  # the series' minimum
     best_step: int
     end: float  # mean of the last `end_points` raw points
     rise: float  # end - best
@@ -124,19 +124,20 @@ class RiseFromBest:
 
 
 def rise_from_best(series: pd.Series, end_points: int = 2) -> RiseFromBest | None:
-    """The rise of a (validation) series from its best to its end, measured fairly.
+    """The rise of a (validation) series from its best to its end, and that rise in units of
+    the series' own scatter.
 
-    The best single point of a noisy series is biased low, so the best is taken on a
-    3-point running median (or the raw series under 5 points); the end is the mean of the
-    last `end_points` raw points; the scatter is `point_scatter`. None with fewer than 3
-    points.
+    The best single point of a noisy series is biased low (the minimum of n noisy points sits
+    about 2 scatters below the level for n ~ 10-50), so a rise is only a rise when
+    `rise_over_noise` clears that bias; the end is the mean of the last `end_points` points;
+    the scatter is `point_scatter`. (Smoothing the best instead hides a genuine early best on
+    a short eval series.) None with fewer than 3 points.
     """
     s = finite(series)
     if len(s) < 3:
         return None
-    tr = s.rolling(3, center=True, min_periods=1).median() if len(s) >= 5 else s
-    best_step = int(tr.idxmin())
-    best = float(tr.min())
+    best_step = int(s.idxmin())
+    best = float(s.min())
     end = float(s.iloc[-end_points:].mean())
     noise = point_scatter(s)
     rise = end - best

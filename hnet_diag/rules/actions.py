@@ -13,7 +13,7 @@ CONFLICT_REASONS: dict[str, str] = {
     "learning_rate:up": "raising the learning rate while training is unstable",
     "lr_multipliers:up": "raising per-stage multipliers while the outer stage is unstable",
     "warmup_steps:down": "shortening warmup while warmup is too short for the instability seen",
-    "max_steps:up": "training longer while the run diverges",
+    "max_steps:up": "training longer while the run diverges or does not learn",
     # "train longer" against "stop earlier" (HND401/402 vs HND403) is a trade-off, settled by
     # priority in causes.find_conflicts' both-ways check, not a contradiction of a finding
     "temperature:up": "raising temperature while sampling is too random",

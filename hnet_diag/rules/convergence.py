@@ -24,10 +24,19 @@ def check_stopped_early(r: Results, t: Thresholds) -> Outcome:
     c = r.convergence
     if c.fraction_completed is None or not c.planned_steps:
         return Outcome(None, {"reason": "no planned step count (max_steps) in the run's config"})
-    facts = {"last": c.last_step, "planned": c.planned_steps, "frac": pct(c.fraction_completed)}
+    es = c.early_stopping
+    by_callback = es is not None and es.triggered
+    why = ""
+    if by_callback:
+        best = f"; best {c.val_metric or 'metric'} {g(es.best_metric)}" if es.best_metric is not None else ""
+        where = f" ({es.best_checkpoint})" if es.best_checkpoint else ""
+        why = (f"; stopped by its EarlyStoppingCallback: {es.counter} evaluations without improvement reached its "
+               f"patience of {es.patience}{best}{where}")
+    facts = {"last": c.last_step, "planned": c.planned_steps, "frac": pct(c.fraction_completed), "why": why}
     ev = Evidence(metric=c.loss_metric, measured=c.fraction_completed, threshold=t["min_completed"],
                   window=(c.last_step, c.last_step) if c.last_step is not None else None, plot="loss.png")
-    return Outcome(c.fraction_completed < t["min_completed"], facts, ev)
+    # stopped on purpose by the callback: reported, but it is the plan working, not a cut run
+    return Outcome(c.fraction_completed < t["min_completed"], facts, ev, Severity.LOW if by_callback else None)
 
 
 HND401 = Rule(
@@ -35,14 +44,16 @@ HND401 = Rule(
     severity=Severity.MEDIUM, area="convergence", reads=("convergence",), needs=("planned_steps",),
     check=check_stopped_early,
     thresholds=(T("min_completed", 0.9, "fraction of the planned steps that counts as finished"),),
-    message="the run stopped at step {last} of {planned} planned ({frac}; threshold {tp_min_completed}).",
+    message="the run stopped at step {last} of {planned} planned ({frac}; threshold {tp_min_completed}){why}.",
     pass_message="the run reached step {last} of {planned} planned ({frac}).",
     recommendation="Finish the planned training: resume from the last checkpoint up to {planned} steps",
     flags=("--resume --max-steps {planned}",), actions=("max_steps:up",),
     expect="the last step at 90% or more of the plan (HND401 passes)",
-    risk="More compute; none for the model.",
+    risk="More compute; if an early-stopping callback stopped the run, resuming trains past the best validation point.",
     doc=RuleDoc(
-        what="Compares the last logged step with the planned steps (max_steps in the config).",
+        what="Compares the last logged step with the planned steps (max_steps in the config, LLaMA-Factory's "
+             "total_steps, a progress bar's N/M). A run stopped by an EarlyStoppingCallback (its saved patience "
+             "counter reached its patience) is reported as such, at low severity.",
         why="A run cut short is judged before its schedule finished: unannealed (HND203) and often still "
             "improving (HND402). Its samples say little about the recipe.",
         example="HND401 the run stopped at step 32,800 of 100,000 planned (32.8%; threshold 0.9).",
@@ -119,15 +130,25 @@ HND402 = Rule(
 
 def check_overfitting(r: Results, t: Thresholds) -> Outcome:
     c = r.convergence
-    if c.val_points < t["min_val_points"] or c.val_increase_relative is None or c.best_val_step is None:
+    curves = [v for v in c.val_curves if v.points >= t["min_val_points"]]
+    if not curves:
         return Outcome(None, {"reason": f"fewer than {int(t['min_val_points'])} validation points"})
-    fired = c.val_increase_relative > t["min_val_increase"] and (c.last_val_step or 0) > c.best_val_step
-    facts = {"best": g(c.best_val), "best_step": c.best_val_step, "last": g(c.last_val), "last_step": c.last_val_step,
-             "rise": pct(c.val_increase_relative)}
-    ev = Evidence(metric=c.val_metric, steps=(c.best_val_step, c.last_val_step or c.best_val_step),
-                  values=(c.best_val or 0.0, c.last_val or 0.0), measured=c.val_increase_relative,
-                  threshold=t["min_val_increase"], window=(c.best_val_step, c.last_val_step or c.best_val_step), plot="loss.png")
-    return Outcome(fired, facts, ev)
+
+    def rose(v) -> bool:  # above the best at the end, still so at the last two points, beyond the scatter
+        return (v.points_after_best >= t["min_points_after_best"]
+                and (v.rise_low_relative or 0.0) > t["min_val_increase"]
+                and (v.rise_over_noise is None or v.rise_over_noise >= t["min_rise_over_noise"])
+                and (v.end_over_typical is None or v.end_over_typical > t["min_end_over_typical"]))
+
+    fired = [v for v in curves if rose(v)]
+    v = max(fired or curves, key=lambda v: ((v.rise_relative or 0.0), v.metric))
+    others = f" ({len(fired)} of {len(curves)} eval sets rose)" if len(curves) > 1 else ""
+    facts = {"metric": v.metric, "best": g(v.best), "best_step": v.best_step, "last": g(v.last), "last_step": v.last_step,
+             "rise": pct(v.rise_relative), "noise": g(v.noise), "z": g(v.rise_over_noise, 2) if v.rise_over_noise else "n/a",
+             "others": others}
+    ev = Evidence(metric=v.metric, steps=(v.best_step, v.last_step), values=(v.best, v.last), measured=v.rise_relative,
+                  threshold=t["min_val_increase"], window=(v.best_step, v.last_step), plot="loss.png")
+    return Outcome(bool(fired), facts, ev)
 
 
 HND403 = Rule(
@@ -135,23 +156,30 @@ HND403 = Rule(
     severity=Severity.HIGH, area="convergence", reads=("convergence",), needs=("val_loss",),
     check=check_overfitting,
     thresholds=(
-        T("min_val_increase", 0.02, "validation loss above its best by this fraction"),
+        T("min_val_increase", 0.02, "both of the last two validation points above the best by this fraction"),
+        T("min_rise_over_noise", 2.0, "...and the rise (best to the mean of the last two) at least this many times the "
+                                      "series' own point scatter: the best of a noisy series is biased low by about that"),
+        T("min_end_over_typical", 0.0, "...and the end above the median of all earlier points by this fraction (a "
+                                       "lucky low point of a flat noisy series is no best to rise from)"),
+        T("min_points_after_best", 2, "validation points after the best needed"),
         T("min_val_points", 3, "validation points needed"),
     ),
-    message="validation loss rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise} "
-            "(threshold {tp_min_val_increase}).",
-    pass_message="validation loss {last} at step {last_step}, best {best} at step {best_step}.",
+    message="{metric} rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise}, {z}x its "
+            "point scatter {noise} (thresholds {tp_min_val_increase}, {t_min_rise_over_noise}x){others}.",
+    pass_message="{metric} {last} at step {last_step}, best {best} at step {best_step} (+{rise}, {z}x its scatter){others}.",
     recommendation="Use the checkpoint nearest the best validation step ({best_step}) and stop there, or add data",
     flags=("--max-steps {best_step}",), actions=("max_steps:down",),
     offers=(Action("early_stopping", to=True, optional=True, params=(("patience", EARLY_STOPPING_PATIENCE),)),),
     expect="validation loss at its best at the last evaluation (HND403 passes)",
     risk="Stopping earlier leaves the LR schedule unfinished unless --max-steps is set before training.",
     doc=RuleDoc(
-        what="Best validation loss and its step against the last validation loss.",
+        what="Every validation loss (one per eval set: eval_loss, eval_<set>_loss, val/*, validation_*): its best "
+             "against its last two points, and the rise against the series' own point scatter (robust, blind to "
+             "a steady trend).",
         why="Validation loss rising while training loss falls means the model memorises its training data; "
             "further steps make it worse.",
-        example="HND403 validation loss rose from its best 1.21 (step 4,000) to 1.34 (step 8,000), +10.7% "
-                "(threshold 0.02).",
+        example="HND403 eval_loss rose from its best 1.21 (step 4,000) to 1.34 (step 8,000), +10.7%, 9.3x its point "
+                "scatter 0.014 (thresholds 2.0%, 2x).",
         fix="Stop at the best step (--max-steps), use more data, or regularise.",
     ),
     cause=Cause(
@@ -229,7 +257,13 @@ def check_loss_spikes(r: Results, t: Thresholds) -> Outcome:
     lo = r.loss
     if lo.n_points < 20:
         return Outcome(None, {"reason": "fewer than 20 loss points"})
-    spikes = [s for s in lo.spikes if s.phase != "first_steps" and s.ratio >= t["min_ratio"]]
+    # a spike must also be a real jump in loss units: 2x of a loss at 1e-4 is rounding, not instability
+    big = lambda s: s.value - s.local_median >= t["min_abs_rise"]  # noqa: E731
+    found = {s.step: s for s in lo.spikes if s.phase != "first_steps" and s.ratio >= t["min_ratio"] and big(s)}
+    for s in getattr(lo, "spikes_large", ()):
+        if s.phase != "first_steps" and big(s):
+            found.setdefault(s.step, s)
+    spikes = [found[k] for k in sorted(found)]
     top = max(spikes, key=lambda s: s.ratio) if spikes else None
     lr_flag, lr_change = lower_lr_flags(r, 0.7)
     facts = {"n": len(spikes), "max_ratio": g(top.ratio if top else None), "step": top.step if top else "?",
@@ -247,7 +281,9 @@ HND405 = Rule(
     severity=Severity.MEDIUM, area="loss", reads=("loss",), needs=("loss",),
     check=check_loss_spikes,
     thresholds=(
-        T("min_ratio", 1.3, "a loss spike counts when the loss is this many times its local median"),
+        T("min_ratio", 1.3, "a loss spike counts when the loss is this many times its local median (z >= 6)..."),
+        T("min_abs_rise", 0.05, "...and at least this much above it in loss units; a jump of 2x or more with z >= 3 "
+                                "(a noisy per-batch loss) counts too"),
         T("min_spikes", 1, "spikes needed to raise the finding"),
         T("many_spikes", 5, "this many spikes make the finding high severity"),
     ),
@@ -273,4 +309,126 @@ HND405 = Rule(
 )
 
 
-RULES = (HND401, HND402, HND403, HND404, HND405)
+def check_rebound(r: Results, t: Thresholds) -> Outcome:
+    le = r.learning
+    if le.end_over_min is None or le.given_back is None or le.end_share_above_2x is None:
+        return Outcome(None, {"reason": "too few finite training-loss points for a trend"})
+    if r.loss is not None and getattr(r.loss, "loss_nonfinite_count", 0):
+        return Outcome(None, {"reason": "the loss went NaN/Inf (HND404 reports that divergence)"})
+    fired = (le.end_over_min >= t["min_end_over_min"] and le.given_back >= t["min_given_back"]
+             and le.end_share_above_2x >= t["min_share_held"])
+    lr_flag, lr_change = lower_lr_flags(r)
+    facts = {"metric": le.loss_metric, "end": g(le.end_level), "ratio": g(le.end_over_min, 3), "min": g(le.trend_min),
+             "min_step": le.trend_min_step, "back": pct(min(le.given_back, 9.99)), "held": pct(le.end_share_above_2x),
+             "lr_flag": lr_flag, "lr_change": lr_change, "clip_flag": clip_flag(r)}
+    ev = Evidence(metric=le.loss_metric, measured=le.end_over_min, threshold=t["min_end_over_min"],
+                  window=(le.trend_min_step, le.tail_window[1]) if le.tail_window and le.trend_min_step is not None else None,
+                  plot="loss.png")
+    return Outcome(fired, facts, ev)
+
+
+HND406 = Rule(
+    code="HND406", name="loss-rebound", title="Training loss rebounded and stayed up (divergence without NaN)",
+    severity=Severity.HIGH, area="loss", reads=("learning", "loss"),
+    check=check_rebound,
+    thresholds=(
+        T("min_end_over_min", 2.0, "the loss at the end (median of the last 10% of points) over the minimum of its "
+                                   "trend (a running median over 5% of the run) before that"),
+        T("min_given_back", 0.25, "...having given back at least this share of what it had learned (first-tenth "
+                                  "median minus the minimum)"),
+        T("min_share_held", 0.5, "...and at least this share of the last 10% of points above twice the minimum "
+                                 "(it stayed up)"),
+    ),
+    message="{metric} ended at {end}, {ratio}x the minimum of its trend {min} (step {min_step}; threshold "
+            "{t_min_end_over_min}x), giving back {back} of what it had learned; {held} of the last points stay "
+            "above twice the minimum.",
+    pass_message="{metric} ends at {ratio}x the minimum of its trend ({min} at step {min_step}).",
+    recommendation="The loss climbed back and stayed up: lower the learning rate ({lr_change}) and restart from the "
+                   "checkpoint nearest the minimum",
+    flags=("{lr_flag}", "{clip_flag}"), actions=("learning_rate:down",),
+    expect="a loss that ends near the minimum of its trend (HND406 passes)",
+    risk="Restarting from an earlier checkpoint repeats the steps after it.",
+    doc=RuleDoc(
+        what="The training loss's trend (a running median over 5% of the run, so single noisy points do not count) "
+             "against its end: the minimum before the last 10% of the run, the median of that last 10%, and how "
+             "much of the early gain was given back.",
+        why="A loss that climbs back to several times its minimum and stays there has diverged as surely as a "
+            "NaN, without the NaN: the weights moved somewhere worse and did not come back.",
+        example="HND406 loss ended at 152, 44.5x the minimum of its trend 3.42 (step 2,500; threshold 2x), giving "
+                "back 1560% of what it had learned; 100% of the last points stay above twice the minimum.",
+        fix="Lower --learning-rate (and clip, --max-grad-norm 1.0); resume from the checkpoint at the minimum.",
+    ),
+    cause=Cause(
+        order=115, title="Divergence (loss rebound)",
+        contradicted_by=("max_grad_norm:up", "learning_rate:up", "max_steps:up"),
+    ),
+)
+
+
+def check_no_learning(r: Results, t: Thresholds) -> Outcome:
+    le = r.learning
+    pinned_chance = [p for p in le.pinned if p.chance_classes is not None]
+    if le.gain_relative is None and not le.pinned:
+        return Outcome(None, {"reason": "fewer than 5 finite training-loss points and no pinned validation loss"})
+    flat = (le.gain_relative is not None and le.points >= t["min_points"] and le.gain_relative < t["min_gain"])
+    what = []
+    if flat:
+        what.append(f"{le.loss_metric} went from {g(le.head_median)} (median of the first tenth) to {g(le.tail_median)} "
+                    f"(median of the last fifth), a gain of {pct(le.gain_relative)} (threshold {pct(t['min_gain'])})")
+    for p in le.pinned:
+        chance = ""
+        if p.chance_classes is not None:
+            chance = f" = ln({p.chance_classes}), the loss of a uniform guess over {p.chance_classes} classes"
+            if p.accuracy is not None:
+                chance += f"; {p.accuracy_metric} {g(p.accuracy, 3)} against chance {g(p.accuracy_chance, 3)}"
+        what.append(f"{p.metric} stayed at {g(p.level, 4)} over {p.points} evaluations (steps {p.first_step}-"
+                    f"{p.last_step}; every point within {pct(p.spread)} of the first){chance}")
+    fired = flat or bool(pinned_chance) or (bool(le.pinned) and (le.gain_relative or 0.0) < t["min_gain_pinned"])
+    facts = {"what": "; ".join(what) or f"{le.loss_metric} gained {pct(le.gain_relative)}",
+             "gain": pct(le.gain_relative), "metric": le.loss_metric}
+    metric = pinned_chance[0].metric if pinned_chance else le.loss_metric
+    ev = Evidence(metric=metric, measured=le.gain_relative, threshold=t["min_gain"],
+                  window=(le.head_window[0], le.tail_window[1]) if le.head_window and le.tail_window else None,
+                  plot="loss.png")
+    return Outcome(fired, facts, ev)
+
+
+HND407 = Rule(
+    code="HND407", name="no-learning", title="No learning (loss flat from start to end, or validation at chance)",
+    severity=Severity.HIGH, area="convergence", reads=("learning",),
+    check=check_no_learning,
+    thresholds=(
+        T("min_gain", 0.02, "the training loss must fall by this fraction from its first tenth to its last fifth "
+                            "(medians)"),
+        T("min_points", 5, "training-loss points needed to judge the gain"),
+        T("min_gain_pinned", 0.1, "a validation loss pinned at a constant (not ln k) counts when the training loss "
+                                  "gained less than this"),
+    ),
+    message="{what}.",
+    pass_message="{metric} gained {gain} over the run (threshold {tp_min_gain}).",
+    recommendation="The model is not learning: check that the targets reach the loss (labels not all masked, "
+                   "the label column and classes right), that the learning rate is not zero or far too small, and "
+                   "that the trained parameters are not frozen, before spending more steps",
+    flags=(), actions=(),
+    expect="a training loss that falls over the run and a validation loss below chance (HND407 passes)",
+    risk="None: steps spent on a run that does not learn are lost.",
+    doc=RuleDoc(
+        what="The training loss's median over the first tenth of its points against its last fifth; every "
+             "validation loss that never moved from its first value (within 0.5%), and whether that value is "
+             "ln(k) for a whole k (a k-way classifier at chance), with the validation accuracy against 1/k.",
+        why="A loss flat from the first step to the last, or an eval loss pinned at ln(num_classes) with "
+            "accuracy at chance, means the optimiser is not changing what the model predicts: a pipeline or "
+            "setting error that more steps will not fix.",
+        example="HND407 eval_loss stayed at 1.386 over 62 evaluations (steps 50-3100; every point within 0.1% of "
+                "the first) = ln(4), the loss of a uniform guess over 4 classes; eval_accuracy 0.271 against "
+                "chance 0.25.",
+        fix="Inspect one batch end to end (inputs, labels, loss mask); log the LR; check requires_grad.",
+    ),
+    cause=Cause(
+        order=125, title="The model is not learning",
+        contradicted_by=("max_steps:up",),
+    ),
+)
+
+
+RULES = (HND401, HND402, HND403, HND404, HND405, HND406, HND407)
