@@ -4,7 +4,7 @@ import json
 from hnet_diag.analyzers import ANALYZERS, analyze_all
 from conftest import close_figures, healthy_records, settings, records_run
 
-KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding", "ranks"}
+KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding", "ranks", "learning"}
 
 
 def test_analyze_all_returns_every_named_result(tmp_path):
