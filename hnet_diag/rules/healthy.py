@@ -37,7 +37,8 @@ def check_no_spikes(r: Results, t: Thresholds) -> Outcome:
     gr = r.gradients
     if gr.n_points < t["min_points"]:
         return Outcome(None, {"reason": f"fewer than {int(t['min_points'])} gradient-norm points"})
-    out = check_gradient_spikes(r, {**t, "min_spikes": 1, "single_spike_ratio": t["min_ratio"], "min_stage_spikes": 1})
+    out = check_gradient_spikes(r, {**t, "min_spikes": 1, "single_spike_ratio": t["min_ratio"], "min_stage_spikes": 1,
+                                    "min_stage_share": 0.0})  # every spike of the size, small stages too
     return Outcome(not out.fired, out.facts, out.evidence)
 
 
