@@ -149,3 +149,11 @@ def test_a_run_written_by_lightning_itself_is_recognised(tmp_path):
     assert not r.model_kind.hnet
     ckpt = load_run(next(tmp_path.rglob("*.ckpt")))  # the checkpoint alone says Lightning too
     assert ckpt.trainer.id == "lightning" and "ModelCheckpoint" in ckpt.trainer.reason
+
+
+def test_summary_command_says_who_wrote_the_run_and_whether_it_is_an_h_net(capsys):
+    from hnet_diag.cli import main
+
+    assert main(["summary", str(PUBLIC / "llmc_gpt2_124m_cut")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "trainer: llm.c (train.log:" in out and "model: not an H-Net" in out

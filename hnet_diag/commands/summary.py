@@ -17,6 +17,11 @@ def run(args: argparse.Namespace) -> int:
     r = load_run(args.run)
     console = Console()
     console.print(f"[bold]{r.path}[/bold]: {len(r.files)} file(s), {len(r.scalars)} points, last step {r.last_step}")
+    t, m = r.trainer, r.model_kind
+    console.print(f"trainer: {t.name}" + (f" ({t.source}: {t.reason})" if t.source else "")
+                  + (f"; loggers: {', '.join(t.loggers)}" if t.loggers else ""), highlight=False)
+    console.print(f"model: {'H-Net' if m.hnet else 'not an H-Net'}" + (f" {m.name}" if m.name and not m.hnet else "")
+                  + f" ({m.reason})", highlight=False)
     table = Table("metric", "points", "first step", "last step", "last value")
     for name in r.metric_names():
         s = r.metric(name)
