@@ -12,7 +12,7 @@ from hnet_diag.report.markdown import render_markdown, write_report
 from conftest import example_like, run_folder
 
 SECTIONS = [
-    "## Executive Summary", "## Key Findings", "### 🔴 Critical Issues", "### ✅ Positive Findings",
+    "## Executive Summary", "## Key Findings", "### 🔴 Critical and High-Severity Issues", "### ✅ Positive Findings",
     "## Detailed Analysis", "## Root Cause Analysis", "## Recommended Solutions", "## Implementation Plan",
     "## Expected Outcomes", "## Risk Assessment", "## Conclusion", "## Next Steps", "## Appendix",
 ]
@@ -122,3 +122,15 @@ def test_the_example_fixture_report_says_which_example_claims_hold_with_numbers(
     assert verdicts["LR multipliers"].verdict == "contradicted" and "Eq. 11" in verdicts["LR multipliers"].evidence
     text = render_markdown(d)
     assert "## Common Claims Checked Against the Evidence" in text and "❌ contradicted" in text
+
+
+def test_wording_says_what_the_report_holds():
+    """Issue 9, item 9: no 'high-priority first' without a high-priority recommendation; the red
+    heading says it lists high findings too; no risk line reads 'none for the model'."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
+    d = diagnose(load_run(fixtures / "cosine_cut"))  # HND203/401/402, all medium
+    assert d.recommendations and not d.at_or_above("high")
+    text = render_markdown(d)
+    assert "high-priority recommendations first" not in text
+    assert "### 🔴 Critical and High-Severity Issues" in text
+    assert "none for the model" not in text

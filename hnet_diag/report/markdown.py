@@ -377,7 +377,11 @@ def conclusion(d: "Diagnosis") -> str:
 def next_steps(d: "Diagnosis") -> list[str]:
     out = []
     if d.recommendations:
-        out.append("Apply the high-priority recommendations first; they address the root causes.")
+        high = [r for r in d.recommendations if r.priority in GROUPS[0][0]]
+        if high:
+            out.append("Apply the high-priority recommendations first; they address the root causes.")
+        else:
+            out.append("Apply the recommendations above in their order; none is urgent.")
         out.append("Run the changed configuration and check it with `hnet-diag check RUN --fail-on high`.")
     if d.no_data and d.trainer_id == "hnet-diag":
         missing = ", ".join(f.code for f in d.no_data[:6])

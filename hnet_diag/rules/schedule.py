@@ -266,7 +266,9 @@ def check_annealed(r: Results, t: Thresholds) -> Outcome:
     }
     ev = Evidence(metric=c.lr_metric, measured=c.lr_last_over_peak, threshold=t["max_final_lr_fraction"],
                   window=(c.last_step, c.last_step) if c.last_step is not None else None, plot="lr.png")
-    return Outcome(fired, facts, ev)
+    # resuming to the plan trains longer: say so, so the conflict check sees it beside "stop at
+    # the best validation step" (HND403) and the plan never asks for both
+    return Outcome(fired, facts, ev, actions=("max_steps:up", "schedule:anneal") if resume else None)
 
 
 HND203 = Rule(
