@@ -40,3 +40,9 @@ def test_a_cut_run_without_overfitting_still_gets_the_resume_advice():
     run = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "cosine_cut"
     d = diagnose(load_run(run))
     assert any("--resume" in m.flags for m in d.recommendations)
+
+
+def test_the_withdrawn_advice_says_which_evidence_decided(tmp_path):
+    d = _cut_and_overfitting(tmp_path)
+    (c,) = [c for c in d.conflicts if c.dropped == "HND401"]
+    assert c.kept == "HND403" and "outranks HND401" in c.reason and "val_loss rose from its best" in c.reason

@@ -164,8 +164,12 @@ def _conflict(f: Finding, other: Finding, action: str, why: str, both_ways: bool
     gradient explosion) is incoherent whatever the priorities, so its carrier loses it. A
     knob moved both ways is a genuine trade-off: the more important finding keeps its say.
     """
-    if both_ways and (other.priority, _order(other.code)) > (f.priority, _order(f.code)):
-        return Conflict(kept=f.code, dropped=other.code, action=_opposite(action), reason=why)
+    if both_ways:  # say which evidence decided: the more important finding's own measurement
+        kept, dropped = (f, other) if (other.priority, _order(other.code)) > (f.priority, _order(f.code)) else (other, f)
+        why = (f"{why}; {kept.code} ({kept.severity}) outranks {dropped.code} ({dropped.severity}), so its evidence "
+               f"decides: {kept.message.rstrip('.')}")
+        if kept is f:
+            return Conflict(kept=f.code, dropped=other.code, action=_opposite(action), reason=why)
     return Conflict(kept=other.code, dropped=f.code, action=action, reason=why)
 
 
