@@ -135,3 +135,14 @@ def test_every_flag_a_recommendation_renders_is_a_real_train_or_generate_flag(ca
     assert flagged <= set(seen), f"rules whose flags were never rendered: {flagged - set(seen)}"
     # the templated alternatives were exercised too (the LR unknown, no clipping set, ...)
     assert "--learning-rate" in seen["HND101"] and "--max-grad-norm" in seen["HND101"]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_every_predicate_reads_the_typed_results_and_names_real_fields(rule):
+    from dataclasses import fields
+
+    from hnet_diag.results import Results
+
+    assert rule.check.__annotations__.get("r") == "Results", rule.check.__annotations__
+    assert rule.check.__annotations__.get("t") == "Thresholds"
+    assert set(rule.reads) <= {f.name for f in fields(Results)}
