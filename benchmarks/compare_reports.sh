@@ -7,7 +7,8 @@
 # root so relative paths match): the Markdown report (`analyze RUN -o DIR/report.md`), the
 # JSON report (`analyze RUN -o DIR/report.json`), the terminal summary, and once the rule
 # listing (`rules --json`). Then the two folders are diffed; exit 1 on any difference.
-# A base tree is any checkout, e.g. `git archive <commit> | tar -x -C /tmp/base`.
+# A base tree is any checkout, e.g. `git archive <commit> | tar -x -C /tmp/base`; a tree
+# without hnet_diag/report_templates gets the symlink to reports/templates a worktree has.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 base=$(cd "$1" && pwd); new=$(cd "${2:-$here}" && pwd)
@@ -25,6 +26,9 @@ render() {  # tree dest
    done)
 }
 [ -d "$base/fixtures/runs" ] || { echo "no fixtures/runs in $base"; exit 2; }
+for tree in "$base" "$new"; do  # the report templates, linked the way /work/wt/new.sh links them
+  [ -e "$tree/hnet_diag/report_templates" ] || ln -s ../reports/templates "$tree/hnet_diag/report_templates"
+done
 render "$base" "$out/base" & render "$new" "$out/new"; wait
 status=0
 for f in $(cd "$out/base" && find . -type f \( -name '*.md' -o -name '*.json' -o -name '*.txt' \) | sort); do
