@@ -101,3 +101,14 @@ def test_one_line_outputs_give_the_fix_in_the_trainers_words():
     assert any("Fix: -y 1 -x 21479" in ln for ln in lines)
     assert not any(BUNDLED_FLAG.search(ln) for ln in lines)
     assert "Fix (llm.c): -y 1 -x 21479" in to_junit(d)
+
+
+def test_every_check_that_applies_to_any_model_says_what_gives_it_data():
+    """So a report of any trainer can tell, in its terms, how to enable a check without data."""
+    from hnet_diag.advice.enable import NEEDS
+    from hnet_diag.rules.registry import RULES
+
+    for r in RULES:
+        if r.severity.value == "positive" or r.hnet_only:
+            continue
+        assert r.needs and set(r.needs) <= set(NEEDS), r.code

@@ -17,6 +17,7 @@ NEEDS: dict[str, str] = {
     "planned_steps": "the planned step count (a config file, or a `step N/M` counter)",
     "val_loss": "a validation loss, evaluated at intervals",
     "generation": "the sampling settings (a generation config)",
+    "ranks": "one log per rank (each process's loss and gradient norm)",
 }
 
 HINTS: dict[str, dict[str, str]] = {

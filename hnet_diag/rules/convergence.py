@@ -329,7 +329,7 @@ def check_rebound(r: Results, t: Thresholds) -> Outcome:
 
 HND406 = Rule(
     code="HND406", name="loss-rebound", title="Training loss rebounded and stayed up (divergence without NaN)",
-    severity=Severity.HIGH, area="loss", reads=("learning", "loss"),
+    severity=Severity.HIGH, area="loss", reads=("learning", "loss"), needs=("loss",),
     check=check_rebound,
     thresholds=(
         T("min_end_over_min", 2.0, "the loss at the end (median of the last 10% of points) over the minimum of its "
@@ -395,7 +395,7 @@ def check_no_learning(r: Results, t: Thresholds) -> Outcome:
 
 HND407 = Rule(
     code="HND407", name="no-learning", title="No learning (loss flat from start to end, or validation at chance)",
-    severity=Severity.HIGH, area="convergence", reads=("learning",),
+    severity=Severity.HIGH, area="convergence", reads=("learning",), needs=("loss", "val_loss"),
     check=check_no_learning,
     thresholds=(
         T("min_gain", 0.02, "the training loss must fall by this fraction from its first tenth to its last fifth "

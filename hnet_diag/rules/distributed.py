@@ -41,7 +41,7 @@ def check_rank_departure(r: Results, t: Thresholds) -> Outcome:
 
 HND601 = Rule(
     code="HND601", name="rank-departs", title="A rank departs from the others (desync or faulty node)",
-    severity=Severity.HIGH, area="loss", reads=("ranks",),
+    severity=Severity.HIGH, area="loss", reads=("ranks",), needs=("ranks",),
     check=check_rank_departure,
     thresholds=(
         T("min_rel_gap", 0.25, "median gap of the departing rank to the other ranks' median, as a fraction"),

@@ -284,7 +284,7 @@ def check_gradient_collapse(r: Results, t: Thresholds) -> Outcome:
 
 HND104 = Rule(
     code="HND104", name="gradient-collapse", title="Gradient collapse (no gradient reaches the model)",
-    severity=Severity.HIGH, area="gradients", reads=("learning", "convergence"),
+    severity=Severity.HIGH, area="gradients", reads=("learning", "convergence"), needs=("grad_norm",),
     check=check_gradient_collapse,
     thresholds=(
         T("min_zero_points", 3, "trailing logged steps with a gradient norm of exactly 0..."),
@@ -333,7 +333,7 @@ def check_stage_without_gradient(r: Results, t: Thresholds) -> Outcome:
 
 HND105 = Rule(
     code="HND105", name="stage-without-gradient", title="An H-Net stage receives (almost) no gradient",
-    severity=Severity.MEDIUM, area="gradients", reads=("learning",),
+    severity=Severity.MEDIUM, area="gradients", reads=("learning",), needs=("grad_norm",), only_hnet=True,
     check=check_stage_without_gradient,
     thresholds=(T("min_share", 0.001, "median share of the total gradient norm (stage / total) below which a stage "
                                       "is not being trained"),),

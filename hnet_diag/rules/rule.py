@@ -212,13 +212,14 @@ class Rule:
     mirrors: tuple["Rule", ...] = ()  # healthy signs: the problem rules they are the absence of
     needs: tuple[str, ...] = ()  # what it measures, for "checks without data" (keys of advice.enable.NEEDS)
     offers: tuple[Any, ...] = ()  # advice.Action: optional extra remedies, shown where a trainer has them
+    only_hnet: bool = False  # judges an H-Net part (a stage) although its results exist for any model
 
     @property
     def hnet_only(self) -> bool:
-        """Whether the rule reads only what an H-Net has (analyzers.HNET_ONLY)."""
+        """Whether the rule applies to H-Nets only: it says so, or reads only what an H-Net has (analyzers.HNET_ONLY)."""
         from ..analyzers import HNET_ONLY
 
-        return bool(self.reads) and set(self.reads) <= HNET_ONLY
+        return self.only_hnet or (bool(self.reads) and set(self.reads) <= HNET_ONLY)
 
     def defaults(self) -> dict[str, float]:
         """This rule's own thresholds (a healthy sign's mirrored ones come from its mirrors)."""
