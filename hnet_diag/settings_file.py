@@ -68,10 +68,10 @@ def loads_toml(text: str) -> dict[str, Any]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from .sources.untrusted import read_bytes
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(path, f"cannot read ({err.strerror})") from err
+        text = read_bytes(path, "settings").decode("utf-8-sig")  # bounded, regular files only
     except UnicodeDecodeError as err:
         raise InputError(path, "not UTF-8 text, so not a TOML file") from err
     try:
@@ -118,6 +118,18 @@ def find_settings(run_path: str | Path) -> ProjectSettings:
                 if found is not None:
                     return found
     return DEFAULTS
+
+
+def inside_run(settings_path: str | Path, run_path: str | Path) -> bool:
+    """Whether a settings file came with the run folder itself (then it is as untrusted as the
+    run's other files: damaged, it is a warning and the defaults apply), rather than from the
+    project above it (the user's own file: damaged, an error they can fix)."""
+    run = Path(run_path)
+    folder = run if run.is_dir() else run.parent
+    try:
+        return Path(settings_path).resolve().parent == folder.resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def as_settings(value: ProjectSettings | Mapping[str, Any] | None, run_path: str | Path,

@@ -216,11 +216,20 @@ def test_settings_given_to_load_run_replace_the_settings_file(tmp_path):
     assert run.project_settings.path is None
 
 
-def test_bad_user_regex_is_a_one_line_error_naming_the_settings_file(tmp_path):
+def test_bad_user_regex_in_the_run_folder_is_a_one_line_warning_and_the_log_is_still_read(tmp_path):
     _write(tmp_path, "hnet-diag.toml", "[tool.hnet-diag]\nlog-patterns = [{regex = 'it (?P<step>\\d+'}]\n")
     _write(tmp_path, "train.log", "step 1 loss=2.0\n")
+    run = load_run(tmp_path)
+    [warning] = [w for w in run.warnings if w.source == "hnet-diag.toml"]
+    assert "log-patterns[0]" in warning.message and "\n" not in warning.message
+    assert run.metric("loss").to_dict() == {1: 2.0}  # read with the default line shapes
+
+
+def test_bad_user_regex_in_the_project_above_the_run_is_a_one_line_error_naming_it(tmp_path):
+    _write(tmp_path, "hnet-diag.toml", "[tool.hnet-diag]\nlog-patterns = [{regex = 'it (?P<step>\\d+'}]\n")
+    _write(tmp_path / "run", "train.log", "step 1 loss=2.0\n")
     with pytest.raises(InputError) as err:
-        load_run(tmp_path)
+        load_run(tmp_path / "run")
     message = str(err.value)
     assert "hnet-diag.toml" in message and "log-patterns[0]" in message and "\n" not in message
 
@@ -333,11 +342,22 @@ def test_a_trainer_record_after_its_progress_bar_uses_the_bar_step_and_eval_foll
     assert run.configs["out.txt"]["max_steps"] == 50
 
 
-def test_a_broken_settings_file_is_a_one_line_error_naming_it(tmp_path):
+def test_a_broken_settings_file_in_the_run_folder_is_one_warning_and_the_log_is_read_with_defaults(tmp_path):
     _write(tmp_path, "hnet-diag.toml", "log-patterns = [\n")
     _write(tmp_path, "train.log", "step 1 loss=2.0\n")
+    _write(tmp_path, "notes.txt", "step 3 loss=1.0\n")
+    _write(tmp_path, "metrics.jsonl", '{"step": 1, "loss": 2.0}\n')
+    run = load_run(tmp_path)
+    assert run.has_metric("loss") and "train.log" in run.files
+    [warning] = [w for w in run.warnings if w.source == "hnet-diag.toml"]
+    assert "invalid TOML" in warning.message and "ignored" in warning.message
+
+
+def test_a_broken_settings_file_above_the_run_is_a_one_line_error_naming_it(tmp_path):
+    _write(tmp_path, "hnet-diag.toml", "log-patterns = [\n")
+    _write(tmp_path / "run", "train.log", "step 1 loss=2.0\n")
     with pytest.raises(InputError) as err:
-        load_run(tmp_path)
+        load_run(tmp_path / "run")
     assert err.value.path.endswith("hnet-diag.toml") and "invalid TOML" in str(err.value)
 
 

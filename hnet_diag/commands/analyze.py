@@ -32,6 +32,13 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
                         "one in the run folder or above it (e.g. for a remote run)")
 
 
+def add_link_option(p: argparse.ArgumentParser) -> None:
+    """--follow-external-links: the one way to read text/config files linked from outside the run."""
+    p.add_argument("--follow-external-links", action="store_true",
+                   help="read text and config files that are symlinks to outside the run folder "
+                        "(by default they are skipped with a warning, so nothing from elsewhere ends up in a report)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
@@ -41,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("md", "json"), default=None,
                    help="report format (default: from the -o suffix, else md)")
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    add_link_option(p)
     add_rule_options(p)
 
 
@@ -53,7 +61,8 @@ def diagnose_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..diagnosis import diagnose
     from ..errors import InputError
     from ..rules.engine import build_settings
-    from ..settings_file import read_settings_file
+    from ..run import LoadWarning
+    from ..settings_file import inside_run, read_settings_file
     from ..sources.discover import load_run
 
     settings = None
@@ -61,10 +70,20 @@ def diagnose_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
         settings = read_settings_file(args.settings)
         if settings is None:
             raise InputError(args.settings, "has no [tool.hnet-diag] table")
-    run = load_run(args.run, settings=settings)
+    run = load_run(args.run, settings=settings, follow_external_links=getattr(args, "follow_external_links", False))
     project = run.project_settings
-    settings = build_settings(project.table, project.origin, select=args.select, ignore=args.ignore,
-                              thresholds=args.threshold or ())
+    cli = dict(select=args.select, ignore=args.ignore, thresholds=args.threshold or ())
+    try:
+        settings = build_settings(project.table, project.origin, **cli)
+    except InputError as err:
+        # A settings file that came with the run folder is as untrusted as the rest of it:
+        # invalid, it is a warning and the defaults apply. A project's own file (above the
+        # run) or a bad command line stays an error the user can fix.
+        if (getattr(args, "settings", None) or project.path is None or not inside_run(project.path, Path(args.run))
+                or err.path != project.origin):
+            raise
+        run.warnings.append(LoadWarning(project.path.name, f"{err.problem}; its settings were ignored"))
+        settings = build_settings({}, "defaults", **cli)
     return run, diagnose(run, settings)
 
 

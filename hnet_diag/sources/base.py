@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ..run import CheckpointSummary, LoadWarning, RunEvent
+from .untrusted import checked_float
 
 #: columns a source fills; the loader adds `metric` (canonical name) and, if absent, `stream`
 SOURCE_COLUMNS = ["tag", "step", "value", "wall_time", "source"]
@@ -45,25 +46,20 @@ def to_float(value: Any, *, bools: bool = True) -> float | None:
     The one coercion every source uses. Logs write NaN as NaN, "nan", "NaN" or null; all of
     them must reach the NaN analyzer as a real NaN, except null, which means "not logged".
     `bools`: a logged True/False is a 0/1 metric (`clipped`), but in a config a boolean is a
-    switch, never a number: settings readers pass bools=False.
+    switch, never a number: settings readers pass bools=False. A number too large for a
+    float (a 400-digit integer) is inf, never an OverflowError (`untrusted.checked_float`).
     """
     if isinstance(value, bool):
         return float(value) if bools else None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+    return checked_float(value)
 
 
 def to_int(value: Any) -> int | None:
-    """An integral number (int, integral float, numeric string) -> int; else None (bools too)."""
+    """An integral number (int, integral float, numeric string) within int64 -> int; else None
+    (bools too). 1e300 or a 30-digit integer is no step, count or layer width."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return value if -(1 << 63) <= value < 1 << 63 else None
     f = to_float(value, bools=False)
-    if f is None or not math.isfinite(f) or not f.is_integer():
+    if f is None or not math.isfinite(f) or not f.is_integer() or not -(2.0**63) <= f < 2.0**63:
         return None
     return int(f)

@@ -3,7 +3,11 @@
 Safety first: torch files are opened with `torch.load(weights_only=True)`, which only
 rebuilds tensors and plain containers. A file that would need full unpickling (a pickled
 class, a function) could run arbitrary code, so it is refused with UnsafeCheckpointError
-and never executed. Files are memory-mapped (`mmap=True`) so a multi-GB checkpoint costs
+("refused: would run code (posix.system)") and never executed. The callable is named from
+the pickle's own opcodes (torch's message can misname it, e.g. `commands.Popen` for
+`subprocess.Popen`), and the message never suggests `weights_only=False`. torch's own
+warnings while loading (TypedStorage deprecation, quantized tensors, "Detected pickle
+protocol") are silenced: they are about torch, not about the run. Files are memory-mapped (`mmap=True`) so a multi-GB checkpoint costs
 no more RAM than the tensor being measured; old non-zip torch files cannot be mapped and
 are read whole.
 
@@ -26,12 +30,19 @@ Statistics are computed one tensor at a time, in float64 chunks of `CHUNK` eleme
 extra memory is one chunk whatever the tensor size. Norm, max |x|, mean and std are over
 the finite entries; `nan_count` and `inf_count` say how many were left out, so a single Inf
 does not hide the scale of everything else. std is the population std (ddof=0).
+A tensor whose strides repeat elements (`torch.zeros(1).expand(2**40)`, stride 0) is
+measured on its distinct elements and the sums are scaled by the repeat count, which is
+exact; a tensor with overlapping non-zero strides cannot be measured that way and gets
+NaN statistics. Configs stored in a checkpoint are bounded like config files (depth,
+values counted with repetition): a tree of shared references is dropped with a warning.
 """
 from __future__ import annotations
 
 import math
+import pickletools
 import re
 import sys
+import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +52,7 @@ from ..errors import InputError, UnsafeCheckpointError
 from ..run import CheckpointSummary, LoadWarning, TensorStats
 from .base import STEP_KEYS, SourceData, to_int
 from .stage_map import locate
+from .untrusted import check_tree, checked_step, json_loads, open_regular
 
 #: elements converted to float64 at a time (8 MB)
 CHUNK = 1 << 20
@@ -79,11 +91,13 @@ def read(path: Path) -> SourceData | None:
         summary = _read_safetensors(path)
     else:
         obj = _torch_load(path, mmap=(kind == "zip"))
+        if obj is None:  # torch.save(None, ...): a valid file holding nothing to summarise
+            raise InputError(path, "not a checkpoint (holds None)")
     if _hf_model_file(path.parent) == path:
         obj, summary = _fold_hf_parts(path, obj, summary, data)
     if obj is not None:
-        summary, warnings = summarize(obj, path)
-        data.warnings.extend(warnings)
+        summary, found = summarize(obj, path)
+        data.warnings.extend(found)
     data.checkpoints.append(summary)
     return data
 
@@ -131,7 +145,7 @@ def _fold_hf_parts(path: Path, obj: Any, summary: CheckpointSummary | None, data
 def _sniff(path: Path) -> str | None:
     """"zip" (torch >= 1.6), "pickle" (legacy torch), "safetensors", or None."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(16)
             size = path.stat().st_size
     except OSError as err:
@@ -160,25 +174,141 @@ def _torch_load(path: Path, mmap: bool) -> Any:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except zipfile.BadZipFile as err:
-            raise InputError(path, f"corrupt or truncated torch checkpoint ({err})") from err
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as err:
+            raise InputError(path, f"corrupt or truncated torch checkpoint ({_first_line(err)})") from err
         if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
             raise InputError(path, "TorchScript archive, not a checkpoint (loading it would run its code); not read")
     try:
-        return torch.load(path, weights_only=True, mmap=mmap, map_location="cpu")
+        with warnings.catch_warnings():  # torch's deprecation notes are not about the run
+            warnings.simplefilter("ignore")
+            return torch.load(path, weights_only=True, mmap=mmap, map_location="cpu")
     except pickle.UnpicklingError as err:
-        needed = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        if needed and not _is_missing_attribute(needed.group(1)):
-            raise UnsafeCheckpointError(
-                path, f"refused: loading needs full unpickling of {needed.group(1)}, which could run arbitrary code; not executed"
-            ) from err
-        raise InputError(path, f"corrupt or truncated torch checkpoint ({_first_line(err)})") from err
+        needed = _refused_global(path, err)
+        if needed and not _is_missing_attribute(needed):
+            raise UnsafeCheckpointError(path, f"refused: would run code ({needed}); not executed") from err
+        raise InputError(path, f"corrupt or truncated torch checkpoint ({_damage(err)})") from err
     except RuntimeError as err:
         if mmap and "mmap" in str(err):
             return _torch_load(path, mmap=False)
-        raise InputError(path, f"corrupt or truncated torch checkpoint ({_first_line(err)})") from err
+        raise InputError(path, f"corrupt or truncated torch checkpoint ({_damage(err)})") from err
     except Exception as err:  # noqa: BLE001 - any other failure of the unpickler means a damaged file
-        raise InputError(path, f"corrupt or truncated torch checkpoint ({type(err).__name__}: {_first_line(err)})") from err
+        raise InputError(path, f"corrupt or truncated torch checkpoint ({type(err).__name__}: {_damage(err)})") from err
+
+
+#: torch's refusal, as worded by torch 2.4-2.13: the global it would have had to import
+_REFUSED = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)")
+_PICKLE_SCAN_BYTES = 64 << 20
+
+
+def _refused_global(path: Path, err: Exception) -> str | None:
+    """The callable torch refused to import, named from the pickle itself.
+
+    torch's message names the global by where it found it, which can be wrong (it reports
+    `subprocess.Popen` as `commands.Popen`), so the pickle's own GLOBAL / STACK_GLOBAL
+    opcodes are read and the first one torch does not allow is named. Falls back to
+    torch's wording when the pickle cannot be scanned.
+    """
+    m = _REFUSED.search(str(err))
+    if m is None:
+        return None
+    try:
+        allowed = _allowed_globals()
+        for name in _pickle_globals(path):
+            if name not in allowed:
+                return name
+    except Exception:  # noqa: BLE001 - the scan is a nicety; torch's name is the fallback
+        pass
+    return m.group(1)
+
+
+def _allowed_globals() -> set[str]:
+    import torch
+
+    names: set[str] = set()
+    try:
+        from torch import _weights_only_unpickler as wou
+
+        names |= set(wou._get_allowed_globals())
+        names |= set(wou._get_user_allowed_globals())
+    except Exception:  # noqa: BLE001 - private API; without it every global counts as refused
+        pass
+    for obj in torch.serialization.get_safe_globals():
+        obj = obj[0] if isinstance(obj, tuple) else obj
+        names.add(f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}")
+    return names
+
+
+def _pickle_globals(path: Path) -> list[str]:
+    """Every `module.name` a pickle (legacy file, or data.pkl of a zip checkpoint) imports, in order."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            pkl = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+            if pkl is None:
+                return []
+            with zf.open(pkl) as fh:
+                data = fh.read(_PICKLE_SCAN_BYTES)
+    else:
+        with open_regular(path) as fh:
+            data = fh.read(_PICKLE_SCAN_BYTES)
+    found: list[str] = []
+    strings: list[str] = []  # string pushes, for STACK_GLOBAL (module, then name)
+    memo: dict[int, str] = {}  # memo slots that hold a string
+    n_memo = 0
+    pushed: str | None = None  # the string the previous opcode pushed, if it pushed one
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            name, top, pushed = op.name, pushed, None
+            if name == "GLOBAL":
+                found.append(_py3_name(*str(arg).split(" ", 1)))
+            elif name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif name in _STRING_OPS:
+                pushed = str(arg)
+                strings.append(pushed)
+            elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+                if top is not None:
+                    memo[int(arg)] = top
+                pushed = top  # PUT leaves the value on the stack
+            elif name == "MEMOIZE":
+                if top is not None:
+                    memo[n_memo] = top
+                n_memo += 1
+                pushed = top
+            elif name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
+                pushed = memo[int(arg)]
+                strings.append(pushed)
+            elif name == "STOP":
+                break
+    except (ValueError, TypeError):  # a truncated pickle: what was read so far
+        pass
+    return found
+
+
+def _py3_name(module: str, name: str = "") -> str:
+    """The Python 3 callable a protocol-2 GLOBAL names: pickle writes `subprocess.Popen` as
+    `commands Popen` for Python 2 and maps it back on load (fix_imports), and so do we."""
+    import _compat_pickle
+
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    else:
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    return f"{module}.{name}"
+
+
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
+
+
+def _damage(err: BaseException) -> str:
+    """torch's description of a damaged file, without its advice to load unsafely."""
+    text = " ".join(str(err).split())
+    m = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+    if m:  # torch wraps the unpickler's own reason in paragraphs about weights_only
+        text = m.group(1)
+    text = re.sub(r"Weights only load failed\.?\s*", "", text)
+    text = re.sub(r"[^.]*weights_only[^.]*\.?\s*", "", text)  # never pass on `weights_only=False`
+    text = text.strip()
+    return text[:200] if text else type(err).__name__
 
 
 def _is_missing_attribute(dotted: str) -> bool:
@@ -198,8 +328,6 @@ def _first_line(err: BaseException) -> str:
 
 
 def _read_safetensors(path: Path) -> CheckpointSummary:
-    import json
-
     from safetensors import safe_open
 
     tensors = []
@@ -216,8 +344,9 @@ def _read_safetensors(path: Path) -> CheckpointSummary:
         config = {}
         for key, value in meta.items():
             try:
-                config[key] = json.loads(value)
-            except (TypeError, ValueError):
+                config[key] = json_loads(value)
+                check_tree(config[key])
+            except (TypeError, ValueError):  # not JSON, or nested / repeated past the limits
                 config[key] = value
     step = _int_or_none(config.get("step", config.get("global_step"))) if config else None
     return CheckpointSummary(
@@ -237,7 +366,7 @@ def summarize(obj: Any, path: Path) -> tuple[CheckpointSummary, list[LoadWarning
             obj = {str(i): v for i, v in enumerate(obj)}
         else:
             raise InputError(path, f"not a checkpoint (holds a {type(obj).__name__}, not a dict)")
-    model_sd, optimizer, scheduler, config, step = _parts(obj)
+    model_sd, optimizer, scheduler, config, step = _parts(obj, path, warnings)
     tensors = tuple(tensor_stats(n, t) for n, t in _tensor_items(model_sd))
     param_groups: tuple[dict[str, Any], ...] = ()
     moments: tuple[TensorStats, ...] = ()
@@ -258,8 +387,14 @@ def summarize(obj: Any, path: Path) -> tuple[CheckpointSummary, list[LoadWarning
     ), warnings
 
 
-def _parts(obj: dict) -> tuple[dict | None, dict | None, dict | None, dict | None, int | None]:
-    """Split a loaded checkpoint into (model state dict, optimizer, scheduler, config, step)."""
+def _parts(obj: dict, path: Path | None = None, warnings: list[LoadWarning] | None = None,
+           ) -> tuple[dict | None, dict | None, dict | None, dict | None, int | None]:
+    """Split a loaded checkpoint into (model state dict, optimizer, scheduler, config, step).
+
+    A stored config deeper than MAX_DEPTH or larger than MAX_NODES values (counting shared
+    references each time they are reached) is dropped with a warning: walking or copying
+    it would take hours or gigabytes.
+    """
     import torch
 
     if "state" in obj and "param_groups" in obj:  # a bare optimizer state dict
@@ -273,7 +408,16 @@ def _parts(obj: dict) -> tuple[dict | None, dict | None, dict | None, dict | Non
     scheduler = next((obj[k] for k in SCHEDULER_KEYS if isinstance(obj.get(k), dict)), None)
     if scheduler is None and isinstance(obj.get("lr_schedulers"), (list, tuple)) and obj["lr_schedulers"]:
         scheduler = obj["lr_schedulers"][0]
-    configs = {k: _plain(obj[k]) for k in CONFIG_KEYS if isinstance(obj.get(k), dict)}
+    configs = {}
+    for k in CONFIG_KEYS:
+        if isinstance(obj.get(k), dict):
+            try:
+                check_tree(obj[k])
+            except ValueError as err:
+                if warnings is not None:
+                    warnings.append(LoadWarning(str(path), f"stored {k!r} {err}; not read"))
+                continue
+            configs[k] = _plain(obj[k])
     config = next(iter(configs.values())) if len(configs) == 1 else (configs or None)
     step = next((_int_or_none(obj[k]) for k in STEP_KEYS if _int_or_none(obj.get(k)) is not None), None)
     return model_sd, optimizer if isinstance(optimizer, dict) else None, scheduler, config, step
@@ -308,7 +452,7 @@ def _step_from_name(path: Path) -> int | None:
     for part in (path.stem, path.parent.name):
         m = _STEP_IN_NAME.search(part)
         if m:
-            return int(m.group(1))
+            return checked_step(m.group(1)) if len(m.group(1)) <= 19 else None
     return None
 
 
@@ -430,9 +574,16 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
     shape = tuple(int(d) for d in tensor.shape)
     dtype = str(tensor.dtype).replace("torch.", "")
     numel = int(tensor.numel())
+    nan = float("nan")
     if tensor.is_complex() or tensor.is_sparse or tensor.is_quantized or tensor.device.type == "meta":
-        nan = float("nan")
         return TensorStats(name, stage, component, shape, dtype, numel, nan, nan, nan, nan, nan, 0, 0)
+    distinct, repeat = _distinct_elements(tensor)
+    if distinct is None:  # overlapping strides: elements are shared in no regular pattern
+        return TensorStats(name, stage, component, shape, dtype, numel, nan, nan, nan, nan, nan, 0, 0)
+    if repeat != 1:  # every distinct element stands for `repeat` logical ones: scale the counts
+        st = tensor_stats(name, distinct, (stage, component))
+        return replace(st, shape=shape, numel=numel, l2_norm=st.l2_norm * math.sqrt(repeat),
+                       nan_count=st.nan_count * repeat, inf_count=st.inf_count * repeat)
     flat = tensor.detach().reshape(-1)
     count = 0  # finite entries
     mean = m2 = sumsq = 0.0
@@ -471,6 +622,30 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
         l2_norm=math.sqrt(sumsq), max_abs=max_abs, mean=mean, std=math.sqrt(m2 / count),
         zero_frac=zeros / numel, nan_count=nans, inf_count=infs,
     )
+
+
+def _distinct_elements(tensor: Any) -> tuple[Any, int]:
+    """(the tensor without its stride-0 dimensions, how many times each element repeats).
+
+    `torch.zeros(1).expand(2**40)` is a 4-byte storage seen as 2**40 elements through
+    stride 0; measuring it element by element would loop for hours. Dropping the stride-0
+    dimensions (index 0 along each) leaves every distinct element once, each standing for
+    the product of the dropped sizes. (None, 0) when the rest still addresses more
+    elements than the storage holds (overlapping non-zero strides).
+    """
+    repeat = 1
+    t = tensor.detach()
+    for dim in range(t.dim() - 1, -1, -1):
+        if t.stride(dim) == 0 and t.shape[dim] > 1:
+            repeat *= int(t.shape[dim])
+            t = t.narrow(dim, 0, 1)
+    try:
+        capacity = t.untyped_storage().nbytes() // max(t.element_size(), 1)
+    except (RuntimeError, NotImplementedError):
+        return t, repeat
+    if t.numel() > capacity:
+        return None, 0
+    return t, repeat
 
 
 # -- plain values ---------------------------------------------------------------------------
@@ -513,5 +688,5 @@ def _is_big_tensor(v: Any) -> bool:
 
 
 def _int_or_none(v: Any) -> int | None:
-    """A step or count stored in a checkpoint (a 0-d tensor too) as int, else None."""
+    """A step or count stored in a checkpoint (a 0-d tensor too) as int within int64, else None."""
     return to_int(_scalar(v))

@@ -27,6 +27,7 @@ from pathlib import Path, PurePath
 from typing import Any, Iterator
 
 from ..errors import InputError
+from ..arch_layout import show_value
 from ..metrics import canonical_name
 from .base import SourceData
 from .run_settings import (
@@ -39,6 +40,7 @@ from .run_settings import (
     find_hnet_config,
     norm_key,
 )
+from .untrusted import MAX_DEPTH, check_regular, check_tree, json_loads, read_text
 
 _CONFIG_STEM_ENDINGS = ("config", "args", "hparams", "params", "cfg", "settings")
 _MAX_UNNAMED_BYTES = 16 << 20  # a large JSON that is not named like a config is data, not a config
@@ -54,20 +56,20 @@ def read(path: Path) -> SourceData | None:
     """Parse one config file; None when the file is evidently not a config (a metrics dump)."""
     path = Path(path)
     named = is_config_name(path)
-    try:
-        size = path.stat().st_size
-        if size > _MAX_UNNAMED_BYTES and not named:
-            return None
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as err:
-        raise InputError(path, f"cannot read ({err.strerror})") from err
     suffix = path.suffix.lower()
+    if check_regular(path).st_size > _MAX_UNNAMED_BYTES and not named:
+        return None
+    text = read_text(path, "config" if suffix in (".json", ".yaml", ".yml") else "args")
     if suffix == ".json":
         obj = _load_json(path, text)
     elif suffix in (".yaml", ".yml"):
         obj = _load_yaml(path, text)
     else:
         obj = parse_args_text(text)
+    try:  # before anything walks or prints it: a YAML alias bomb is small on disk, huge expanded
+        check_tree(obj)
+    except ValueError as err:
+        raise InputError(path, f"config {err}; not read") from err
     if obj is None or obj == {}:
         if named and suffix in (".json", ".yaml", ".yml") and not text.strip():
             raise InputError(path, "empty config file")
@@ -100,9 +102,11 @@ def is_config_name(path: Path | str) -> bool:
 
 def _load_json(path: Path, text: str) -> Any:
     try:
-        return json.loads(text)
+        return json_loads(text)
     except json.JSONDecodeError as err:
         raise InputError(path, f"malformed JSON (line {err.lineno}: {err.msg})") from err
+    except ValueError as err:  # nested too deeply, an integer past Python's digit limit
+        raise InputError(path, f"malformed JSON ({err})") from err
 
 
 def _load_yaml(path: Path, text: str) -> Any:
@@ -115,6 +119,10 @@ def _load_yaml(path: Path, text: str) -> Any:
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise InputError(path, f"malformed YAML ({where}{problem})") from err
+    except RecursionError as err:  # the composer recurses once per nesting level
+        raise InputError(path, f"malformed YAML (nested deeper than the parser allows; {MAX_DEPTH} levels are accepted)") from err
+    except (ValueError, TypeError, OverflowError) as err:  # a scalar the constructor cannot build (a 5,000-digit int)
+        raise InputError(path, f"malformed YAML ({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err).strip() else 'no detail'})") from err
 
 
 _LOADER: Any = None
@@ -173,9 +181,9 @@ def parse_args_text(text: str) -> dict[str, Any] | None:
     text = text.strip()
     if not text:
         return None
-    m = re.search(r"Namespace\((.*)\)\s*$", text, re.DOTALL)
-    if m:
-        return dict(_keyword_pairs(m.group(1)))
+    start = text.find("Namespace(")  # not a regex: `Namespace\((.*)\)$` backtracks per occurrence
+    if start >= 0 and text.endswith(")"):
+        return dict(_keyword_pairs(text[start + len("Namespace("):-1]))
     pairs = {}
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     for line in lines:
@@ -245,6 +253,4 @@ def _literal(text: str) -> Any:
     return text.strip("'\"")
 
 
-def _show(value: Any) -> str:
-    """A value as it would look in the JSON file, for one-line error messages."""
-    return json.dumps(value, default=str)[:200]
+_show = show_value  # bounded: never expands a huge value to cut it afterwards

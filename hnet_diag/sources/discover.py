@@ -19,8 +19,9 @@ import pandas as pd
 from ..errors import HnetDiagError, InputError
 from ..metrics import canonical_name
 from ..run import SCALAR_COLUMNS, LoadWarning, Run
-from ..settings_file import ProjectSettings, as_settings
+from ..settings_file import DEFAULTS, ProjectSettings, as_settings, inside_run
 from .base import SourceData
+from .untrusted import cannot_read, check_regular, external_link
 
 # (glob on the file name, module in hnet_diag.sources, function). First match wins.
 # Event files are read together (one call per folder) so resumed runs can be merged.
@@ -87,10 +88,20 @@ def _reader(module: str, func: str) -> Callable:
     return getattr(importlib.import_module(f"hnet_diag.sources.{module}"), func)
 
 
-def discover(root: Path) -> dict[tuple[str, str], list[Path]]:
-    """Group the files under root by the reader that will read them (sorted, deterministic)."""
+def discover(root: Path, unreadable: list[LoadWarning] | None = None) -> dict[tuple[str, str], list[Path]]:
+    """Group the files under root by the reader that will read them (sorted, deterministic).
+
+    A subfolder that cannot be listed (permissions) is reported in `unreadable`, not skipped
+    silently. Symlinked folders are not entered (os.walk's default), so discovery stays
+    inside the run folder.
+    """
     groups: dict[tuple[str, str], list[Path]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def onerror(err: OSError) -> None:
+        if unreadable is not None and err.filename is not None and Path(err.filename) != root:
+            unreadable.append(LoadWarning(_rel(Path(err.filename), root), f"folder {cannot_read(err.filename, err).problem}; its files were skipped"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             for pattern, module, func in READERS:
@@ -99,6 +110,25 @@ def discover(root: Path) -> dict[tuple[str, str], list[Path]]:
                         groups.setdefault((module, func), []).append(Path(dirpath) / name)
                     break
     return groups
+
+
+#: readers of text and config files: their contents can end up quoted in a report, so a
+#: symlink leading outside the run folder is not followed for them unless asked
+TEXT_MODULES = {"hf_trainer_state", "jsonl", "csv", "config", "textlog"}
+FOLLOW_HINT = "pass follow_external_links=True (CLI: --follow-external-links) to read it"
+
+
+def _admissible(path: Path, module: str, root: Path, follow_external_links: bool) -> str | None:
+    """Why a discovered file must not be opened (not a regular file, a link out of the run), else None."""
+    if module in TEXT_MODULES and not follow_external_links:
+        target = external_link(path, root)
+        if target is not None:
+            return f"symlink to {target}, outside the run folder; not followed ({FOLLOW_HINT})"
+    try:
+        check_regular(path)
+    except InputError as err:
+        return err.problem
+    return None
 
 
 def _calls(module: str, func: str, files: list[Path]) -> list[tuple[Path, tuple]]:
@@ -111,15 +141,21 @@ def _calls(module: str, func: str, files: list[Path]) -> list[tuple[Path, tuple]
     return [(d, (d, fs)) for d, fs in sorted(by_dir.items())]
 
 
-def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, Any] | None = None) -> Run:
+def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, Any] | None = None,
+             follow_external_links: bool = False) -> Run:
     """Read everything under a run folder (or a single file) into a Run.
 
     `settings`: the `[tool.hnet-diag]` settings to read with (log patterns...), as a
     `ProjectSettings` or a plain mapping; None finds them from `path` (the nearest settings
     file in the run folder or above it). They are kept as `run.project_settings`, so
     `diagnose(run)` applies the same ones without looking again.
-    Raises InputError when the path does not exist, nothing in it could be read, or the
-    settings are invalid (naming the settings file).
+    Every file is untrusted input (see `sources.untrusted`): special files are never
+    opened, and text or config files reached through a symlink that leads outside the run
+    folder are skipped with a warning unless `follow_external_links` is True. A settings
+    file inside the run folder is untrusted too: damaged, it is a warning and the defaults
+    apply. Nothing is ever written into the run folder.
+    Raises InputError when the path does not exist, nothing in it could be read, or
+    settings given here or found above the run folder are invalid (naming the file).
     """
     from .remote import is_remote
 
@@ -129,10 +165,14 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         return load_remote(str(path), settings, load_local=load_run)
     root = Path(path)
     if not root.exists():
+        if root.is_symlink():
+            raise InputError(root, "symlink to a path that does not exist")
         raise InputError(root, "no such file or folder")
-    settings = as_settings(settings, root, origin="load_run(settings=...)")
-    options = {module: make(settings) for module, make in READER_OPTIONS.items()}
-    if root.is_file():
+    if not root.is_dir():
+        check_regular(root)  # a FIFO or device named on the command line: refuse, do not block
+    skipped: list[LoadWarning] = []
+    settings, options = _settings_and_options(settings, root, skipped)
+    if not root.is_dir():
         groups = {}
         for pattern, module, func in READERS:
             if fnmatch.fnmatch(root.name, pattern):
@@ -141,33 +181,51 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         if not groups:
             raise InputError(root, "unknown file format")
         run_root = root.parent
+        follow_external_links = True  # the user named this very file
     else:
-        groups = discover(root)
+        groups = discover(root, skipped)
         run_root = root
-        if not groups:
+        if not groups and not skipped:
             raise InputError(root, "no training artefacts found (no event files, metric logs, configs or checkpoints)")
 
     run = Run(path=root, project_settings=settings)
+    run.warnings.extend(skipped)
     parts: list[SourceData] = []
-    unread: list[str] = []  # "file: why", for the "nothing readable" error
+    unread: list[str] = [str(w) for w in skipped]  # "file: why", for the "nothing readable" error
     for (module, func), files in groups.items():
         reader = _reader(module, func)
         kwargs = options.get(module, {})
-        for where, args in _calls(module, func, files):
+        admitted = []
+        for f in files:
+            why = _admissible(f, (module, func), run_root, follow_external_links)
+            if why is None:
+                admitted.append(f)
+            else:
+                run.warnings.append(LoadWarning(_rel(f, run_root), why))
+                unread.append(str(run.warnings[-1]))
+        for where, args in _calls(module, func, admitted):
             try:
                 part = reader(*args, **kwargs)
             except HnetDiagError as err:
                 run.warnings.append(LoadWarning(_rel(where, run_root), getattr(err, "problem", str(err))))
                 unread.append(str(run.warnings[-1]))
                 continue
-            except (OSError, ValueError) as err:  # a reader bug must not hide the rest of the run
-                run.warnings.append(LoadWarning(_rel(where, run_root), f"unreadable ({type(err).__name__}: {err})"))
+            except OSError as err:
+                run.warnings.append(LoadWarning(_rel(where, run_root), cannot_read(where, err).problem))
+                unread.append(str(run.warnings[-1]))
+                continue
+            except Exception as err:  # noqa: BLE001 - a reader bug must not hide the rest of the run
+                detail = str(err).splitlines()[0][:200] if str(err).strip() else "no detail"
+                run.warnings.append(LoadWarning(_rel(where, run_root), f"unreadable ({type(err).__name__}: {detail})"))
                 unread.append(str(run.warnings[-1]))
                 continue
             if part is None:  # reader looked and found nothing of its kind (e.g. a .txt that is no log)
                 unread.append(f"{_rel(where, run_root)}: {_NOT_RECOGNISED.get(module, 'nothing of its kind found')}")
                 continue
             parts.append(part)
+            if _only_warnings(part):  # e.g. a .txt that is no log, but a warning to pass on
+                unread.append(f"{_rel(where, run_root)}: {_NOT_RECOGNISED.get(module, 'nothing of its kind found')}")
+                continue
             run.files.extend(_rel(f, run_root) for f in (args[1] if func == "read_folder" else args))
 
     frames = []
@@ -192,6 +250,7 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         run.scalars = df[SCALAR_COLUMNS]
         run.warnings.extend(run.stream_disagreements())
     run.checkpoints.sort(key=lambda c: (c.step is None, c.step or 0, c.path))
+    run.warnings = list(dict.fromkeys(run.warnings))  # one damaged settings file, many logs: say it once
 
     from .run_settings import settings_from_configs
 
@@ -212,6 +271,37 @@ def _rank_column(streams: pd.Series) -> pd.Series:
 
     ranks = {v: rank_of(v) for v in streams.unique()}
     return streams.map(ranks).astype("Int64")
+
+
+def _settings_and_options(given: Any, root: Path, warnings: list[LoadWarning]) -> tuple[ProjectSettings, dict[str, Any]]:
+    """The settings to read with, and each reader's options built from them.
+
+    A settings file found in the run folder itself came with the run: when it is unreadable
+    or holds an invalid log pattern, that is a warning naming it, and the defaults apply
+    (for the readers' options, or for everything when the file cannot be parsed). Settings
+    passed in code or found above the run folder are the user's own: errors stay errors.
+    """
+    try:
+        settings = as_settings(given, root, origin="load_run(settings=...)")
+    except InputError as err:
+        if given is not None or not inside_run(err.path, root):
+            raise
+        warnings.append(LoadWarning(Path(err.path).name, f"{err.problem}; its settings were ignored"))
+        settings = DEFAULTS
+    options: dict[str, Any] = {}
+    for module, make in READER_OPTIONS.items():
+        try:
+            options[module] = make(settings)
+        except InputError as err:
+            if given is not None or settings.path is None or not inside_run(settings.path, root):
+                raise
+            warnings.append(LoadWarning(settings.path.name, f"{err.problem}; ignored"))
+            options[module] = make(DEFAULTS)
+    return settings, options
+
+
+def _only_warnings(part: SourceData) -> bool:
+    return (part.scalars is None or part.scalars.empty) and not part.configs and not part.checkpoints and not part.events
 
 
 def _relative_column(col: pd.Series, root: Path) -> pd.Series:

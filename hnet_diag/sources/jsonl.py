@@ -8,15 +8,19 @@ LLaMA-Factory's `trainer_log.jsonl` counts in `current_steps` and states the pla
 metric), and its progress/timing fields (`percentage`, `elapsed_time`, `remaining_time`)
 are not metrics either. Non-numeric values are left out. A malformed line is skipped with a
 warning naming its line number; a malformed last line is a run still writing.
+A line is malformed when it is not a JSON object or when its step is not a step (NaN,
+infinite, beyond int64): only that line is dropped, never the file. Lines end at "\n" only,
+so a raw U+2028 inside a JSON string (valid JSON) does not split a record; a UTF-8
+byte-order mark is ignored.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import InputError
 from ..run import LoadWarning, RunEvent
-from .base import STEP_KEYS, SourceData, scalars_frame, to_float
+from .base import STEP_KEYS, SourceData, scalars_frame, to_float, to_int
+from .untrusted import checked_step, json_loads, read_text
 
 TIME_KEYS = ("wall_time", "time", "timestamp", "_timestamp")
 #: LLaMA-Factory trainer_log.jsonl: step counter, plan, and progress fields that are no metric
@@ -28,31 +32,35 @@ def read(path: Path) -> SourceData:
     data = SourceData()
     records: list[tuple[str, int, float, float | None]] = []
     bad_lines: list[int] = []
+    bad_steps: list[int] = []  # parsed, but the step is NaN, infinite or beyond int64
     prev_step = -1
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as err:
-        raise InputError(path, f"cannot read ({err.strerror})") from err
+    text = read_text(path, "jsonl")
+    lines = text.split("\n")
+    if lines and not lines[-1].strip():
+        lines.pop()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
+            obj = json_loads(line)
+        except ValueError:  # malformed, nested too deeply, or a number past Python's digit limit
             bad_lines.append(lineno)
             continue
         if not isinstance(obj, dict):
             bad_lines.append(lineno)
             continue
-        step = next((obj[k] for k in STEP_KEYS if isinstance(obj.get(k), (int, float))), None)
+        raw_step = next((obj[k] for k in STEP_KEYS if isinstance(obj.get(k), (int, float)) and not isinstance(obj.get(k), bool)), None)
         skip: tuple[str, ...] = ()
-        if step is None and isinstance(obj.get(LLAMAFACTORY_STEP), (int, float)):
-            step = obj[LLAMAFACTORY_STEP]
+        if raw_step is None and isinstance(obj.get(LLAMAFACTORY_STEP), (int, float)) and not isinstance(obj.get(LLAMAFACTORY_STEP), bool):
+            raw_step = obj[LLAMAFACTORY_STEP]
             skip = (LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN, *LLAMAFACTORY_PROGRESS)
-            plan = to_float(obj.get(LLAMAFACTORY_PLAN))
+            plan = to_int(obj.get(LLAMAFACTORY_PLAN))  # None for inf, NaN, beyond int64
             if plan is not None and plan > 0:
-                data.configs[str(path)] = {"max_steps": int(plan)}
-        step = int(step) if step is not None else prev_step + 1
+                data.configs[str(path)] = {"max_steps": plan}
+        step = checked_step(raw_step if raw_step is not None else prev_step + 1)
+        if step is None:  # a NaN, infinite or out-of-range step: this record has no place
+            bad_steps.append(lineno)
+            continue
         wall = next((to_float(obj[k]) for k in TIME_KEYS if k in obj), None)
         for key, value in obj.items():
             if key in STEP_KEYS or key in TIME_KEYS or key in skip:
@@ -69,6 +77,11 @@ def read(path: Path) -> SourceData:
         else:
             shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
             data.warnings.append(LoadWarning(str(path), f"{len(bad_lines)} malformed line(s) skipped (line {shown})"))
+    if bad_steps:
+        shown = ", ".join(map(str, bad_steps[:5])) + (" ..." if len(bad_steps) > 5 else "")
+        data.warnings.append(LoadWarning(str(path), f"{len(bad_steps)} line(s) whose step is not a finite integer within int64 skipped (line {shown})"))
+    if not records and bad_steps:
+        raise InputError(path, "no line has a usable step (NaN, infinite or beyond int64)")
     if not records and not bad_lines:
         raise InputError(path, "no numeric metric records")
     if not records:

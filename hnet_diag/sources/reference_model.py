@@ -11,12 +11,17 @@ that do not fit the config give a `DecodingInput` that carries the reason instea
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .base import to_int
+
 #: longest held-out sequence decoded step by step by default (each byte is one model call)
 MAX_DEFAULT_SEQ_LEN = 512
+#: more layers than this are never rebuilt (each is a module; building 10^6 of them takes minutes)
+MAX_LAYERS = 1024
 #: models above this many parameters are not rebuilt unless asked (max_params=None)
 DEFAULT_MAX_PARAMS = 50_000_000
 CORPUS = "bundled tinyshakespeare (validation split)"
@@ -98,11 +103,6 @@ def decoding_input(
         return DecodingInput(seed=seed, reason="no reference-trainer checkpoint (a checkpoint whose config has an "
                                                "H-Net 'model' config)")
     base = dict(checkpoint=ckpt.path, checkpoint_step=ckpt.step, seed=seed)
-    size = checkpoint_params(ckpt)
-    if max_params is not None and size > max_params:
-        return DecodingInput(**base, reason=(
-            f"the model in {ckpt.path} has about {size:,} parameters, more than max_params={max_params:,}; "
-            "call analyze_decoding(decoding_input(run, max_params=None)) to check it anyway"))
     try:
         import torch
     except ImportError as err:  # torch is what the model needs; without it there is nothing to rebuild
@@ -110,22 +110,40 @@ def decoding_input(
     from ..trainer.config import HNetConfig
     from ..trainer.model import HNetLM
 
-    training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
-    if seq_len is None:
-        train_len = training.get("seq_len") or run.training.seq_len or 256
-        seq_len = int(min(int(train_len), MAX_DEFAULT_SEQ_LEN))
     try:
         cfg = HNetConfig.from_dict(ckpt.config["model"])
-        state = torch.load(Path(ckpt.path), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a config we cannot read is "no data", not a crash
+        return DecodingInput(**base, reason=f"cannot rebuild the model from {ckpt.path} ({_why(err)})")
+    # The size the *config* claims counts, not only the file's tensors: a 670 KB file may
+    # claim d_model 4096, and building that model is what would cost gigabytes.
+    size = max(checkpoint_params(ckpt), cfg.min_params())
+    if max_params is not None and size > max_params:
+        return DecodingInput(**base, reason=(
+            f"the model in {ckpt.path} has about {size:,} parameters, more than max_params={max_params:,}; "
+            "call analyze_decoding(decoding_input(run, max_params=None)) to check it anyway"))
+    if cfg.num_layers() > MAX_LAYERS:
+        return DecodingInput(**base, reason=f"the model in {ckpt.path} has {cfg.num_layers():,} layers, more than {MAX_LAYERS:,}; not rebuilt")
+    training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
+    if seq_len is None:
+        train_len = to_int(training.get("seq_len")) or run.training.seq_len or 256  # a hostile value is no length
+        seq_len = int(min(max(int(train_len), 2), MAX_DEFAULT_SEQ_LEN))
+    try:
+        with warnings.catch_warnings():  # torch's deprecation notes are not about the run
+            warnings.simplefilter("ignore")
+            state = torch.load(Path(ckpt.path), map_location="cpu", weights_only=True)
         sd = state.get("model", state) if isinstance(state, dict) else None
         model = HNetLM(cfg)
         model.load_state_dict(sd)
     except Exception as err:  # noqa: BLE001 - a checkpoint we cannot rebuild is "no data", not a crash
-        return DecodingInput(**base, reason=(
-            f"cannot rebuild the model from {ckpt.path} ({type(err).__name__}: {str(err).splitlines()[0][:160]})"))
+        return DecodingInput(**base, reason=f"cannot rebuild the model from {ckpt.path} ({_why(err)})")
     model.eval()
     windows = cfg.attn_cfg.window_size
     return DecodingInput(
         model=model, ids=held_out_sequences(n_sequences, seq_len, seed), corpus=CORPUS,
         attention_windows=tuple(int(w) for w in windows) if isinstance(windows, (list, tuple)) else None, **base,
     )
+
+
+def _why(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:160] if text else 'no detail'}"

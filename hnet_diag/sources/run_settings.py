@@ -164,7 +164,9 @@ def settings_from_configs(
     values, used = _merge(found)
     ratio = values.pop("warmup_ratio", None)
     if ratio and values.get("warmup_steps") is None and values.get("max_steps"):
-        values["warmup_steps"] = int(round(ratio * values["max_steps"]))
+        warmup = _count(ratio * values["max_steps"])  # None when the product is inf, NaN or beyond int64
+        if warmup is not None:
+            values["warmup_steps"] = warmup
     train = TrainingSettings(**values, source=" + ".join(used) or None)
 
     # model
@@ -305,7 +307,7 @@ def _fields_from_param_groups(groups: tuple[dict[str, Any], ...]) -> dict[str, A
     by_stage: dict[int, float] = {}
     for g in groups:
         stage = g.get("stage")
-        stage = int(re.search(r"\d+", stage).group()) if isinstance(stage, str) and re.search(r"\d+", stage) else stage
+        stage = int(re.search(r"\d{1,9}", stage).group()) if isinstance(stage, str) and re.search(r"\d", stage) else stage
         mult = _float(g.get("lr_multiplier"))
         if isinstance(stage, int) and not isinstance(stage, bool) and mult is not None:
             by_stage.setdefault(stage, mult)

@@ -55,6 +55,7 @@ from ..errors import InputError
 from ..run import LoadWarning, RunEvent
 from . import tfrecord
 from .base import SourceData
+from .untrusted import open_regular
 
 #: writer sub-folders whose name becomes the tags' prefix
 SPLIT_FOLDERS = {"train", "val", "valid", "validation", "eval", "test"}
@@ -100,7 +101,7 @@ def read_folder(folder: Path, files: list[Path]) -> SourceData:
 def _first_wall_time(path: Path) -> float:
     """wall_time of a file's first record, read without loading the file (inf if none)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(12)
             if len(head) < 12:
                 return float("inf")
@@ -108,7 +109,7 @@ def _first_wall_time(path: Path) -> float:
             if n > 1 << 20:
                 return float("inf")
             event = _decode_event(fh.read(n))
-    except (OSError, _Malformed):
+    except (OSError, InputError, _Malformed, struct.error):
         return float("inf")
     return event[0] if event else float("inf")
 
@@ -421,8 +422,8 @@ class _TagTable:
 # ---------------------------------------------------------------------------------------
 # general path: a minimal protobuf decoder for Event / Summary / TensorProto
 # ---------------------------------------------------------------------------------------
-class _Malformed(Exception):
-    """The bytes are not a valid protobuf message."""
+class _Malformed(ValueError):
+    """The bytes are not a valid protobuf message (a ValueError, so no caller can miss it)."""
 
 
 def _general_records(buf, start, length, todo, plugins):
@@ -435,13 +436,13 @@ def _general_records(buf, start, length, todo, plugins):
     for i in np.flatnonzero(todo).tolist():
         s = int(start[i])
         try:
-            event = _decode_event(buf[s:s + int(length[i])].tobytes())
-        except _Malformed:
+            wall, step, values = _decode_event(buf[s:s + int(length[i])].tobytes())
+            # the scalar extraction decodes metadata and tensors lazily: it is guarded too
+            found = list(_scalars(values, plugins))
+        except (_Malformed, struct.error, ValueError, TypeError, OverflowError, IndexError):
             malformed.append(i)
             continue
-        wall, step, values = event
-        for tag, scalar in _scalars(values, plugins):
-            rows.append((i, tag, step, scalar, wall))
+        rows.extend((i, tag, step, scalar, wall) for tag, scalar in found)
     return rows, malformed
 
 

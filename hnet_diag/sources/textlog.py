@@ -71,6 +71,7 @@ from typing import Any
 from ..errors import InputError
 from ..run import LoadWarning, RunEvent
 from .base import STEP_KEYS, SourceData
+from .untrusted import open_regular
 
 MAX_RESTART_EVENTS = 20  # more are counted in one warning, as for TensorBoard
 SNIFF_HEAD_BYTES = 8192  # binary check: a NUL byte here means "not a text log"
@@ -102,7 +103,9 @@ _PREFIX = re.compile(
 )
 _ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?")
 _STEP = re.compile(
-    rf"(?<![\w./\-])(global[_ ]step|step|iteration|iter)\s*[:=#]?\s*(\d+)(?:\s*/\s*(\d+))?(?=[\s,;:|)}}\]]|$)",
+    # `\s*(?:[:=#]\s*)?`, not `\s*[:=#]?\s*`: two adjacent \s* try every split of a run of
+    # spaces, which made "step" + 64 KiB of spaces take 30 s
+    rf"(?<![\w./\-])(global[_ ]step|step|iteration|iter)\s*(?:[:=#]\s*)?(\d+)(?:\s*/\s*(\d+))?(?=[\s,;:|)}}\]]|$)",
     re.I,
 )
 _LLMC_LOGFILE = re.compile(r"s:(\d+)\s")  # llm.c `-o` log: "s:100 trl:3.1 lr:0.0006 norm:1.2"
@@ -168,12 +171,25 @@ def _wall_time(stamp: str) -> float:
     return dt.timestamp()
 
 
-def compile_user_patterns(settings: Any, where: Path | str = "[tool.hnet-diag]") -> list[re.Pattern[str]]:
+#: seconds one user pattern may spend on one line; past it the pattern is dropped for the file
+USER_PATTERN_TIMEOUT = 0.05
+_INT64 = 1 << 63
+
+
+def _in_int64(step: int) -> bool:
+    return -_INT64 <= step < _INT64
+
+
+def compile_user_patterns(settings: Any, where: Path | str = "[tool.hnet-diag]") -> list[Any]:
     """`[[tool.hnet-diag.log-patterns]]` entries -> compiled regexes with a `step` group.
 
-    A bad entry is an InputError naming `where` (the settings file), so the user knows
-    where to look.
+    Compiled with the `regex` package (the `re` syntax), whose matching takes a timeout: a
+    settings file may come with the run folder, and a pattern like `^(?P<step>a+)+$`
+    backtracks exponentially. A pattern that exceeds USER_PATTERN_TIMEOUT on a line is
+    dropped for the rest of that file with a warning. A bad entry is an InputError naming
+    `where` (the settings file), so the user knows where to look.
     """
+    import regex
     entries = settings.get("log-patterns", [])
     if isinstance(entries, dict):
         entries = [entries]
@@ -181,15 +197,15 @@ def compile_user_patterns(settings: Any, where: Path | str = "[tool.hnet-diag]")
         raise InputError(where, "log-patterns must be a list of tables with a `regex` key")
     patterns = []
     for i, entry in enumerate(entries):
-        regex = entry.get("regex") if isinstance(entry, dict) else entry
-        if not isinstance(regex, str):
+        text = entry.get("regex") if isinstance(entry, dict) else entry
+        if not isinstance(text, str):
             raise InputError(where, f"log-patterns[{i}] has no `regex` string")
         try:
-            pattern = re.compile(regex)
-        except re.error as err:
-            raise InputError(where, f"log-patterns[{i}] is not a valid regular expression ({err}): {regex!r}") from err
+            pattern = regex.compile(text)
+        except (regex.error, ValueError, TypeError, OverflowError, RecursionError) as err:
+            raise InputError(where, f"log-patterns[{i}] is not a valid regular expression ({err}): {text!r}") from err
         if "step" not in pattern.groupindex:
-            raise InputError(where, f"log-patterns[{i}] needs a named group `step`, as in (?P<step>\\d+): {regex!r}")
+            raise InputError(where, f"log-patterns[{i}] needs a named group `step`, as in (?P<step>\\d+): {text!r}")
         patterns.append(pattern)
     return patterns
 
@@ -199,16 +215,17 @@ class LogOptions:
     """What the user's settings tell the text-log reader: extra line patterns, and the
     Hugging Face `logging_steps` to use when a log does not print it."""
 
-    patterns: tuple[re.Pattern[str], ...] = ()
+    patterns: tuple[Any, ...] = ()  # compiled with the `regex` package (matched with a timeout)
     logging_steps: int | None = None
+    source: Path | str | None = None  # the settings file, named when a pattern times out
 
     @classmethod
     def from_settings(cls, settings: Any) -> "LogOptions":
         """From a `ProjectSettings` (`log-patterns`, `logging-steps`); InputError naming its file."""
         patterns = compile_user_patterns(settings, settings.where)
         steps = settings.get("logging-steps")
-        steps = steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
-        return cls(tuple(patterns), steps)
+        steps = steps if isinstance(steps, int) and not isinstance(steps, bool) and 0 < steps < 1 << 40 else None
+        return cls(tuple(patterns), steps, settings.where)
 
 
 class _Plan:
@@ -265,9 +282,11 @@ _PLAN_CACHE_LIMIT = 20_000  # distinct skeletons kept; past it, new ones are par
 class _LogParser:
     """State of one file's parse: the records so far and what they imply (steps, restarts)."""
 
-    def __init__(self, source: str, user_patterns: list[re.Pattern[str]], logging_steps: int | None):
+    def __init__(self, source: str, user_patterns: list[Any], logging_steps: int | None, pattern_file: Path | None = None):
         self.source = source
-        self.user_patterns = user_patterns
+        self.user_patterns = list(user_patterns)
+        self.pattern_file = pattern_file
+        self.warnings: list[LoadWarning] = []
         self.logging_steps = logging_steps
         self.logging_steps_from_settings = logging_steps is not None
         self.tag_names: list[str] = []
@@ -333,6 +352,8 @@ class _LogParser:
                         nums = m.groups()
                         try:
                             step = int(nums[plan.step_at])
+                            if not -_INT64 <= step < _INT64:  # a 20-digit "step" is no step
+                                continue
                             if plan.max_at is not None:
                                 self.max_steps = int(nums[plan.max_at])
                         except ValueError:  # "iter 1.5:" or "step nan": not a record after all
@@ -346,6 +367,8 @@ class _LogParser:
                                 self.last_step = step
                         else:
                             step = self._place(step, nums[plan.epoch_at])
+                        if not -_INT64 <= step < _INT64:  # a 20-digit "step" is no step
+                            continue
                         # number tokens always parse as floats; only a step can fail above
                         if plan.scales is None:
                             values_extend(map(float, plan.take(nums)))
@@ -395,8 +418,15 @@ class _LogParser:
 
     def _slow_line(self, line: str, tried: _Plan | None = None) -> None:
         if self.user_patterns:
-            for pattern in self.user_patterns:
-                um = pattern.search(line)
+            for pattern in list(self.user_patterns):
+                try:
+                    um = pattern.search(line, timeout=USER_PATTERN_TIMEOUT)
+                except TimeoutError:
+                    self.user_patterns.remove(pattern)
+                    self.warnings.append(LoadWarning(self.source, (
+                        f"log pattern {pattern.pattern[:80]!r} from {self.pattern_file or 'the settings'} took more than "
+                        f"{USER_PATTERN_TIMEOUT:g} s on one line (catastrophic backtracking?); not used for the rest of this file")))
+                    continue
                 if um:
                     self._user_record(um, line)
                     return
@@ -472,11 +502,15 @@ class _LogParser:
             self._info(line)
             return
         if kind == "step":
+            if not _in_int64(raw):
+                return
             step = self._place(raw, nums[plan.epoch_at] if plan.epoch_at is not None else None)
         else:
             if self.last_step is not None and step < self.last_step:
                 self._restart(step)
             self.last_step = step
+        if not _in_int64(step):
+            raise ValueError("step beyond int64")
         if plan.scales is None:
             self.values.extend(values)
         else:
@@ -487,14 +521,16 @@ class _LogParser:
 
     def _info(self, line: str) -> None:
         """Lines that set parse state rather than carry metrics (Trainer set-up output)."""
+        # counts beyond int64 (or past Python's 4,300-digit int limit) are not counts
         lm = _LOGGING_STEPS.search(line)
-        if lm and int(lm.group(1)) > 0 and not self.logging_steps_from_settings:
+        if lm and len(lm.group(1)) <= 18 and int(lm.group(1)) > 0 and not self.logging_steps_from_settings:
             self.logging_steps = int(lm.group(1))
         tm = _TOTAL_STEPS.search(line)
-        if tm:
-            self.total_steps = int(tm.group(1).replace(",", ""))
+        if tm and len(tm.group(1)) <= 24:
+            total = int(tm.group(1).replace(",", "") or 0)
+            self.total_steps = total if _in_int64(total) else self.total_steps
         cm = _CONTINUING.search(line)
-        if cm:
+        if cm and len(cm.group(1)) <= 18:
             self.hf_base, self.hf_count = int(cm.group(1)), 0
 
     def _code(self, tag: str) -> int:
@@ -504,10 +540,12 @@ class _LogParser:
             self.tag_names.append(tag)
         return code
 
-    def _user_record(self, m: re.Match[str], line: str) -> None:
+    def _user_record(self, m: Any, line: str) -> None:
         try:
             step = int(m.group("step"))
         except (TypeError, ValueError):
+            return
+        if not _in_int64(step):
             return
         codes, values = [], []
         for name, text in m.groupdict().items():
@@ -520,6 +558,8 @@ class _LogParser:
         if not values:
             return
         step = self._place(step, m.groupdict().get("epoch"))
+        if not _in_int64(step):
+            return
         self.values.extend(values)
         self.line_codes.append(tuple(codes))
         self.line_steps.append(step)
@@ -638,7 +678,7 @@ def _chunks(path: Path):
     Reading big chunks and splitting them is several times faster than readline, and the
     cut keeps a huge file without newlines from being held in memory whole.
     """
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         carry = b""
         total = 0
         while True:
@@ -664,7 +704,7 @@ def _chunks(path: Path):
 
 
 def _looks_binary(path: Path) -> bool:
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         return b"\x00" in fh.read(SNIFF_HEAD_BYTES)
 
 
@@ -677,7 +717,7 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
             return None
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
-    parser = _LogParser(str(path), list(options.patterns), options.logging_steps)
+    parser = _LogParser(str(path), list(options.patterns), options.logging_steps, options.source)
     n_lines = 0
     try:
         for lines, n_bytes in _chunks(path):
@@ -686,24 +726,30 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
                 head = SNIFF_LINES - n_lines
                 parser.feed(lines[:head])
                 if not parser.n_records and not parser.summary:
-                    return None
+                    return _nothing(parser)
                 lines = lines[head:]
             n_lines += len(lines)
             parser.feed(lines)
             if n_bytes >= SNIFF_BYTES and not parser.n_records and not parser.summary:
-                return None
+                return _nothing(parser)
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
     if not parser.n_records and not parser.summary:
-        return None
+        return _nothing(parser)
     return _source_data(parser, path)
+
+
+def _nothing(parser: _LogParser) -> SourceData | None:
+    """Not a training log: None, unless something met on the way must still be said
+    (a damaged settings file, a log pattern that timed out)."""
+    return SourceData(warnings=list(parser.warnings)) if parser.warnings else None
 
 
 def _source_data(parser: _LogParser, path: Path) -> SourceData:
     import numpy as np
     import pandas as pd
 
-    data = SourceData(events=parser.events)
+    data = SourceData(events=parser.events, warnings=list(parser.warnings))
     if parser.n_restarts > MAX_RESTART_EVENTS:
         data.warnings.append(
             LoadWarning(

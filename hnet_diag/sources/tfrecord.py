@@ -78,8 +78,10 @@ def read_padded(path: Path) -> tuple[np.ndarray, int]:
 
     One allocation and one read: the buffer is the biggest thing the reader holds.
     """
+    from .untrusted import open_regular
+
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # never a FIFO or a device: they block or never end
             size = fh.seek(0, 2)
             fh.seek(0)
             buf = np.zeros(FRONT_PAD + size + BACK_PAD, dtype=np.uint8)

@@ -200,6 +200,28 @@ class HNetConfig:
     def levels(self) -> list[LevelLayout]:
         return list(parse_arch_layout(self.arch_layout))
 
+    def min_params(self) -> int:
+        """A lower bound on the parameter count, from the config alone (nothing is built).
+
+        Each attention layer holds at least its q/k/v/out projections (4 d^2), each Mamba-2
+        layer at least its in/out projections (3 expand d^2), each MLP 3 d width, plus the
+        embedding. Lets a caller refuse a model too big to build before allocating it.
+        """
+        total = self.vocab_size * self.d_model[0]
+        for layout in self.levels():
+            d = self.d_model[layout.level]
+            expand = self.ssm_cfg.at(layout.level)["expand"] if any(g.is_mamba for g in layout.encoder + layout.main + layout.decoder) else 1
+            for g in layout.encoder + layout.main + layout.decoder:
+                per_layer = (3 * expand * d * d) if g.is_mamba else (4 * d * d)
+                if g.has_mlp:
+                    per_layer += 3 * d * self.mlp_width(layout.level)
+                total += g.count * per_layer
+        return total
+
+    def num_layers(self) -> int:
+        """Layers over all levels (encoder, main and decoder stacks)."""
+        return sum(g.count for lv in self.levels() for g in lv.encoder + lv.main + lv.decoder)
+
     def mlp_width(self, level: int) -> int:
         """The SwiGLU hidden width actually built: the official SwiGLU rounds
         `d_intermediate` up to a multiple of 128, so checkpoints have that width."""
