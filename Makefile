@@ -1,10 +1,13 @@
 # Two commands do all set-up on a fresh machine (see README):
 #   make report   install, then analyze the bundled example run
 #   make test     install, then run the whole test suite (what CI runs)
+#   make fuzz     the hostile-input fuzz suite at a large budget (FUZZ_EXAMPLES per property, random seed)
 PYTHON ?= python3
 EXAMPLE ?= fixtures/runs/example
 
-.PHONY: install report test bench fixtures
+FUZZ_EXAMPLES ?= 2000
+
+.PHONY: install report test bench fixtures fuzz
 
 install:
 	# The CPU build of torch first, so the project's range does not pull a CUDA build.
@@ -23,3 +26,7 @@ bench: install
 
 fixtures: install
 	$(PYTHON) fixtures/make_runs.py
+
+fuzz: install
+	# CI runs the same properties with a fixed seed and 25 examples each; this explores new inputs.
+	HNET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) HNET_FUZZ_RANDOM=1 $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/test_fuzz_sources.py

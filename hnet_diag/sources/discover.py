@@ -114,13 +114,14 @@ def discover(root: Path, unreadable: list[LoadWarning] | None = None) -> dict[tu
 
 #: readers of text and config files: their contents can end up quoted in a report, so a
 #: symlink leading outside the run folder is not followed for them unless asked
-TEXT_MODULES = {"hf_trainer_state", "jsonl", "csv", "config", "textlog"}
+TEXT_READERS = {("hf_trainer_state", "read"), ("jsonl", "read"), ("csv", "read"), ("config", "read"),
+                ("textlog", "read"), ("sharded", "read_index")}
 FOLLOW_HINT = "pass follow_external_links=True (CLI: --follow-external-links) to read it"
 
 
-def _admissible(path: Path, module: str, root: Path, follow_external_links: bool) -> str | None:
+def _admissible(path: Path, reader: tuple[str, str], root: Path, follow_external_links: bool) -> str | None:
     """Why a discovered file must not be opened (not a regular file, a link out of the run), else None."""
-    if module in TEXT_MODULES and not follow_external_links:
+    if reader in TEXT_READERS and not follow_external_links:
         target = external_link(path, root)
         if target is not None:
             return f"symlink to {target}, outside the run folder; not followed ({FOLLOW_HINT})"

@@ -21,7 +21,7 @@ weights (computed by `checkpoint.tensor_stats`, one tensor at a time).
 from __future__ import annotations
 
 import io
-import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from ..run import CheckpointSummary, LoadWarning
 from . import checkpoint as ck
 from .base import SourceData
 from .stage_map import locate
+from .untrusted import json_loads, open_regular, read_text
 
 #: index file name -> shard format
 INDEX_FILES = {"model.safetensors.index.json": "safetensors", "pytorch_model.bin.index.json": "torch"}
@@ -56,7 +57,7 @@ def listed_shard(path: Path) -> bool:
 
 def _weight_map(index: Path) -> dict[str, str]:
     try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
+        doc = json_loads(read_text(index, "config"))  # bounded, regular files only
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(index, f"unreadable shard index ({ck._first_line(err)})") from err
     weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
@@ -137,13 +138,11 @@ class _MetadataUnpickler(pickle.Unpickler):
 
 def _read_metadata(path: Path) -> Any:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             md = _MetadataUnpickler(fh).load()
     except pickle.UnpicklingError as err:
         if "Unsupported global" in str(err):
-            raise UnsafeCheckpointError(
-                path, f"refused: the DCP metadata names {str(err).rsplit(' ', 1)[-1]}, which could run arbitrary code; not executed"
-            ) from err
+            raise UnsafeCheckpointError(path, f"refused: would run code ({str(err).rsplit(' ', 1)[-1]}); not executed") from err
         raise InputError(path, f"corrupt DCP metadata ({ck._first_line(err)})") from err
     except Exception as err:  # noqa: BLE001 - any unpickling failure is damage
         raise InputError(path, f"corrupt DCP metadata ({type(err).__name__}: {ck._first_line(err)})") from err
@@ -179,10 +178,13 @@ class _Chunks:
         if self._name != rel:
             self.close()
             try:
-                self._fh = open(self.folder / rel, "rb")
+                self._fh = open_regular(self.folder / rel)  # a FIFO named by the metadata must not block
             except OSError as err:
                 raise InputError(self.folder / rel, f"cannot read ({err.strerror})") from err
             self._name = rel
+        size = os.fstat(self._fh.fileno()).st_size
+        if not 0 <= int(info.offset) <= size or not 0 <= int(info.length) <= size - int(info.offset):
+            raise InputError(self.folder / rel, f"truncated: {fqn} needs {info.length} bytes at offset {info.offset}")
         self._fh.seek(int(info.offset))
         blob = self._fh.read(int(info.length))
         if len(blob) != int(info.length):
