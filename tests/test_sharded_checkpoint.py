@@ -118,7 +118,7 @@ def test_dcp_metadata_needing_code_is_refused_unexecuted(tmp_path, monkeypatch):
         warnings.simplefilter("ignore")
         dcp.save({"w": torch.ones(3)}, checkpoint_id=tmp_path / "dcp", no_dist=True)
     (tmp_path / "dcp" / ".metadata").write_bytes(pickle.dumps(_Boom()))
-    with pytest.raises(UnsafeCheckpointError, match="could run arbitrary code"):
+    with pytest.raises(UnsafeCheckpointError, match=r"refused: would run code \(posix\.system\)"):
         sharded.read_dcp(tmp_path / "dcp" / ".metadata")
     assert not (tmp_path / "pwned").exists()
 
