@@ -17,15 +17,15 @@ keeps working as long as its reader does.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import InputError
-from ..run import RunEvent
+from ..run import LoadWarning, RunEvent
 from .base import SourceData, scalars_frame
+from .untrusted import check_tree, checked_float, checked_step, json_loads
 
 #: W&B's own logs: beside the run folders (`wandb/debug*.log`) and inside them (`logs/`, `tmp/`)
 INTERNAL_DIRS = ("logs", "tmp")
@@ -69,9 +69,11 @@ def records(path: Path, notes: list[str] | None = None) -> Iterator[dict[str, An
         for line in proc.stdout:
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    rec = json_loads(line)  # ValueError for anything odd, never RecursionError
                 except ValueError as err:
                     raise InputError(path, f"W&B run: unexpected output from wandb-core ({err})") from err
+                if isinstance(rec, dict):
+                    yield rec
     finally:
         proc.stdout.close()
         err_text = proc.stderr.read().decode("utf-8", "replace").strip()
@@ -96,10 +98,11 @@ def read(path: Path) -> SourceData:
         if kind == "header":
             seen_header = True
         elif kind == "history":
-            rows.extend(_history_rows(rec.get("history") or {}))
+            rows.extend(_history_rows(rec["history"] if isinstance(rec.get("history"), dict) else {}))
         elif kind in ("run", "config"):
-            body = rec.get(kind) or {}
-            update = (body.get("config") or {}).get("update") if kind == "run" else body.get("update")
+            body = rec.get(kind) if isinstance(rec.get(kind), dict) else {}
+            section = body.get("config") if kind == "run" else body
+            update = section.get("update") if isinstance(section, dict) else None
             if isinstance(update, dict):
                 config.update({k: v for k, v in update.items() if k != "_wandb"})
     if not seen_header and not rows:
@@ -108,7 +111,11 @@ def read(path: Path) -> SourceData:
     if rows:
         data.scalars = scalars_frame(rows, str(path))
     if config:
-        data.configs[str(path)] = config
+        try:  # a config is walked and quoted later: bounded like a config file
+            check_tree(config)
+            data.configs[str(path)] = config
+        except ValueError as err:
+            data.warnings.append(LoadWarning(str(path), f"W&B config {err}; not read"))
     for note in notes:
         if "incomplete" in note:  # a crashed or still-running writer: the tail is missing
             last = max((r[1] for r in rows), default=None)
@@ -117,11 +124,10 @@ def read(path: Path) -> SourceData:
 
 
 def _history_rows(history: dict) -> Iterator[tuple[str, int, float, float | None]]:
-    item = history.get("item") or {}
-    step = (history.get("step") or {}).get("num", item.get("_step"))
-    try:
-        step = int(step)
-    except (TypeError, ValueError):
+    item = history.get("item") if isinstance(history.get("item"), dict) else {}
+    step_rec = history.get("step") if isinstance(history.get("step"), dict) else {}
+    step = checked_step(step_rec.get("num", item.get("_step")))  # None for NaN, inf, beyond int64
+    if step is None:
         return
     wall = item.get("_timestamp")
     wall = float(wall) if isinstance(wall, (int, float)) and not isinstance(wall, bool) else None
@@ -129,17 +135,17 @@ def _history_rows(history: dict) -> Iterator[tuple[str, int, float, float | None
         yield tag, step, value, wall
 
 
-def _flat(item: dict, prefix: str = "") -> Iterator[tuple[str, float]]:
+def _flat(item: dict, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, float]]:
     for key, value in item.items():
-        if not prefix and key.startswith("_"):
+        if not prefix and str(key).startswith("_"):
             continue
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            if "_type" not in value:  # media, tables, histograms carry _type: not scalars
-                yield from _flat(value, name + ".")
+            if "_type" not in value and depth < 16:  # media, tables, histograms carry _type: not scalars
+                yield from _flat(value, name + ".", depth + 1)
         elif isinstance(value, bool):
             continue
         elif isinstance(value, (int, float)):
-            yield name, float(value)
+            yield name, checked_float(value)  # a 400-digit int is inf, not an OverflowError
         elif isinstance(value, str) and value.lower() in ("nan", "inf", "-inf", "infinity", "-infinity"):
             yield name, float(value)  # NaN/Inf are written as strings in JSON
