@@ -357,3 +357,13 @@ def test_a_damaged_settings_file_in_the_run_folder_is_a_warning_not_exit_2(tmp_p
     assert rc == 0 and "hnet-diag.toml" in out and "invalid TOML" in out
     report = json.loads(out_file.read_text())
     assert any("hnet-diag.toml" in w and "invalid TOML" in w for w in report["run"]["warnings"]), report["run"]["warnings"]
+
+
+def test_an_invalid_rule_selection_in_the_run_folders_settings_is_a_warning_not_exit_2(tmp_path, capsys):
+    write(tmp_path, "metrics.jsonl", GOOD_JSONL)
+    write(tmp_path, "hnet-diag.toml", "select = ['NOPE999']\n")
+    out_file = tmp_path.parent / f"{tmp_path.name}-report.json"
+    rc, out, _ = cli(capsys, "check", str(tmp_path), "--json", str(out_file))
+    assert rc == 0 and "hnet-diag.toml" in out and "its settings were ignored" in out
+    rc, _, err = cli(capsys, "check", str(tmp_path), "--select", "NOPE999")  # the user's own typo stays an error
+    assert rc == 2 and "NOPE999" in err

@@ -13,6 +13,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "public_logs"
 
 def _write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
 
