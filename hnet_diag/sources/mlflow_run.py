@@ -19,7 +19,6 @@ scalars (NaN kept: MLflow stores it as `is_nan`), params become settings like a 
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import pandas as pd
 from ..errors import InputError
 from ..run import LoadWarning
 from .base import SOURCE_COLUMNS, SourceData
+from .untrusted import check_regular, check_tree, external_link, json_loads, read_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -71,14 +71,17 @@ def _read_file_run(folder: Path) -> SourceData:
     metrics = folder / "metrics"
     if metrics.is_dir():
         for f in sorted(p for p in metrics.rglob("*") if p.is_file()):
-            frames.append(_metric_file(f, f.relative_to(metrics).as_posix(), data))
+            if _admitted(f, folder, data):
+                frames.append(_metric_file(f, f.relative_to(metrics).as_posix(), data))
     params: dict[str, Any] = {}
     if (folder / "params").is_dir():
         for f in sorted(p for p in (folder / "params").rglob("*") if p.is_file()):
+            if not _admitted(f, folder, data):
+                continue
             try:
-                params[f.relative_to(folder / "params").as_posix()] = _param(f.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as err:
-                data.warnings.append(LoadWarning(str(f), f"unreadable MLflow param ({err})"))
+                params[f.relative_to(folder / "params").as_posix()] = _param(read_text(f, "args"))
+            except InputError as err:
+                data.warnings.append(LoadWarning(str(f), err.problem))
     source = str(folder / "meta.yaml")
     frames = [f for f in frames if f is not None and not f.empty]
     if frames:
@@ -88,6 +91,21 @@ def _read_file_run(folder: Path) -> SourceData:
     if params:
         data.configs[source] = params
     return data
+
+
+def _admitted(path: Path, folder: Path, data: SourceData) -> bool:
+    """The run's own metric/param files only: not a FIFO or device, not a symlink out of the run
+    (these files are found here, not by discovery, so its checks are repeated)."""
+    target = external_link(path, folder)
+    if target is not None:
+        data.warnings.append(LoadWarning(str(path), f"symlink to {target}, outside the MLflow run folder; not followed"))
+        return False
+    try:
+        check_regular(path)
+    except InputError as err:
+        data.warnings.append(LoadWarning(str(path), err.problem))
+        return False
+    return True
 
 
 def _metric_file(path: Path, key: str, data: SourceData) -> pd.DataFrame | None:
@@ -103,12 +121,14 @@ def _metric_file(path: Path, key: str, data: SourceData) -> pd.DataFrame | None:
     value = pd.to_numeric(df["value"].str.strip(), errors="coerce")
     ts = pd.to_numeric(df["ts"], errors="coerce")
     step = pd.to_numeric(df["step"], errors="coerce")
-    bad = ts.isna() | step.isna() | (value.isna() & ~df["value"].str.strip().str.lower().isin(["nan", "-nan"]))
+    # a step must be a finite integer within int64 (1e400 or 2**70 drops its line, not the file)
+    step_ok = step.notna() & step.astype("float64").between(-(2.0**63), 2.0**63 - 1024)
+    bad = ts.isna() | ~step_ok | (value.isna() & ~df["value"].str.strip().str.lower().isin(["nan", "-nan"]))
     if bad.any():
         data.warnings.append(LoadWarning(str(path), f"{int(bad.sum())} malformed line(s) skipped"))
     ok = ~bad
     return pd.DataFrame({
-        "tag": key, "step": step[ok].astype("int64"), "value": value[ok].astype("float64"),
+        "tag": key, "step": step[ok].astype("int64") if step.dtype.kind == "i" else step[ok].astype("float64").astype("int64"), "value": value[ok].astype("float64"),
         "wall_time": ts[ok].astype("float64") / 1000.0,
     })
 
@@ -117,7 +137,8 @@ def _param(text: str) -> Any:
     """MLflow stores every param as text; numbers and JSON literals come back typed."""
     text = text.strip()
     try:
-        value = json.loads(text)
+        value = json_loads(text)
+        check_tree(value)  # walked and quoted later: bounded like a config
     except ValueError:
         lowered = text.lower()
         if lowered in ("true", "false"):
