@@ -70,7 +70,7 @@ def parse_layout_string(text: Any) -> tuple[LayerGroup, ...]:
     """"T1m4" -> (LayerGroup("T", 1), LayerGroup("m", 4)); ValueError when malformed."""
     if not isinstance(text, str) or not LAYOUT_STRING.fullmatch(text):
         raise ValueError(
-            f"arch_layout entry {repr(text)[:200]} is not a layer string like 'm4' or 'T1m4' "
+            f"arch_layout entry {repr(text)[:200] if isinstance(text, str) else show_value(text)} is not a layer string like 'm4' or 'T1m4' "
             "(letters m, M, t, T each followed by a layer count)"
         )
     return tuple(LayerGroup(kind, int(n)) for kind, n in LAYER_GROUP.findall(text))
@@ -104,6 +104,24 @@ def parse_arch_layout(layout: Any) -> tuple[LevelLayout, ...]:
         node = inner
 
 
-def _show(value: Any) -> str:
-    """A value as it would look in the JSON file, for one-line error messages."""
-    return json.dumps(value, default=str)[:200]
+def show_value(value: Any, limit: int = 200) -> str:
+    """A value as it would look in the JSON file, for one-line error messages.
+
+    Serialises at most `limit` characters' worth: iterating the encoder's chunks stops
+    early, so a huge or deeply shared structure (a YAML alias bomb) is never expanded
+    only to be cut afterwards.
+    """
+    out: list[str] = []
+    size = 0
+    try:
+        for chunk in json.JSONEncoder(default=str, check_circular=False).iterencode(value):
+            out.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
+    except (RecursionError, ValueError, TypeError):
+        out.append("...")
+    return "".join(out)[:limit]
+
+
+_show = show_value
