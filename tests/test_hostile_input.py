@@ -86,7 +86,10 @@ def test_steps_beyond_int64_or_infinite_drop_their_line_and_huge_numbers_are_inf
     write(tmp_path, "nan_cfg/config.yaml", "warmup_ratio: .nan\nmax_steps: 100\nlr: 1" + "0" * 400 + "\n")
     summary(capsys, tmp_path)
     run = load_run(tmp_path)
-    assert run.metric("loss").to_dict() == {1: 2.0, 2: math.inf}  # the 400-digit loss is inf, not a crash
+    from_jsonl = run.scalars[(run.scalars["source"] == "metrics.jsonl") & (run.scalars["tag"] == "loss")]
+    assert dict(zip(from_jsonl["step"], from_jsonl["value"])) == {1: 2.0, 2: math.inf}  # a 400-digit loss is inf
+    from_state = run.scalars[run.scalars["source"] == "trainer_state.json"]
+    assert from_state["step"].tolist() == [5]
     assert "step is not a finite integer" in warning_on(run, "metrics.jsonl")
     assert "not a finite integer" in warning_on(run, "trainer_state.json")
     assert run.metric("acc").to_dict() == {1: 0.5, 2: math.inf}
@@ -284,7 +287,10 @@ def test_torch_deprecation_warnings_do_not_reach_the_terminal(tmp_path):
 def test_nothing_readable_always_says_why(tmp_path, capsys):
     write(tmp_path, "notes.txt", "just some notes\n")
     rc, _, err = cli(capsys, "summary", str(tmp_path))
-    assert rc == 2 and "nothing readable: 1 file(s) looked at (notes.txt) hold no metrics" in err
+    assert rc == 2 and "nothing readable: notes.txt: no line looks like a training-log record" in err
+    os.mkfifo(tmp_path / "metrics.jsonl")
+    rc, _, err = cli(capsys, "summary", str(tmp_path))  # refused files are reasons too
+    assert rc == 2 and "metrics.jsonl: not a regular file (FIFO); not read" in err
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
