@@ -221,12 +221,13 @@ def test_a_csv_header_of_millions_of_columns_is_refused_before_pandas(tmp_path, 
 # 13 ---------------------------------------------------------------------------------------
 def test_the_decoding_check_counts_the_model_the_config_claims_before_building_it(tmp_path):
     from hnet_diag.analyzers.decoding import analyze_decoding
+    from hnet_diag.sources.reference_model import decoding_input
 
     save_hnet_checkpoint(tmp_path / "step_10.pt", d_model=4096)
     assert (tmp_path / "step_10.pt").stat().st_size < 1 << 20
     run = load_run(tmp_path)
     with deadline(20):
-        result = analyze_decoding(run)
+        result = analyze_decoding(decoding_input(run))
     assert not result.ok and "more than max_params=50,000,000" in result.reason
     size = int(result.reason.split("about ")[1].split(" parameters")[0].replace(",", ""))
     assert size > 2 * 4096 * 4096  # from the config, not the 2,048 elements in the file
