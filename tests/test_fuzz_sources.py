@@ -239,6 +239,7 @@ CRAFTED = {
     "deep_yaml": {"config.yaml": ("a: " + "[" * 50_000 + "]" * 50_000).encode()},
     "alias_bomb": {"config.yaml": yaml_alias_bomb().encode()},
     "spaces": {"train.log": (("step" + " " * 60_000 + "x\n") * 20 + "step 1 loss=1\n").encode()},
+    "blank_lines": {"train.log": ((" " * 60_000 + "\tx\n") * 4 + "step 1 loss=1\n").encode()},
     "wide_csv": {"metrics.csv": b"step" + b"," * (3 << 20) + b"\n1\n"},
     "bad_toml": {"hnet-diag.toml": b"[[log-patterns]]\nregex = '^(?P<step>(a|aa)+)+$'\n", "train.log": b"a" * 40 + b"b\n"},
 }

@@ -36,6 +36,9 @@ TRAINERS: dict[str, str] = {
 }
 
 HEAD_BYTES = 64 << 10  # a text log's trainer shows in its first lines
+# The patterns below run on untrusted text: none may hold two adjacent quantifiers over the
+# same characters (`\s*\|?\s*`), which backtrack quadratically on a long run of blanks
+# (tests/test_fuzz_sources.py found a 64 KiB line of spaces taking 16 s).
 _TEXT_SUFFIXES = {".log", ".out", ".txt"}
 
 # -- text log signatures: (trainer, pattern, what it is) ---------------------------------------
@@ -48,9 +51,9 @@ _LINE_SIGNATURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("nanogpt", re.compile(r"^iter \d+: loss [-\d.naif]+, time [\d.]+ms, mfu ", re.M | re.I), "nanoGPT's iter line"),
     ("nanogpt", re.compile(r"^step \d+: train loss [-\d.naif]+, val loss ", re.M | re.I), "nanoGPT's eval line"),
     ("build-nanogpt", re.compile(r"^step\s+\d+ \| loss: [-\d.naif]+ \| .*\bnorm: ", re.M | re.I), "build-nanogpt's step line"),
-    ("hf", re.compile(r"\{'loss': [^}]*'(?:grad_norm|learning_rate)': [^}]*'epoch': ", re.M), "HF Trainer's log dict"),
+    ("hf", re.compile(r"\{'loss': [^}\n]{0,2000}?'(?:grad_norm|learning_rate)': [^}\n]{0,2000}?'epoch': ", re.M), "HF Trainer's log dict"),
     ("hf", re.compile(r"\*{5} Running training \*{5}"), "HF Trainer's start banner"),
-    ("lightning", re.compile(r"^\s*\|?\s*Name\s+\|\s+Type\s+\|\s+Params", re.M), "Lightning's model summary"),
+    ("lightning", re.compile(r"^[ \t]*(?:\|[ \t]*)?Name[ \t]+\|[ \t]+Type[ \t]+\|[ \t]+Params", re.M), "Lightning's model summary"),
     ("lightning", re.compile(r"LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES"), "Lightning's device banner"),
 )
 
