@@ -63,7 +63,7 @@ def read(path: Path) -> SourceData | None:
         return None
     if path.name in HF_PARTS and _hf_model_file(path.parent) is not None:
         return None  # folded into the summary of the folder's model file (see _fold_hf_parts)
-    from .sharded import listed_shard
+    from .shard_index import listed_shard
 
     if listed_shard(path):
         return None  # read with the other shards through their index (sources/sharded.py)

@@ -21,36 +21,7 @@ from ..metrics import canonical_name
 from ..run import SCALAR_COLUMNS, LoadWarning, Run
 from ..settings_file import ProjectSettings, as_settings
 from .base import SourceData
-
-# (glob on the file name, module in hnet_diag.sources, function). First match wins.
-# Event files are read together (one call per folder) so resumed runs can be merged.
-READERS: list[tuple[str, str, str]] = [
-    ("events.out.tfevents.*", "tensorboard", "read_folder"),
-    ("trainer_state.json", "hf_trainer_state", "read"),
-    ("*.safetensors.index.json", "sharded", "read_index"),  # before *.json: shard index
-    ("*.bin.index.json", "sharded", "read_index"),
-    (".metadata", "sharded", "read_dcp"),  # torch.distributed.checkpoint folder
-    ("*.wandb", "wandb_run", "read"),  # W&B transaction log (run-<id>.wandb)
-    ("meta.yaml", "mlflow_run", "read_meta"),  # MLflow file-store run (else read as a config)
-    ("*.db", "mlflow_run", "read_db"),  # MLflow SQLite store (other databases: None)
-    ("*.jsonl", "jsonl", "read"),
-    ("*.csv", "csv", "read"),
-    ("*.safetensors", "checkpoint", "read"),
-    ("*.pt", "checkpoint", "read"),
-    ("*.pth", "checkpoint", "read"),
-    ("*.bin", "checkpoint", "read"),
-    ("*.ckpt", "checkpoint", "read"),
-    ("*.json", "config", "read"),
-    ("*.yaml", "config", "read"),
-    ("*.yml", "config", "read"),
-    ("*.log", "textlog", "read"),
-    ("*.out", "textlog", "read"),
-    ("args.txt", "config", "read"),  # argparse dumps, before the generic *.txt row
-    ("*_args.txt", "config", "read"),
-    ("hparams.txt", "config", "read"),
-    ("*.args", "config", "read"),
-    ("*.txt", "textlog", "read"),
-]
+from .readers import READERS, SKIP_DIRS
 
 
 def _textlog_options(settings: ProjectSettings) -> dict[str, Any]:
@@ -63,9 +34,6 @@ def _textlog_options(settings: ProjectSettings) -> dict[str, Any]:
 READER_OPTIONS: dict[str, Callable[[ProjectSettings], dict[str, Any]]] = {
     "textlog": _textlog_options,
 }
-
-#: folders never entered: VCS, caches, and the report folder hnet-diag itself writes
-SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "hnet-diag-report", "wandb-cache"}
 
 
 #: files a tool writes for itself beside a run (predicate in hnet_diag.sources.<module>)
