@@ -8,6 +8,7 @@ results -> rules -> diagnosis -> report -> commands) no longer reads as the arch
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hnet_diag"
@@ -58,6 +59,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)  # parsed once for all tests (callers only read it)
 def graph() -> dict[str, set[str]]:
     found = modules()
     return {name: imports_of(name, path, set(found)) for name, path in found.items()}
