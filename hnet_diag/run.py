@@ -240,10 +240,13 @@ class Run:
         out.sort(key=lambda p: (-len(p[1]), p[0]))
         return out
 
-    def stream_disagreements(self, rel_tol: float = 1e-3) -> list[LoadWarning]:
+    def stream_disagreements(self, rel_tol: float = 1e-2) -> list[LoadWarning]:
         """One warning per metric whose streams log different finite values at a shared step.
 
-        `rel_tol` absorbs float32 round-trips (TensorBoard stores float32, a JSONL float64).
+        `rel_tol` absorbs float32 round-trips (TensorBoard stores float32, a JSONL float64) and
+        the rounding of console logs, which print 3-4 significant digits (the bundled trainer's
+        train.log has step_time 0.414 where its metrics.jsonl has 0.414466: 1.1e-3 apart). Two
+        writers that really disagree (two runs in one folder, a wrong resume) differ by far more.
         """
         df = self.scalars
         if df.empty or df["stream"].nunique() < 2:
@@ -253,6 +256,7 @@ class Run:
         for metric in sorted(multi[multi > 1].index):
             parts = self._stream_series(df[df["metric"] == metric])
             (first, a) = parts[0]
+            first_name = self._stream_label(first)
             for other, b in parts[1:]:
                 shared = a.index.intersection(b.index)
                 if shared.empty:
@@ -264,10 +268,17 @@ class Run:
                 if differ.any():
                     i = int(np.argmax(differ))
                     out.append(LoadWarning(other, (
-                        f"{metric}: {int(differ.sum())} of {len(shared)} shared steps disagree with {first} "
-                        f"(step {int(shared[i])}: {y[i]:.6g} here, {x[i]:.6g} there); {first}'s values are used "
+                        f"{metric}: {int(differ.sum())} of {len(shared)} shared steps disagree with {first_name} "
+                        f"(step {int(shared[i])}: {y[i]:.6g} here, {x[i]:.6g} there); {first_name}'s values are used "
                         "where both logged a step")))
         return out
+
+    def _stream_label(self, stream: str) -> str:
+        """A stream as a reader can find it: its one file, else its folder ('.' says nothing)."""
+        sources = self.scalars.loc[self.scalars["stream"] == stream, "source"].unique()
+        if len(sources) == 1:
+            return str(sources[0])
+        return "the run folder" if stream == "." else f"{stream}/"
 
     def stages(self, base: str) -> dict[int, pd.Series]:
         """All per-stage series of a metric family: `run.stages("lr")` -> {0: ..., 1: ...}."""

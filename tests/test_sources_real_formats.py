@@ -93,3 +93,36 @@ def test_two_files_that_disagree_warn_once_and_the_longer_one_wins(tmp_path):
     assert run.metric("loss")[10] == pytest.approx(2.0)
     (warning,) = [w for w in run.warnings if "disagree" in w.message]
     assert warning.source == "metrics.csv" and "step 10" in warning.message and "metrics.jsonl" in warning.message
+
+
+def test_a_console_log_rounded_to_three_digits_agrees_with_its_jsonl(tmp_path):
+    """train.log prints 3-4 significant digits (0.414 for 0.414466): rounding is no disagreement."""
+    (tmp_path / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "step_time": 0.414466 + 0.01 * s}) + "\n" for s in range(1, 21)))
+    (tmp_path / "train.log").write_text("".join(
+        f"step {s}/20 | step_time {0.414466 + 0.01 * s:.3g}\n" for s in range(1, 21)))
+    run = load_run(tmp_path)
+    assert len(run.metric("step_time")) == 20
+    assert not any("disagree" in w.message for w in run.warnings)
+
+
+def test_bundled_runs_load_without_warnings_from_their_three_writers():
+    """The trainer writes one run three ways (events, metrics.jsonl, train.log): they agree."""
+    root = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
+    for name in ("healthy", "example"):
+        run = load_run(root / name)
+        assert {s for s in run.scalars["stream"].unique()} >= {"metrics.jsonl", "train.log"}
+        assert [w.message for w in run.warnings] == [], name
+
+
+def test_a_disagreement_with_event_files_names_the_event_file(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+    w = SummaryWriter(str(tmp_path))
+    for s in range(10):
+        w.add_scalar("loss", 3.0 - 0.1 * s, s)
+    w.close()
+    (tmp_path / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "loss": 5.0}) + "\n" for s in range(5)))
+    run = load_run(tmp_path)
+    (warning,) = [w for w in run.warnings if "disagree" in w.message]
+    assert "events.out.tfevents" in warning.message and "with . " not in warning.message

@@ -75,7 +75,7 @@ def read(path: Path) -> SourceData | None:
         return None
     if path.name in HF_PARTS and _hf_model_file(path.parent) is not None:
         return None  # folded into the summary of the folder's model file (see _fold_hf_parts)
-    from .sharded import listed_shard
+    from .shard_index import listed_shard
 
     if listed_shard(path):
         return None  # read with the other shards through their index (sources/sharded.py)
@@ -584,35 +584,58 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
         st = tensor_stats(name, distinct, (stage, component))
         return replace(st, shape=shape, numel=numel, l2_norm=st.l2_norm * math.sqrt(repeat),
                        nan_count=st.nan_count * repeat, inf_count=st.inf_count * repeat)
+    from . import fast_stats
+
+    fast = fast_stats.moments(tensor) if numel else None  # one compiled pass, same definitions
+    if fast is not None:
+        count, mean, m2, sumsq, max_abs, zeros, nans, infs = fast
+        return _stats(name, stage, component, shape, dtype, numel, count, mean, m2, sumsq, max_abs, zeros, nans, infs)
     flat = tensor.detach().reshape(-1)
     count = 0  # finite entries
     mean = m2 = sumsq = 0.0
     max_abs = 0.0
     zeros = nans = infs = 0
-    for start in range(0, numel, CHUNK):
-        c = flat[start:start + CHUNK].to(torch.float64)
-        zeros += c.numel() - int(torch.count_nonzero(c))
-        c_sumsq = float(torch.dot(c, c))
-        if not math.isfinite(c_sumsq):  # NaN or Inf inside (rare): count them, keep the rest
-            nans += int(torch.isnan(c).sum())
-            infs += int(torch.isinf(c).sum())
-            c = c[torch.isfinite(c)]
+    # one float64 buffer reused for every chunk (a fresh 8 MB tensor per chunk costs page
+    # faults), and one thread: on 1M-element chunks torch's thread pool mostly waits at
+    # barriers, which on a busy machine made each small op ~10x slower
+    buf = torch.empty(min(CHUNK, numel), dtype=torch.float64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for start in range(0, numel, CHUNK):
+            part = flat[start:start + CHUNK]
+            c = buf[:part.numel()]
+            c.copy_(part)
+            zeros += c.numel() - int(torch.count_nonzero(c))
             c_sumsq = float(torch.dot(c, c))
-        n = c.numel()
-        if n == 0:
-            continue
-        c_mean = float(c.sum()) / n
-        # within a float64 chunk the textbook formula is exact enough; chunks merge stably below
-        c_m2 = max(c_sumsq - n * c_mean * c_mean, 0.0)
-        lo, hi = torch.aminmax(c)
-        max_abs = max(max_abs, abs(float(lo)), abs(float(hi)))
-        sumsq += c_sumsq
-        # Chan et al.: merge (count, mean, M2) of two parts without a second pass
-        delta = c_mean - mean
-        total = count + n
-        mean += delta * n / total
-        m2 += c_m2 + delta * delta * count * n / total
-        count = total
+            if not math.isfinite(c_sumsq):  # NaN or Inf inside (rare): count them, keep the rest
+                nans += int(torch.isnan(c).sum())
+                infs += int(torch.isinf(c).sum())
+                c = c[torch.isfinite(c)]
+                c_sumsq = float(torch.dot(c, c))
+            n = c.numel()
+            if n == 0:
+                continue
+            c_mean = float(c.sum()) / n
+            # within a float64 chunk the textbook formula is exact enough; chunks merge stably below
+            c_m2 = max(c_sumsq - n * c_mean * c_mean, 0.0)
+            lo, hi = torch.aminmax(c)
+            max_abs = max(max_abs, abs(float(lo)), abs(float(hi)))
+            sumsq += c_sumsq
+            # Chan et al.: merge (count, mean, M2) of two parts without a second pass
+            delta = c_mean - mean
+            total = count + n
+            mean += delta * n / total
+            m2 += c_m2 + delta * delta * count * n / total
+            count = total
+    finally:
+        torch.set_num_threads(threads)
+    return _stats(name, stage, component, shape, dtype, numel, count, mean, m2, sumsq, max_abs, zeros, nans, infs)
+
+
+def _stats(name: str, stage: int | None, component: str, shape: tuple[int, ...], dtype: str, numel: int, count: int,
+           mean: float, m2: float, sumsq: float, max_abs: float, zeros: int, nans: int, infs: int) -> TensorStats:
+    """TensorStats from the accumulated (count, mean, M2, sum of squares...) of the finite entries."""
     if count == 0:
         nan = float("nan")
         return TensorStats(name, stage, component, shape, dtype, numel, 0.0 if numel == 0 else nan,
@@ -620,7 +643,7 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
     return TensorStats(
         name=name, stage=stage, component=component, shape=shape, dtype=dtype, numel=numel,
         l2_norm=math.sqrt(sumsq), max_abs=max_abs, mean=mean, std=math.sqrt(m2 / count),
-        zero_frac=zeros / numel, nan_count=nans, inf_count=infs,
+        zero_frac=zeros / numel, nan_count=int(nans), inf_count=int(infs),
     )
 
 

@@ -21,37 +21,8 @@ from ..metrics import canonical_name
 from ..run import SCALAR_COLUMNS, LoadWarning, Run
 from ..settings_file import DEFAULTS, ProjectSettings, as_settings, inside_run
 from .base import SourceData
+from .readers import READERS, SKIP_DIRS
 from .untrusted import cannot_read, check_regular, external_link
-
-# (glob on the file name, module in hnet_diag.sources, function). First match wins.
-# Event files are read together (one call per folder) so resumed runs can be merged.
-READERS: list[tuple[str, str, str]] = [
-    ("events.out.tfevents.*", "tensorboard", "read_folder"),
-    ("trainer_state.json", "hf_trainer_state", "read"),
-    ("*.safetensors.index.json", "sharded", "read_index"),  # before *.json: shard index
-    ("*.bin.index.json", "sharded", "read_index"),
-    (".metadata", "sharded", "read_dcp"),  # torch.distributed.checkpoint folder
-    ("*.wandb", "wandb_run", "read"),  # W&B transaction log (run-<id>.wandb)
-    ("meta.yaml", "mlflow_run", "read_meta"),  # MLflow file-store run (else read as a config)
-    ("*.db", "mlflow_run", "read_db"),  # MLflow SQLite store (other databases: None)
-    ("*.jsonl", "jsonl", "read"),
-    ("*.csv", "csv", "read"),
-    ("*.safetensors", "checkpoint", "read"),
-    ("*.pt", "checkpoint", "read"),
-    ("*.pth", "checkpoint", "read"),
-    ("*.bin", "checkpoint", "read"),
-    ("*.ckpt", "checkpoint", "read"),
-    ("*.json", "config", "read"),
-    ("*.yaml", "config", "read"),
-    ("*.yml", "config", "read"),
-    ("*.log", "textlog", "read"),
-    ("*.out", "textlog", "read"),
-    ("args.txt", "config", "read"),  # argparse dumps, before the generic *.txt row
-    ("*_args.txt", "config", "read"),
-    ("hparams.txt", "config", "read"),
-    ("*.args", "config", "read"),
-    ("*.txt", "textlog", "read"),
-]
 
 
 def _textlog_options(settings: ProjectSettings) -> dict[str, Any]:
@@ -64,9 +35,6 @@ def _textlog_options(settings: ProjectSettings) -> dict[str, Any]:
 READER_OPTIONS: dict[str, Callable[[ProjectSettings], dict[str, Any]]] = {
     "textlog": _textlog_options,
 }
-
-#: folders never entered: VCS, caches, and the report folder hnet-diag itself writes
-SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "hnet-diag-report", "wandb-cache"}
 
 
 #: files a tool writes for itself beside a run (predicate in hnet_diag.sources.<module>)
@@ -193,41 +161,51 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
     run.warnings.extend(skipped)
     parts: list[SourceData] = []
     unread: list[str] = [str(w) for w in skipped]  # "file: why", for the "nothing readable" error
-    for (module, func), files in groups.items():
-        reader = _reader(module, func)
-        kwargs = options.get(module, {})
-        admitted = []
-        for f in files:
-            why = _admissible(f, (module, func), run_root, follow_external_links)
-            if why is None:
-                admitted.append(f)
-            else:
-                run.warnings.append(LoadWarning(_rel(f, run_root), why))
-                unread.append(str(run.warnings[-1]))
-        for where, args in _calls(module, func, admitted):
-            try:
-                part = reader(*args, **kwargs)
-            except HnetDiagError as err:
-                run.warnings.append(LoadWarning(_rel(where, run_root), getattr(err, "problem", str(err))))
-                unread.append(str(run.warnings[-1]))
-                continue
-            except OSError as err:
-                run.warnings.append(LoadWarning(_rel(where, run_root), cannot_read(where, err).problem))
-                unread.append(str(run.warnings[-1]))
-                continue
-            except Exception as err:  # noqa: BLE001 - a reader bug must not hide the rest of the run
-                detail = str(err).splitlines()[0][:200] if str(err).strip() else "no detail"
-                run.warnings.append(LoadWarning(_rel(where, run_root), f"unreadable ({type(err).__name__}: {detail})"))
-                unread.append(str(run.warnings[-1]))
-                continue
-            if part is None:  # reader looked and found nothing of its kind (e.g. a .txt that is no log)
-                unread.append(f"{_rel(where, run_root)}: {_NOT_RECOGNISED.get(module, 'nothing of its kind found')}")
-                continue
-            parts.append(part)
-            if _only_warnings(part):  # e.g. a .txt that is no log, but a warning to pass on
-                unread.append(f"{_rel(where, run_root)}: {_NOT_RECOGNISED.get(module, 'nothing of its kind found')}")
-                continue
-            run.files.extend(_rel(f, run_root) for f in (args[1] if func == "read_folder" else args))
+    from ..progress import reading
+
+    sizes = {f: _size(f) for fs in groups.values() for f in fs}
+    with reading("reading", sum(sizes.values()), len(sizes)) as bar:
+        for (module, func), files in groups.items():
+            reader = _reader(module, func)
+            kwargs = options.get(module, {})
+            admitted = []
+            for f in files:
+                why = _admissible(f, (module, func), run_root, follow_external_links)
+                if why is None:
+                    admitted.append(f)
+                else:
+                    run.warnings.append(LoadWarning(_rel(f, run_root), why))
+                    unread.append(str(run.warnings[-1]))
+                    bar.advance(sizes.get(f, 0))
+            for where, args in _calls(module, func, admitted):
+                call_files = args[1] if func == "read_folder" else args
+                bar.start(where.name)
+                try:
+                    try:
+                        part = reader(*args, **kwargs)
+                    except HnetDiagError as err:
+                        run.warnings.append(LoadWarning(_rel(where, run_root), getattr(err, "problem", str(err))))
+                        unread.append(str(run.warnings[-1]))
+                        continue
+                    except OSError as err:
+                        run.warnings.append(LoadWarning(_rel(where, run_root), cannot_read(where, err).problem))
+                        unread.append(str(run.warnings[-1]))
+                        continue
+                    except Exception as err:  # noqa: BLE001 - a reader bug must not hide the rest of the run
+                        detail = str(err).splitlines()[0][:200] if str(err).strip() else "no detail"
+                        run.warnings.append(LoadWarning(_rel(where, run_root), f"unreadable ({type(err).__name__}: {detail})"))
+                        unread.append(str(run.warnings[-1]))
+                        continue
+                    if part is None:  # reader looked and found nothing of its kind (e.g. a .txt that is no log)
+                        unread.append(f"{_rel(where, run_root)}: {_NOT_RECOGNISED.get(module, 'nothing of its kind found')}")
+                        continue
+                    parts.append(part)
+                    if _only_warnings(part):  # e.g. a .txt that is no log, but a warning to pass on
+                        unread.append(f"{_rel(where, run_root)}: {_NOT_RECOGNISED.get(module, 'nothing of its kind found')}")
+                        continue
+                    run.files.extend(_rel(f, run_root) for f in (args[1] if func == "read_folder" else args))
+                finally:  # also after a failed read: those bytes were looked at
+                    bar.advance(sum(sizes.get(f, 0) for f in call_files))
 
     frames = []
     for part in parts:
@@ -248,6 +226,10 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         df["metric"] = df["tag"].map(names)
         if "rank" not in df.columns:
             df["rank"] = _rank_column(df["stream"])
+        # a few distinct names repeated on every row: categorical storage holds each once
+        # (a 50M-row run: ~1.5 GB less than one string object per row and column)
+        for col in ("metric", "tag", "source", "stream"):
+            df[col] = df[col].astype("category")
         run.scalars = df[SCALAR_COLUMNS]
         run.warnings.extend(run.stream_disagreements())
     run.checkpoints.sort(key=lambda c: (c.step is None, c.step or 0, c.path))
@@ -264,14 +246,6 @@ def load_run(path: str | os.PathLike, settings: ProjectSettings | Mapping[str, A
         shown = unread[:8] + ([f"... {len(unread) - 8} more"] if len(unread) > 8 else [])
         raise InputError(root, "nothing readable: " + "; ".join(shown or ["no file was read"]))
     return run
-
-
-def _rank_column(streams: pd.Series) -> pd.Series:
-    """The rank of each row's stream (once per distinct stream), as nullable integers."""
-    from .ranks import rank_of
-
-    ranks = {v: rank_of(v) for v in streams.unique()}
-    return streams.map(ranks).astype("Int64")
 
 
 def _settings_and_options(given: Any, root: Path, warnings: list[LoadWarning]) -> tuple[ProjectSettings, dict[str, Any]]:
@@ -303,6 +277,21 @@ def _settings_and_options(given: Any, root: Path, warnings: list[LoadWarning]) -
 
 def _only_warnings(part: SourceData) -> bool:
     return (part.scalars is None or part.scalars.empty) and not part.configs and not part.checkpoints and not part.events
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _rank_column(streams: pd.Series) -> pd.Series:
+    """The rank of each row's stream (once per distinct stream), as nullable integers."""
+    from .ranks import rank_of
+
+    ranks = {v: rank_of(v) for v in streams.unique()}
+    return streams.map(ranks).astype("Int64")
 
 
 def _relative_column(col: pd.Series, root: Path) -> pd.Series:

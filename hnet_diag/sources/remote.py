@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from ..errors import InputError
+from .readers import READERS, SKIP_DIRS
 
 #: "<scheme>://" with a scheme of two letters or more (a Windows drive `C:` is not remote)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -46,8 +47,6 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 def needed(rel: str) -> bool:
     """Whether a file (path relative to the run root) is one some source reads."""
-    from .discover import READERS, SKIP_DIRS
-
     parts = PurePosixPath(rel).parts
     if any(p in SKIP_DIRS or p.startswith(".") for p in parts[:-1]):
         return False

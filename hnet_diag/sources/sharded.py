@@ -30,45 +30,15 @@ from ..errors import InputError, UnsafeCheckpointError
 from ..run import CheckpointSummary, LoadWarning
 from . import checkpoint as ck
 from .base import SourceData
+from .shard_index import weight_map as _weight_map
 from .stage_map import locate
-from .untrusted import json_loads, open_regular, read_text
+from .untrusted import open_regular
 
 #: index file name -> shard format
 INDEX_FILES = {"model.safetensors.index.json": "safetensors", "pytorch_model.bin.index.json": "torch"}
 
 
 # -- Hugging Face index + shards ----------------------------------------------------------------
-#: file-name patterns of shard indexes (diffusers and others prefix the model name)
-INDEX_PATTERNS = ("*.safetensors.index.json", "*.bin.index.json")
-
-
-def listed_shard(path: Path) -> bool:
-    """True when `path` is a shard named by an index beside it (read through that index)."""
-    for index in (i for pattern in INDEX_PATTERNS for i in sorted(path.parent.glob(pattern))):
-        if index.is_file():
-            try:
-                weight_map = _weight_map(index)
-            except InputError:
-                continue
-            if path.name in set(weight_map.values()):
-                return True
-    return False
-
-
-def _weight_map(index: Path) -> dict[str, str]:
-    try:
-        doc = json_loads(read_text(index, "config"))  # bounded, regular files only
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(index, f"unreadable shard index ({ck._first_line(err)})") from err
-    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
-    if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
-        raise InputError(index, "shard index has no weight_map of tensor name -> shard file")
-    for shard in set(weight_map.values()):
-        if Path(shard).name != shard:
-            raise InputError(index, f"shard index names a file outside its folder ({shard!r}); not read")
-    return weight_map
-
-
 def read_index(index: Path) -> SourceData:
     """Summarise the weights named by a Hugging Face shard index as one checkpoint."""
     index = Path(index)
