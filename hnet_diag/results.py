@@ -24,6 +24,7 @@ from .analyzers.loss import LossResult
 from .analyzers.ranks import RankResult
 from .analyzers.lr_ratio import LRRatioResult
 from .analyzers.warmup import WarmupResult
+from .analyzers.weights import WeightsResult
 from .run import GenerationSettings, ModelSettings, TrainingSettings
 
 #: the fields that hold run settings rather than analyzer results
@@ -44,6 +45,7 @@ class Results:
     decoding: DecodingResult | None = None
     ranks: RankResult | None = None
     learning: LearningResult | None = None
+    weights: WeightsResult | None = None
     training: TrainingSettings | None = None
     model: ModelSettings | None = None
     generation_settings: GenerationSettings | None = None

@@ -40,6 +40,7 @@ from hnet_diag.analyzers.loss import LossResult, NonFinite  # noqa: E402
 from hnet_diag.analyzers.ranks import RankDeparture, RankResult  # noqa: E402
 from hnet_diag.analyzers.lr_ratio import LRRatioResult  # noqa: E402
 from hnet_diag.analyzers.warmup import WarmupResult  # noqa: E402
+from hnet_diag.analyzers.weights import NonFiniteTensor, WeightsResult, ZeroTensor  # noqa: E402
 from hnet_diag.analyzers.spikes import Spike  # noqa: E402
 from hnet_diag.run import Run, TrainingSettings  # noqa: E402
 
@@ -382,7 +383,14 @@ RANKS_OK = RankResult(ranks=(0, 1, 2, 3), metrics=("loss", "grad_norm"), noise=(
 RANKS_BAD = RankResult(ranks=(0, 1, 2, 3), metrics=("loss", "grad_norm"), noise=(("loss", 0.25), ("grad_norm", 0.001)),
                        departures=(RankDeparture("loss", 2, 60, 115, 54, 120, 6.79, 62.6, 7.9, 60, 3.23, 0.0494, 0),))
 
-HEALTHY = {"ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
+WEIGHTS_OK = WeightsResult(checkpoint="ckpt/step_000300.pt", step=300, n_checkpoints=1, n_tensors=65, n_moments=130,
+                           candidates="optimizer-trained")
+WEIGHTS_BAD = WeightsResult(checkpoint="ckpt/step_000300.pt", step=300, n_checkpoints=1, n_tensors=65, n_moments=130,
+                            candidates="optimizer-trained",
+                            non_finite=(NonFiniteTensor("backbone.residual_proj.weight", "weight", 3, 0, 1024),),
+                            still_zero=(ZeroTensor("backbone.residual_proj.bias", 0, "residual", 32, 0.0),))
+
+HEALTHY = {"weights": WEIGHTS_OK, "ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
            "load_balance": LB_OK, "generation": GEN_OK, "decoding": DEC_OK, "learning": LEARN_OK, "training": TRAINING}
 
 # code -> (results that must fire it, strings its message must quote: measured value, threshold)
@@ -410,4 +418,6 @@ BAD = {
     "HND503": ({"generation": GEN_BAD}, ["2048", "512", "threshold 1x"]),
     "HND504": ({"decoding": DEC_BAD}, ["3.2", "threshold 0.001", "window 64"]),
     "HND601": ({"ranks": RANKS_BAD}, ["rank 2", "step 60", "679.0%", "threshold 25.0%"]),
+    "HND701": ({"weights": WEIGHTS_BAD}, ["step 300", "backbone.residual_proj.weight (3 NaN, 0 Inf of 1024)"]),
+    "HND702": ({"weights": WEIGHTS_BAD}, ["step 300", "backbone.residual_proj.bias (32 entries)", "exactly 0"]),
 }

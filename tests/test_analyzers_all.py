@@ -4,14 +4,14 @@ import json
 from hnet_diag.analyzers import ANALYZERS, analyze_all
 from conftest import close_figures, healthy_records, settings, records_run
 
-KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding", "ranks", "learning"}
+KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding", "ranks", "learning", "weights"}
 
 
 def test_analyze_all_returns_every_named_result(tmp_path):
     results = analyze_all(records_run(tmp_path, healthy_records(), settings()))
     assert set(results) == KEYS == set(ANALYZERS)
     # no generation settings, no checkpoint and one rank in this run: those have nothing to measure
-    absent = {"generation", "decoding", "ranks"}
+    absent = {"generation", "decoding", "ranks", "weights"}
     assert {k: r.status for k, r in results.items()} == {**{k: "ok" for k in KEYS - absent}, **dict.fromkeys(absent, "no_data")}
 
 
@@ -35,7 +35,7 @@ def test_every_result_plots_both_with_data_and_without(tmp_path):
     for res in [*full.values(), *empty.values()]:
         ax = res.plot()
         assert ax is not None and ax.figure is not None
-    close_figures()
+        close_figures()
 
 
 def test_the_cached_view_gives_the_same_series_and_results_as_the_run(tmp_path):

@@ -18,6 +18,7 @@ NEEDS: dict[str, str] = {
     "val_loss": "a validation loss, evaluated at intervals",
     "generation": "the sampling settings (a generation config)",
     "ranks": "one log per rank (each process's loss and gradient norm)",
+    "checkpoint": "a checkpoint (weights, ideally with the optimizer state) in the run folder",
 }
 
 HINTS: dict[str, dict[str, str]] = {

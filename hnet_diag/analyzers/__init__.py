@@ -24,6 +24,7 @@ ANALYZERS: dict[str, tuple[str, str]] = {
     "decoding": ("decoding", "analyze_decoding"),
     "ranks": ("ranks", "analyze_ranks"),
     "learning": ("learning", "analyze_learning"),
+    "weights": ("weights", "analyze_weights"),
 }
 
 #: results that measure what only an H-Net has (per-stage LR ratios, chunking and routing,

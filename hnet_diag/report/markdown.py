@@ -24,6 +24,7 @@ AREAS: tuple[tuple[str, str], ...] = (
     ("loss", "Loss Health"),
     ("generation", "Generation Settings"),
     ("decoding", "Decoding Consistency"),
+    ("weights", "Weights and Optimizer State"),
 )
 
 STATUS_LABELS = {"fail": "❌ fail", "warn": "⚠️ warn", "pass": "✅ pass", "no-data": "— no data"}

@@ -6,6 +6,7 @@
     convergence.py   HND4xx  stopped early, undertrained, overfitting, divergence, loss spikes
     generation.py    HND5xx  sampling settings, length, step-wise decoding
     distributed.py   HND6xx  multi-rank runs (a rank departing from the others)
+    weights.py       HND7xx  the checkpoint's weights and Adam moments (NaN/Inf, never moved)
     healthy.py       HND9xx  healthy signs, each mirroring the problem rules it is the absence of
     registry.py      collects every family's RULES and derives the root-cause tables
     rule.py          the types: Rule, Threshold, RuleDoc, Cause, Outcome, Evidence, Finding

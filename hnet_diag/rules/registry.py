@@ -1,18 +1,18 @@
 """Every rule, collected from the family modules; and the tables derived from them.
 
 Nothing is defined here: a rule lives in its family module (gradients, schedule,
-load_balance, convergence, generation, distributed, healthy), and this module only gathers them in
+load_balance, convergence, generation, distributed, weights, healthy), and this module only gathers them in
 code order and derives what root-cause linking needs from each rule's `cause`. Adding a
 rule to a family's `RULES` is all it takes to register it.
 """
 from __future__ import annotations
 
-from . import convergence, distributed, generation, gradients, healthy, load_balance, schedule
+from . import convergence, distributed, generation, gradients, healthy, load_balance, schedule, weights
 from .actions import CONFLICT_REASONS
 from .rule import Rule, Severity
 
-#: the family modules, in code order (HND1xx ... HND6xx, then the HND9xx healthy signs)
-FAMILIES = (gradients, schedule, load_balance, convergence, generation, distributed, healthy)
+#: the family modules, in code order (HND1xx ... HND7xx, then the HND9xx healthy signs)
+FAMILIES = (gradients, schedule, load_balance, convergence, generation, distributed, weights, healthy)
 
 RULES: tuple[Rule, ...] = tuple(r for family in FAMILIES for r in family.RULES)
 BY_CODE: dict[str, Rule] = {r.code: r for r in RULES}
