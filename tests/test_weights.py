@@ -119,5 +119,8 @@ def test_the_json_report_quotes_the_tensors_and_the_step_threshold_keeps_an_earl
     doc = report()
     (f,) = [f for f in doc["findings"] if f["code"] == "HND702"]
     assert RESIDUAL in f["message"] and f["evidence"]["steps"] == [12] and f["evidence"]["measured"] == 2
+    measured = doc["weights"]
+    assert measured["step"] == 12 and [z["name"] for z in measured["still_zero"]] == [RESIDUAL, "backbone.residual_proj.bias"]
+    assert {(c["stage"], c["component"]) for c in measured["components"]} >= {(0, "residual"), (2, "main")}
     checks = {c["code"]: c["status"] for c in report("--threshold", "HND702.min_steps=13")["checks"]}
     assert checks == {"HND701": "pass", "HND702": "no-data"}

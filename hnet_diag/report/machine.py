@@ -76,7 +76,14 @@ def to_json_dict(d: "Diagnosis") -> dict[str, Any]:
         "not_applicable": list(d.not_applicable),
         "conflicts_resolved": [c.__dict__ for c in d.conflicts],
         "claims": [c.to_dict() for c in d.claims],
+        # what the model itself showed (analyzers.weights): per-component norms, update proxy, named tensors
+        "weights": _measured(d.results.weights),
     }
+
+
+def _measured(result: Any) -> dict[str, Any] | None:
+    """An analyzer result as plain data, or None when the run gave it nothing to measure."""
+    return result.to_dict() if result is not None and result.ok else None
 
 
 def _advice(d: "Diagnosis", r: Any) -> dict[str, Any]:
