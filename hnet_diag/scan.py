@@ -196,6 +196,16 @@ def _name(run: Path, root: Path) -> str:
     return rel or "."
 
 
+def _context():
+    """Workers start from a clean interpreter (forkserver, else spawn), never by fork: a
+    process that already imported torch (a notebook, a test session) holds thread-pool locks
+    that a forked child inherits locked and waits on forever."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def _init_worker() -> None:
     """One thread per worker: N workers on N cores beat N workers each spawning N threads."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -239,7 +249,7 @@ def _scan_processes(jobs: list[tuple[str, str]], workers: int, kwargs: dict[str,
     error row."""
     rows: list[ScanRow] = []
     unfinished: list[tuple[str, str]] = []
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker) as pool:
         futures = {pool.submit(scan_run, path, name, **kwargs): (path, name) for path, name in jobs}
         for fut in as_completed(futures):
             try:
@@ -252,7 +262,7 @@ def _scan_processes(jobs: list[tuple[str, str]], workers: int, kwargs: dict[str,
                 progress(row)
     for path, name in sorted(unfinished):
         try:
-            with ProcessPoolExecutor(max_workers=1, initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_init_worker) as pool:
                 row = pool.submit(scan_run, path, name, **kwargs).result()
         except BrokenProcessPool:
             row = ScanRow(run=name, worst="error", error=f"{path}: the worker process analysing it died")
