@@ -181,6 +181,44 @@ def _not_applicable(findings: list[Finding], run: Any) -> tuple[str, ...]:
     return tuple(f.code for f in findings if f.code in hnet_only and not f.is_alarm)
 
 
+def diagnose_path(path: Any, select: Any = None, ignore: Any = None, thresholds: Any = (),
+                  settings_file: Any = None, follow_external_links: bool = False) -> tuple[Any, Diagnosis]:
+    """Load a run and diagnose it as `hnet-diag analyze` does: (run, diagnosis).
+
+    The run's own settings file (found by `load_run`), or `settings_file` when given
+    (`--settings FILE`), applies, with the command line's select/ignore/thresholds on top.
+    `analyze`, `check`, `scan`, `compare` and `verify-fix` call this, so every command judges
+    a run the same way.
+    """
+    from pathlib import Path
+
+    from .errors import InputError
+    from .rules.engine import build_settings
+    from .run import LoadWarning
+    from .settings_file import inside_run, read_settings_file
+    from .sources.discover import load_run
+
+    given = None
+    if settings_file:
+        given = read_settings_file(settings_file)
+        if given is None:
+            raise InputError(settings_file, "has no [tool.hnet-diag] table")
+    run = load_run(path, settings=given, follow_external_links=follow_external_links)
+    project = run.project_settings
+    cli = dict(select=select, ignore=ignore, thresholds=thresholds or ())
+    try:
+        settings = build_settings(project.table, project.origin, **cli)
+    except InputError as err:
+        # A settings file that came with the run folder is as untrusted as the rest of it:
+        # invalid, it is a warning and the defaults apply. A project's own file (above the
+        # run) or a bad command line stays an error the user can fix.
+        if settings_file or project.path is None or not inside_run(project.path, Path(path)) or err.path != project.origin:
+            raise
+        run.warnings.append(LoadWarning(project.path.name, f"{err.problem}; its settings were ignored"))
+        settings = build_settings({}, "defaults", **cli)
+    return run, diagnose(run, settings)
+
+
 def run_analyzers(run: Any) -> tuple[Results, list[str]]:
     """Every analyzer, each on its own: one that fails costs its own checks, not the report.
 

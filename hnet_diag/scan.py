@@ -170,13 +170,9 @@ def scan_run(path: str, name: str, select: Sequence[str] | None = None, ignore: 
 
 def _row(path: str, name: str, select: Sequence[str] | None, ignore: Sequence[str] | None,
          thresholds: Sequence[str]) -> ScanRow:
-    from .diagnosis import diagnose
-    from .rules.engine import load_engine_settings
-    from .sources.discover import load_run
+    from .diagnosis import diagnose_path
 
-    run = load_run(path)
-    settings = load_engine_settings(Path(path), select=select, ignore=ignore, thresholds=thresholds or ())
-    d = diagnose(run, settings)
+    _run, d = diagnose_path(path, select=select, ignore=ignore, thresholds=thresholds)
     findings = tuple(ScanFinding(f.code, f.severity.value, f.title) for f in d.alarms)
     worst = min((f.severity for f in findings), key=ORDER.index, default="ok")
     top = d.causes[0].title if d.causes else (d.alarms[0].title if d.alarms else "")
@@ -225,13 +221,13 @@ def scan(root: str | os.PathLike, workers: int | None = None, dask: Any = None,
     Settings (select/ignore/thresholds as on the CLI) are checked once here, so a bad rule
     code is one error for the scan, not one per row.
     """
-    from .rules.engine import load_engine_settings
+    from .rules.engine import build_settings
 
     root_path = Path(root)
     runs = find_runs(root_path)
     if not runs:
         raise InputError(root_path, "no run folders found (no event files, metric logs, configs or checkpoints)")
-    load_engine_settings(root_path, select=select, ignore=ignore, thresholds=thresholds or ())
+    build_settings({}, "command line", select=select, ignore=ignore, thresholds=thresholds or ())
     jobs = [(str(r.resolve()), _name(r, root_path)) for r in runs]
     kwargs = {"select": select, "ignore": ignore, "thresholds": tuple(thresholds or ())}
     if dask is not None:

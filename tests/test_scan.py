@@ -33,11 +33,11 @@ def sweep(tmp_path_factory):
 
 def _analyze_codes(path: Path) -> list[str]:
     """What `hnet-diag analyze` finds on one run: its alarms, most important first."""
-    from hnet_diag.diagnosis import diagnose
-    from hnet_diag.rules.engine import load_engine_settings
-    from hnet_diag.sources.discover import load_run
+    from hnet_diag.cli import build_parser
+    from hnet_diag.commands.analyze import diagnose_from_args
 
-    return [f.code for f in diagnose(load_run(path), load_engine_settings(path)).alarms]
+    _run, d = diagnose_from_args(build_parser().parse_args(["analyze", str(path)]))
+    return [f.code for f in d.alarms]
 
 
 def test_run_folders_are_found_at_any_depth_and_their_subfolders_belong_to_them(tmp_path):

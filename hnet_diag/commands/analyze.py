@@ -58,33 +58,11 @@ def diagnose_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     The settings file is found once (by `load_run`, from the run's path, or the `--settings`
     file); the rule options typed on the command line override it.
     """
-    from ..diagnosis import diagnose
-    from ..errors import InputError
-    from ..rules.engine import build_settings
-    from ..run import LoadWarning
-    from ..settings_file import inside_run, read_settings_file
-    from ..sources.discover import load_run
+    from ..diagnosis import diagnose_path
 
-    settings = None
-    if getattr(args, "settings", None):
-        settings = read_settings_file(args.settings)
-        if settings is None:
-            raise InputError(args.settings, "has no [tool.hnet-diag] table")
-    run = load_run(args.run, settings=settings, follow_external_links=getattr(args, "follow_external_links", False))
-    project = run.project_settings
-    cli = dict(select=args.select, ignore=args.ignore, thresholds=args.threshold or ())
-    try:
-        settings = build_settings(project.table, project.origin, **cli)
-    except InputError as err:
-        # A settings file that came with the run folder is as untrusted as the rest of it:
-        # invalid, it is a warning and the defaults apply. A project's own file (above the
-        # run) or a bad command line stays an error the user can fix.
-        if (getattr(args, "settings", None) or project.path is None or not inside_run(project.path, Path(args.run))
-                or err.path != project.origin):
-            raise
-        run.warnings.append(LoadWarning(project.path.name, f"{err.problem}; its settings were ignored"))
-        settings = build_settings({}, "defaults", **cli)
-    return run, diagnose(run, settings)
+    return diagnose_path(args.run, select=args.select, ignore=args.ignore, thresholds=args.threshold or (),
+                         settings_file=getattr(args, "settings", None),
+                         follow_external_links=getattr(args, "follow_external_links", False))
 
 
 def default_output(run_path: Path, name: str, suffix: str) -> Path:
