@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("hnet_diag.commands.generate", "sample text from a trained checkpoint; writes generation.json"),
     "analyze": ("hnet_diag.commands.analyze", "diagnose a run and write the full report (Markdown or JSON)"),
     "check": ("hnet_diag.commands.check", "CI gate: exit 1 when a finding reaches --fail-on (SARIF, JUnit, GitHub annotations)"),
+    "compare": ("hnet_diag.commands.compare", "compare runs: settings that differ, findings resolved/new/persisting, expected outcomes checked"),
+    "verify-fix": ("hnet_diag.commands.verify_fix", "train the follow-up the report recommends (bundled trainer), then compare it with the run"),
     "scan": ("hnet_diag.commands.scan", "diagnose every run folder under a folder in parallel: one table, worst first"),
     "rules": ("hnet_diag.commands.rules", "list every rule with its code, severity and title"),
     "explain": ("hnet_diag.commands.explain", "print a rule's page: what, why, example, fix, thresholds"),

@@ -75,6 +75,7 @@ def _evidence_line(f: "Finding") -> str:
 def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything the templates show, as plain strings, lists and dicts."""
     from .. import __version__
+    from ..followup import expected_outcomes
     from .plots import PLOTS
 
     plots = dict(plots or {})
@@ -154,7 +155,7 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
         "recommendation_groups": groups,
         "conflicts": conflicts,
         "plan": implementation_plan(d),
-        "outcomes": list(dict.fromkeys(f.recommendation.expect for f in alarms if f.recommendation and f.recommendation.expect)),
+        "outcomes": [text for _code, text in expected_outcomes(d)],
         "risks": list(dict.fromkeys(f.recommendation.risk for f in alarms if f.recommendation and f.recommendation.risk)),
         "conclusion": conclusion(d),
         "next_steps": next_steps(d),
@@ -289,40 +290,43 @@ def _what_run(d: "Diagnosis") -> str:
 
 
 def implementation_plan(d: "Diagnosis") -> list[dict[str, Any]]:
-    """Phases: change training, change generation, verify. Only phases with something to do."""
+    """Phases: change training, change generation, verify. Only phases with something to do.
+
+    A new run or a resume, and which flags, come from `followup.plan`: the same plan
+    `hnet-diag verify-fix` carries out. Runs of other trainers get the plan in their terms.
+    """
     if d.trainer_id != "hnet-diag" and any(r.changes for r in d.recommendations):
         return _plan_in_trainer_terms(d)
-    train_flags, gen_flags, train_texts, gen_texts = [], [], [], []
+    from ..followup import plan
+
+    p = plan(d)
+    train_texts, gen_texts = [], []
     for r in d.recommendations:
-        is_gen = all(code.startswith("HND5") for code in r.codes)
-        (gen_flags if is_gen else train_flags).extend(r.flags)
         if not r.flags:
+            is_gen = all(code.startswith("HND5") for code in r.codes)
             (gen_texts if is_gen else train_texts).append(r.text)
     phases = []
     steps = []
-    if train_flags:
-        restart = any(f.split()[0] in {"--learning-rate", "--lr-multipliers", "--warmup-steps", "--schedule", "--ratio-loss-weight",
-                                       "--target-compression", "--max-grad-norm"} for f in train_flags)
-        if restart:  # schedule changes do not apply cleanly to a resumed run: start over
-            flags = " ".join(train_flags).replace("--resume ", "").replace("--resume", "").strip()
-            steps.append(f"Start a new run (not a resume: warmup and LR settings act from step 0) with `{flags}`.")
-        else:
-            steps.append(f"Resume from the last checkpoint with `{' '.join(train_flags)}`.")
-        if restart:
-            steps.append("Keep everything else unchanged, so the new run isolates the effect of these settings.")
+    flags = " ".join(f"{c.flag} {c.to}" for c in p.train)
+    if p.restart:  # schedule changes do not apply cleanly to a resumed run: start over
+        steps.append(f"Start a new run (not a resume: warmup and LR settings act from step 0) with `{flags}`.")
+        steps.append("Keep everything else unchanged, so the new run isolates the effect of these settings.")
+    elif p.resume:
+        steps.append(f"Resume from the last checkpoint with `{' '.join(['--resume'] + ([flags] if flags else []))}`.")
     steps += [t if t.endswith(".") else t + "." for t in train_texts]
     if steps:
         phases.append({"title": "Training settings", "steps": steps})
     steps = []
-    if gen_flags:
-        steps.append(f"Generate with `{' '.join(gen_flags)}`.")
+    if p.generate:
+        steps.append(f"Generate with `{' '.join(f'{c.flag} {c.to}' for c in p.generate)}`.")
     steps += [t if t.endswith(".") else t + "." for t in gen_texts]
     if steps:
         phases.append({"title": "Generation settings", "steps": steps})
     if phases:
         phases.append({"title": "Verify", "steps": [
+            "Run `hnet-diag verify-fix RUN` to train this follow-up with the bundled trainer and compare it with this run "
+            "(`--dry-run` prints the commands), or run `hnet-diag compare RUN NEW_RUN` on a follow-up you made yourself.",
             "Run `hnet-diag check NEW_RUN --fail-on high` on the new run; it exits 0 once the fixes worked.",
-            "Compare this report's evidence tables with the new run's report.",
         ]})
     return phases
 
@@ -331,12 +335,13 @@ def _plan_in_trainer_terms(d: "Diagnosis") -> list[dict[str, Any]]:
     """The plan for a run of another trainer: its own settings, then the same verification."""
     from ..advice import advise
     from ..advice.actions import GENERATION
+    from ..followup import RESTART_SETTINGS
 
     train = [a for r in d.recommendations for a in r.changes if a.setting not in GENERATION]
     gen = [a for r in d.recommendations for a in r.changes if a.setting in GENERATION]
     texts = [r.text for r in d.recommendations if not r.changes]
     phases = []
-    restart = any(a.setting in ("learning_rate", "warmup_steps", "schedule", "max_grad_norm", "weight_decay") for a in train)
+    restart = any(a.setting in RESTART_SETTINGS for a in train)
     for title, actions, lead in (("Training settings", train, "Start a new run (warmup and LR settings act from step 0) with"
                                   if restart else "Continue the run with"), ("Generation settings", gen, "Generate with")):
         if not actions:
@@ -354,7 +359,7 @@ def _plan_in_trainer_terms(d: "Diagnosis") -> list[dict[str, Any]]:
     if phases:
         phases.append({"title": "Verify", "steps": [
             "Run `hnet-diag check NEW_RUN --fail-on high` on the new run; it exits 0 once the fixes worked.",
-            "Compare this report's evidence tables with the new run's report.",
+            "Run `hnet-diag compare RUN NEW_RUN`: findings resolved, new and persisting, and these outcomes checked.",
         ]})
     return phases
 

@@ -160,7 +160,12 @@ class HNetConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "HNetConfig":
-        """Read a config file. Bad input raises InputError naming the file (one line)."""
+        """Read a config file. Bad input raises InputError naming the file (one line).
+
+        A run's own `config.json` (as `hnet-diag train` writes it: {"model": ..., "training":
+        ...}) is accepted too, its model section read, so a follow-up run can reuse the
+        architecture of an earlier one with `--config RUN/config.json`.
+        """
         from ..errors import InputError
 
         path = Path(path)
@@ -170,6 +175,8 @@ class HNetConfig:
             raise InputError(path, "no such config file") from err
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InputError(path, f"not a readable JSON config ({str(err).splitlines()[0]})") from err
+        if isinstance(data, dict) and set(data) == {"model", "training"} and isinstance(data["model"], dict):
+            data = data["model"]
         try:
             return cls.from_dict(data)
         except ValueError as err:
