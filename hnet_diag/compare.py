@@ -128,13 +128,14 @@ class Comparison:
 # -- building a comparison -----------------------------------------------------------------------
 
 def compare_paths(paths: Sequence[str | Path], select: Sequence[str] | None = None,
-                  ignore: Sequence[str] | None = None, thresholds: Sequence[str] = ()) -> Comparison:
+                  ignore: Sequence[str] | None = None, thresholds: Sequence[str] = (),
+                  settings_file: str | Path | None = None) -> Comparison:
     """Load and diagnose each run as `hnet-diag analyze` would, then compare them with the first."""
     from .diagnosis import diagnose_path
 
     runs, diagnoses = [], []
     for p in paths:
-        run, d = diagnose_path(p, select=select, ignore=ignore, thresholds=thresholds)
+        run, d = diagnose_path(p, select=select, ignore=ignore, thresholds=thresholds, settings_file=settings_file)
         runs.append(run)
         diagnoses.append(d)
     return compare(runs, diagnoses, [str(p) for p in paths])

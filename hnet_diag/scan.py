@@ -149,7 +149,7 @@ def find_runs(root: str | os.PathLike) -> list[Path]:
 # -- one run -----------------------------------------------------------------------------------
 
 def scan_run(path: str, name: str, select: Sequence[str] | None = None, ignore: Sequence[str] | None = None,
-             thresholds: Sequence[str] = ()) -> ScanRow:
+             thresholds: Sequence[str] = (), settings_file: str | None = None) -> ScanRow:
     """Diagnose one run as `hnet-diag analyze` would and reduce it to a row. Never raises.
 
     Runs in a worker: third-party warnings are kept off the terminal (the report of the run
@@ -161,7 +161,7 @@ def scan_run(path: str, name: str, select: Sequence[str] | None = None, ignore: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return _row(path, name, select, ignore, thresholds)
+            return _row(path, name, select, ignore, thresholds, settings_file)
         except HnetDiagError as err:
             return ScanRow(run=name, worst="error", error=str(err))
         except Exception as err:  # noqa: BLE001 - one broken run must not end the scan
@@ -169,10 +169,10 @@ def scan_run(path: str, name: str, select: Sequence[str] | None = None, ignore: 
 
 
 def _row(path: str, name: str, select: Sequence[str] | None, ignore: Sequence[str] | None,
-         thresholds: Sequence[str]) -> ScanRow:
+         thresholds: Sequence[str], settings_file: str | None) -> ScanRow:
     from .diagnosis import diagnose_path
 
-    _run, d = diagnose_path(path, select=select, ignore=ignore, thresholds=thresholds)
+    _run, d = diagnose_path(path, select=select, ignore=ignore, thresholds=thresholds, settings_file=settings_file)
     findings = tuple(ScanFinding(f.code, f.severity.value, f.title) for f in d.alarms)
     worst = min((f.severity for f in findings), key=ORDER.index, default="ok")
     top = d.causes[0].title if d.causes else (d.alarms[0].title if d.alarms else "")
@@ -211,13 +211,14 @@ def _init_worker() -> None:
 def scan(root: str | os.PathLike, workers: int | None = None, dask: Any = None,
          select: Sequence[str] | None = None, ignore: Sequence[str] | None = None,
          thresholds: Sequence[str] = (), progress: Callable[[ScanRow], None] | None = None,
-         dask_timeout: float = 10.0) -> ScanResult:
+         dask_timeout: float = 10.0, settings_file: str | os.PathLike | None = None) -> ScanResult:
     """Diagnose every run under `root` in parallel; rows sorted worst first.
 
     `workers` processes on this machine (default: one per CPU, at most one per run), or,
     with `dask` (a scheduler address such as "tcp://host:8786", or a Cluster/Client
     object), the same work on an existing Dask cluster whose workers can read `root`
-    (`dask_timeout` seconds to reach its scheduler).
+    (`dask_timeout` seconds to reach its scheduler). `settings_file` replaces each run's own
+    settings file for every run (`--settings FILE`).
     Settings (select/ignore/thresholds as on the CLI) are checked once here, so a bad rule
     code is one error for the scan, not one per row.
     """
@@ -227,9 +228,18 @@ def scan(root: str | os.PathLike, workers: int | None = None, dask: Any = None,
     runs = find_runs(root_path)
     if not runs:
         raise InputError(root_path, "no run folders found (no event files, metric logs, configs or checkpoints)")
-    build_settings({}, "command line", select=select, ignore=ignore, thresholds=thresholds or ())
+    table, origin = {}, "command line"
+    if settings_file is not None:
+        from .settings_file import read_settings_file
+
+        given = read_settings_file(settings_file)
+        if given is None:
+            raise InputError(settings_file, "has no [tool.hnet-diag] table")
+        table, origin = given.table, given.origin
+        settings_file = str(Path(settings_file).resolve())
+    build_settings(table, origin, select=select, ignore=ignore, thresholds=thresholds or ())
     jobs = [(str(r.resolve()), _name(r, root_path)) for r in runs]
-    kwargs = {"select": select, "ignore": ignore, "thresholds": tuple(thresholds or ())}
+    kwargs = {"select": select, "ignore": ignore, "thresholds": tuple(thresholds or ()), "settings_file": settings_file}
     if dask is not None:
         rows, n = _scan_dask(jobs, dask, kwargs, progress, dask_timeout)
         return ScanResult(root=str(root), rows=sort_rows(rows), workers=n, backend="dask")

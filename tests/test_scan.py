@@ -13,7 +13,7 @@ import pytest
 from hnet_diag.cli import main
 from hnet_diag.scan import find_runs, scan
 
-from test_report_runs import example_like, write_run
+from conftest import example_like, run_folder as write_run
 
 FIXTURE_RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
 
@@ -154,3 +154,16 @@ def test_an_unreachable_dask_scheduler_is_one_clear_error(sweep):
 
     with pytest.raises(HnetDiagError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         scan(sweep, dask="tcp://127.0.0.1:9", dask_timeout=1)
+
+
+def test_a_settings_file_given_on_the_command_line_applies_to_every_run(tmp_path, capsys):
+    sick = tmp_path / "sick"
+    example_like(sick / "example")
+    (tmp_path / "conf").mkdir()  # not above the runs, so only --settings brings it in
+    settings = tmp_path / "conf" / "hnet-diag.toml"
+    settings.write_text('ignore = ["HND1", "HND2", "HND3", "HND4", "HND5"]\n')
+    assert main(["scan", str(sick), "--fail-on", "low"]) == 1
+    assert main(["scan", str(sick), "--fail-on", "low", "--settings", str(settings)]) == 0
+    (tmp_path / "conf" / "other.toml").write_text("[tool.other]\nx = 1\n")
+    assert main(["scan", str(sick), "--settings", str(tmp_path / "conf" / "other.toml")]) == 2
+    assert "no [tool.hnet-diag] table" in capsys.readouterr().err

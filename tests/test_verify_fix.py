@@ -105,7 +105,7 @@ def test_a_healthy_run_has_nothing_to_fix_and_trains_nothing(tmp_path, capsys):
 
 
 def test_a_run_of_another_trainer_gets_the_changes_and_the_compare_command_only(tmp_path, capsys):
-    from test_report_runs import example_like
+    from conftest import example_like
 
     run = example_like(tmp_path / "lightning_run")
     cfg = json.loads((run / "config.json").read_text())

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     if len(args.runs) < 2:
         raise HnetDiagError("compare needs at least two runs: RUN_A RUN_B [RUN_C ...]")
-    c = compare_paths(args.runs, select=args.select, ignore=args.ignore, thresholds=args.threshold or ())
+    c = compare_paths(args.runs, select=args.select, ignore=args.ignore, thresholds=args.threshold or (),
+                      settings_file=args.settings)
     fmt = args.format or ("json" if args.output and args.output.endswith(".json") else "md")
     if args.output:
         out = Path(args.output)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..scan import scan
 
     result = scan(args.dir, workers=args.workers, dask=args.dask, select=args.select, ignore=args.ignore,
-                  thresholds=args.threshold or ())
+                  thresholds=args.threshold or (), settings_file=args.settings)
     text = RENDERERS[_format(args)](result)
     if args.output:
         out = Path(args.output)

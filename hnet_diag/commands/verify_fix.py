@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from ..compare import compare_paths
 
     print("$ " + " ".join(f.compare_command()))
-    c = compare_paths([args.run, str(f.out)], select=args.select, ignore=args.ignore, thresholds=args.threshold or ())
+    c = compare_paths([args.run, str(f.out)], select=args.select, ignore=args.ignore, thresholds=args.threshold or (),
+                      settings_file=args.settings)
     write(c, f.report, "md")
     write(c, f.report.with_suffix(".json"), "json")
     print_summary(c, f.report)
