@@ -375,3 +375,14 @@ def test_an_invalid_rule_selection_in_the_run_folders_settings_is_a_warning_not_
     assert rc == 0 and "hnet-diag.toml" in out and "its settings were ignored" in out
     rc, _, err = cli(capsys, "check", str(tmp_path), "--select", "NOPE999")  # the user's own typo stays an error
     assert rc == 2 and "NOPE999" in err
+
+
+def test_an_argparse_dump_holding_a_regex_prints_no_python_warning(tmp_path):
+    """Found by make fuzz: `'\\d'` in a dumped value made literal_eval warn on stderr."""
+    import warnings
+
+    from hnet_diag.sources.config import parse_args_text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_args_text("regex = 'it (?P<step>\\d+)'\nlr = 0.1") == {"regex": "it (?P<step>\\d+)", "lr": 0.1}

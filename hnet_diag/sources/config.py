@@ -23,6 +23,7 @@ import ast
 import json
 import re
 import shlex
+import warnings
 from pathlib import Path, PurePath
 from typing import Any, Iterator
 
@@ -240,7 +241,9 @@ def _keyword_pairs(inner: str) -> Iterator[tuple[str, Any]]:
 def _literal(text: str) -> Any:
     text = text.strip()
     try:
-        return ast.literal_eval(text)
+        with warnings.catch_warnings():  # "invalid escape sequence" in a dumped regex is not the user's problem
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         pass
     low = text.lower()
