@@ -26,6 +26,8 @@ _LAZY = {
     "Diagnosis": ("hnet_diag.diagnosis", "Diagnosis"),
     "Finding": ("hnet_diag.rules.rule", "Finding"),
     "Severity": ("hnet_diag.rules.rule", "Severity"),
+    "Monitor": ("hnet_diag.live.monitor", "Monitor"),
+    "LiveFinding": ("hnet_diag.live.judge", "LiveFinding"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -33,6 +35,8 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from .diagnosis import Diagnosis, diagnose
     from .errors import HnetDiagError, InputError
+    from .live.judge import LiveFinding
+    from .live.monitor import Monitor
     from .rules.rule import Finding, Severity
     from .run import CheckpointSummary, GenerationSettings, ModelSettings, Run, TrainingSettings
     from .sources.discover import load_run

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("hnet_diag.commands.compare", "compare runs: settings that differ, findings resolved/new/persisting, expected outcomes checked"),
     "verify-fix": ("hnet_diag.commands.verify_fix", "train the follow-up the report recommends (bundled trainer), then compare it with the run"),
     "scan": ("hnet_diag.commands.scan", "diagnose every run folder under a folder in parallel: one table, worst first"),
+    "watch": ("hnet_diag.commands.watch", "judge a run while it trains; exit 1 as soon as a finding reaches --fail-on"),
     "rules": ("hnet_diag.commands.rules", "list every rule with its code, severity and title"),
     "explain": ("hnet_diag.commands.explain", "print a rule's page: what, why, example, fix, thresholds"),
 }

@@ -121,7 +121,7 @@ def test_train_and_generate_flags_are_pinned():
         "--config", "--out", "--learning-rate", "--lr-multipliers", "--warmup-steps", "--max-steps", "--schedule",
         "--max-grad-norm", "--batch-size", "--seq-len", "--weight-decay", "--ratio-loss-weight",
         "--target-compression", "--stop-at-step", "--seed", "--data", "--eval-every", "--save-every", "--resume",
-        "--no-optimizer-state", "--device", "--quiet"}
+        "--no-optimizer-state", "--device", "--quiet", "--stop-on"}
     assert flags(generate) == {
         "--checkpoint", "--prompt", "--temperature", "--top-p", "--top-k", "--repetition-penalty",
         "--max-new-tokens", "--seed", "--out", "--device"}

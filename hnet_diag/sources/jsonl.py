@@ -28,6 +28,35 @@ LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN = "current_steps", "total_steps"
 LLAMAFACTORY_PROGRESS = ("percentage", "elapsed_time", "remaining_time")
 
 
+def record_rows(obj: dict, prev_step: int, out: list[tuple[str, int, float, float | None]]) -> tuple[int | None, int | None]:
+    """Append one JSON object's (tag, step, value, wall_time) rows to `out`; return its step
+    (None for a NaN, infinite or out-of-range step: then nothing is appended) and the planned
+    step count it states (LLaMA-Factory's total_steps), if any.
+
+    Shared by `read` and the live tail (`sources/tail.py`), so both read a line the same way.
+    """
+    raw_step = next((obj[k] for k in STEP_KEYS if isinstance(obj.get(k), (int, float)) and not isinstance(obj.get(k), bool)), None)
+    skip: tuple[str, ...] = ()
+    plan = None
+    if raw_step is None and isinstance(obj.get(LLAMAFACTORY_STEP), (int, float)) and not isinstance(obj.get(LLAMAFACTORY_STEP), bool):
+        raw_step = obj[LLAMAFACTORY_STEP]
+        skip = (LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN, *LLAMAFACTORY_PROGRESS)
+        total = to_int(obj.get(LLAMAFACTORY_PLAN))  # None for inf, NaN, beyond int64
+        if total is not None and total > 0:
+            plan = total
+    step = checked_step(raw_step if raw_step is not None else prev_step + 1)
+    if step is None:
+        return None, plan
+    wall = next((to_float(obj[k]) for k in TIME_KEYS if k in obj), None)
+    for key, value in obj.items():
+        if key in STEP_KEYS or key in TIME_KEYS or key in skip:
+            continue
+        v = to_float(value)
+        if v is not None:
+            out.append((key, step, v, wall))
+    return step, plan
+
+
 def read(path: Path) -> SourceData:
     data = SourceData()
     records: list[tuple[str, int, float, float | None]] = []
@@ -49,25 +78,12 @@ def read(path: Path) -> SourceData:
         if not isinstance(obj, dict):
             bad_lines.append(lineno)
             continue
-        raw_step = next((obj[k] for k in STEP_KEYS if isinstance(obj.get(k), (int, float)) and not isinstance(obj.get(k), bool)), None)
-        skip: tuple[str, ...] = ()
-        if raw_step is None and isinstance(obj.get(LLAMAFACTORY_STEP), (int, float)) and not isinstance(obj.get(LLAMAFACTORY_STEP), bool):
-            raw_step = obj[LLAMAFACTORY_STEP]
-            skip = (LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN, *LLAMAFACTORY_PROGRESS)
-            plan = to_int(obj.get(LLAMAFACTORY_PLAN))  # None for inf, NaN, beyond int64
-            if plan is not None and plan > 0:
-                data.configs[str(path)] = {"max_steps": plan}
-        step = checked_step(raw_step if raw_step is not None else prev_step + 1)
+        step, plan = record_rows(obj, prev_step, records)
+        if plan is not None:
+            data.configs[str(path)] = {"max_steps": plan}
         if step is None:  # a NaN, infinite or out-of-range step: this record has no place
             bad_steps.append(lineno)
             continue
-        wall = next((to_float(obj[k]) for k in TIME_KEYS if k in obj), None)
-        for key, value in obj.items():
-            if key in STEP_KEYS or key in TIME_KEYS or key in skip:
-                continue
-            v = to_float(value)
-            if v is not None:
-                records.append((key, step, v, wall))
         prev_step = step
     if bad_lines:
         last = len([ln for ln in lines if ln.strip()])

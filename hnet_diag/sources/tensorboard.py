@@ -240,6 +240,19 @@ def _read_file(path: Path, plugins: dict[str, tuple[str, int]]) -> _FileScalars:
     return _FileScalars(path, tags, code, step, value, wall, warnings, events)
 
 
+def decode_scalars(buf: np.ndarray, start: np.ndarray, length: np.ndarray, plugins: dict[str, tuple[str, int]]):
+    """Scalars of the given records of `buf` (padded as `tfrecord.read_padded` pads), in record order.
+
+    Returns (tags, code, step, value, wall_time, malformed record indices). The same fast
+    path and general decoder as a whole file gets, for readers that frame only part of a
+    file themselves (the live tail in `sources/tail.py` reads only the bytes that are new).
+    """
+    fast = _fast_simple_values(buf, start, length)
+    slow_rows, malformed = _general_records(buf, start, length, ~fast.ok, plugins)
+    tags, code, step, value, wall = _merge(fast, slow_rows)
+    return tags, code, step, value, wall, malformed
+
+
 def _offsets(offsets: np.ndarray) -> str:
     shown = ", ".join(str(int(o)) for o in offsets[:SHOWN_OFFSETS])
     return shown + (" ..." if offsets.size > SHOWN_OFFSETS else "")

@@ -318,6 +318,28 @@ class _LogParser:
     def n_records(self) -> int:
         return len(self.values)
 
+    def drain(self):
+        """The records parsed since the last drain, as flat arrays, and forget them.
+
+        (tag names, code, step, value, wall_time); codes index the tag names, which only
+        grow. The live tail (`sources/tail.py`) feeds new lines and drains after each poll,
+        so the parser's state (steps, restarts, plans) carries on while its record lists
+        stay as small as one poll's lines.
+        """
+        import numpy as np
+
+        per_line = np.fromiter((len(c) for c in self.line_codes), dtype=np.int64, count=len(self.line_codes))
+        codes = np.fromiter(chain.from_iterable(self.line_codes), dtype=np.int32, count=self.n_records)
+        out = (
+            list(self.tag_names),
+            codes,
+            np.repeat(np.asarray(self.line_steps, dtype=np.int64), per_line),
+            np.asarray(self.values, dtype=np.float64),
+            np.repeat(np.asarray(self.line_walls, dtype=np.float64), per_line),
+        )
+        self.line_codes, self.line_steps, self.line_walls, self.values = [], [], [], []
+        return out
+
     # -- per line ------------------------------------------------------------------------
     def feed(self, lines: list[str]) -> None:
         """Parse a batch of lines (one read chunk).

@@ -55,6 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "a resumed run restarts its moments)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     r.add_argument("--quiet", action="store_true", help="do not print the per-step line (train.log still gets it)")
+    r.add_argument("--stop-on", choices=("critical", "high", "medium", "low"), metavar="SEVERITY",
+                   help="judge the run while it trains (the rules of `analyze`) and stop at a finding of this "
+                        "severity or worse: critical, high, medium or low; saves a checkpoint and says why "
+                        "in train.log and metrics.jsonl (exit code 1)")
 
 
 #: flag dest -> TrainConfig field

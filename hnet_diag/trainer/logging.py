@@ -1,6 +1,6 @@
 """Where training metrics go: one small interface, several sinks, a fan-out.
 
-Every logger has `log(metrics, step)` and `close()`. The trainer builds one `FanOut` of a
+Every logger has `log(metrics, step)`, `mark(step, event, reason)` (the run's end) and `close()`. The trainer builds one `FanOut` of a
 TensorBoard writer, a `metrics.jsonl` appender and a plain-text console line, and never
 knows which sinks are there; a DDP rank other than 0 gets a `NullLogger`.
 
@@ -22,6 +22,9 @@ from typing import IO, Protocol
 class Logger(Protocol):
     def log(self, metrics: dict[str, float], step: int) -> None: ...
 
+    def mark(self, step: int, event: str, reason: str = "") -> None:
+        """The run's end: `event` is "finished" or "stopped" (with why)."""
+
     def close(self) -> None: ...
 
 
@@ -29,6 +32,9 @@ class NullLogger:
     """Logs nothing (DDP ranks other than 0)."""
 
     def log(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def mark(self, step: int, event: str, reason: str = "") -> None:
         pass
 
     def close(self) -> None:
@@ -44,6 +50,10 @@ class FanOut:
     def log(self, metrics: dict[str, float], step: int) -> None:
         for lg in self.loggers:
             lg.log(metrics, step)
+
+    def mark(self, step: int, event: str, reason: str = "") -> None:
+        for lg in self.loggers:
+            getattr(lg, "mark", NullLogger().mark)(step, event, reason)
 
     def close(self) -> None:
         for lg in self.loggers:
@@ -90,6 +100,17 @@ class JsonlLogger:
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
 
+    def mark(self, step: int, event: str, reason: str = "") -> None:
+        """The last line: `{"step": N, "event": "finished"}` or `"stopped"` with a `"reason"`.
+
+        `hnet-diag watch --until-done` ends on it; the JSONL source reads no metric from it.
+        """
+        record: dict[str, object] = {"step": step, "wall_time": round(time.time(), 3), "event": event}
+        if reason:
+            record["reason"] = reason
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+
     def close(self) -> None:
         self.file.close()
 
@@ -126,6 +147,15 @@ class ConsoleLogger:
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         line = self.format_line(metrics, step)
+        print(line, file=self.stream, flush=True)
+        if self.file is not None:
+            self.file.write(line + "\n")
+            self.file.flush()
+
+    def mark(self, step: int, event: str, reason: str = "") -> None:
+        """`run finished at step 300 of 300 planned` / `run stopped at step 6 (...): why`."""
+        planned = f" of {self.max_steps} planned" if self.max_steps else ""
+        line = f"run {event} at step {step}{planned}" + (f": {reason}" if reason else "")
         print(line, file=self.stream, flush=True)
         if self.file is not None:
             self.file.write(line + "\n")

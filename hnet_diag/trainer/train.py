@@ -275,8 +275,17 @@ def evaluate(model, batches, device: str, max_windows: int = 64) -> float:
 
 
 def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path, *, resume: bool | str | Path = False,
-          device: str | None = None, overrides: dict[str, Any] | None = None, quiet: bool = False) -> dict[str, Any]:
-    """Train and return {"step", "loss", "val_loss", "checkpoint"} of the last step.
+          device: str | None = None, overrides: dict[str, Any] | None = None, quiet: bool = False,
+          stop_on: str | None = None) -> dict[str, Any]:
+    """Train and return {"step", "loss", "val_loss", "checkpoint", "stopped"} of the last step.
+
+    `stop_on="critical"` (or "high", ...) judges the run while it trains with
+    `hnet_diag.Monitor` (the rules of `analyze`) and stops at the first step where a finding
+    at or above that severity stands: it saves a checkpoint of that step and says why in
+    train.log and as the last line of metrics.jsonl (`"event": "stopped", "reason": ...`);
+    `result["stopped"]` holds the reason. A run that reaches its last step ends
+    metrics.jsonl with `"event": "finished"` either way. This is the one place the trainer
+    imports analysis code, and only when asked.
 
     `resume=True` continues from the newest checkpoint in out_dir (a path: that checkpoint);
     the run's settings then come from the checkpoint, with `overrides` (the flags the user
@@ -354,7 +363,12 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
     else:
         logger = NullLogger()
 
-    result: dict[str, Any] = {"step": start, "loss": None, "val_loss": None, "checkpoint": None}
+    result: dict[str, Any] = {"step": start, "loss": None, "val_loss": None, "checkpoint": None, "stopped": None}
+    monitor = None
+    if stop_on and d.is_main:
+        from ..live.monitor import Monitor
+
+        monitor = Monitor(config=config, name=str(out))
     model.train()
     try:
         for step in range(start + 1, last + 1):
@@ -415,10 +429,22 @@ def train(cfg: TrainConfig, model_config: str | Path | dict, out_dir: str | Path
             logger.log(m, step)
             result.update(step=step, loss=m["loss"])
 
-            if d.is_main and ((cfg.save_every and step % cfg.save_every == 0) or step == last):
+            stop = False
+            if stop_on:
+                if monitor is not None:
+                    monitor.log(step, m)
+                    stop = monitor.should_stop(stop_on)
+                stop = mean_over_ranks([float(stop)], d)[0] > 0 if d.world_size > 1 else stop
+            if d.is_main and (stop or (cfg.save_every and step % cfg.save_every == 0) or step == last):
                 path = checkpoint_path(out, step)
                 save_checkpoint(path, raw_model, optimizer, schedule, step, config, cfg.save_optimizer)
                 result["checkpoint"] = str(path)
+            if stop:
+                why = monitor.reason(stop_on) if monitor is not None else "a finding on rank 0"
+                result["stopped"] = f"--stop-on {stop_on}: {why}"
+                break
+        if d.is_main:
+            logger.mark(result["step"], "stopped" if result["stopped"] else "finished", result["stopped"] or "")
     finally:
         logger.close()
         if d.world_size > 1:
@@ -435,7 +461,10 @@ def run_from_args(args: Any) -> int:
 
     overrides = overrides_from_args(args)
     result = train(TrainConfig(**overrides), args.config, args.out, resume=args.resume, device=args.device,
-                   overrides=overrides, quiet=args.quiet)
+                   overrides=overrides, quiet=args.quiet, stop_on=getattr(args, "stop_on", None))
+    if result.get("stopped"):
+        print(f"stopped at step {result['step']}: {result['stopped']}; checkpoint {result['checkpoint']}")
+        return 1
     if result.get("checkpoint"):
         print(f"done: step {result['step']}, loss {result['loss']:.4f}, checkpoint {result['checkpoint']}")
     return 0
