@@ -34,7 +34,9 @@ def _corpus(tmp_path):
 
 
 def _records(out):
-    return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+    """Metric records; the end marker line (`"event": "finished"`) is checked on its own."""
+    records = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in records if "event" not in r]
 
 
 def _config_file(tmp_path):

@@ -63,17 +63,24 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..live.follow import RunFollower
     from ..live.judge import LiveJudge
-    from ..rules.engine import load_engine_settings
+    from ..rules.engine import build_settings
 
     if args.interval <= 0:
         raise InputError("--interval", f"must be a positive number of seconds, got {args.interval}")
     if args.idle is not None and args.idle < 1:
         raise InputError("--idle", f"must be at least 1, got {args.idle}")
     path = Path(args.run)
-    settings_from = path if path.is_dir() else (path.parent if path.parent.is_dir() else Path.cwd())
-    settings = load_engine_settings(settings_from, select=args.select, ignore=args.ignore,
-                                    thresholds=args.threshold or ())
-    follower = RunFollower(path)
+    from ..settings_file import find_settings
+
+    # the settings file nearest the run (as load_run finds it); for a folder that does not
+    # exist yet, the nearest one above it
+    where = path
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    project = find_settings(where)
+    settings = build_settings(project.table, project.origin, select=args.select, ignore=args.ignore,
+                              thresholds=args.threshold or ())
+    follower = RunFollower(path, project)
     if path.is_file() and not follower._discover():
         raise InputError(path, "unknown file format")
     judge = LiveJudge(settings)

@@ -50,8 +50,12 @@ def _rel(p: Path, root: Path) -> str:
 class RunFollower:
     """Polls one run folder (or one file) and keeps what it has read so far."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, settings: Any = None):
+        """`settings`: the `[tool.hnet-diag]` settings (a `ProjectSettings` or a mapping), or
+        None to find them from the path as `load_run` does, once the path exists."""
         self.path = Path(path)
+        self._project = settings
+        self._options: dict[str, dict[str, Any]] | None = None
         self.store = ScalarStore()
         self.tails: dict[Path, Any] = {}
         self.folder_plugins: dict[Path, dict] = {}
@@ -82,9 +86,22 @@ class RunFollower:
             return []
         return [(f, module, func) for (module, func), files in discover(self.path).items() for f in files]
 
+    @property
+    def project_settings(self) -> Any:
+        """The `[tool.hnet-diag]` settings the files are read and judged with."""
+        from ..settings_file import as_settings
+
+        if self._project is None or isinstance(self._project, dict):
+            self._project = as_settings(self._project, self.path, origin="settings=...")
+        return self._project
+
     def _new_tail(self, f: Path, module: str, func: str) -> Any:
-        from ..sources.discover import _reader
+        from ..sources.discover import READER_OPTIONS, _reader
         from ..sources.tensorboard import SPLIT_FOLDERS
+
+        if self._options is None:
+            self._options = {m: make(self.project_settings) for m, make in READER_OPTIONS.items()}
+        options = self._options.get(module, {})
 
         name = _rel(f, self.root)
         if module == "tensorboard":
@@ -97,8 +114,9 @@ class RunFollower:
         if module == "csv":
             return tails.CsvTail(f, name)
         if module == "textlog":
-            return tails.TextLogTail(f, name)
-        return tails.WholeFileTail(f, name, _reader(module, func), wait_until_stable=module == "checkpoint")
+            return tails.TextLogTail(f, name, options.get("options"))
+        return tails.WholeFileTail(f, name, _reader(module, func), wait_until_stable=module == "checkpoint",
+                                   options=options)
 
     # -- polling -----------------------------------------------------------------------
     def poll(self, final: bool = False) -> PollResult:
@@ -142,6 +160,8 @@ class RunFollower:
         self.warnings += up.warnings
         if up.end is not None and up.end != self.end:
             self.end = res.end = up.end
+        elif up.end is None and res.new_rows and self.end is not None:
+            self.end = None  # data after the end marker: the run was resumed
 
     # -- the Run -----------------------------------------------------------------------
     @property
@@ -162,6 +182,10 @@ class RunFollower:
             self._settings = settings_from_configs(dict(self.configs), checkpoints)
         run = Run(path=self.path, scalars=self.store.frame(), configs=dict(self.configs), checkpoints=checkpoints,
                   events=list(self.events), warnings=list(self.warnings),
-                  files=sorted(_rel(f, self.root) for f in self.tails))
+                  files=sorted(_rel(f, self.root) for f in self.tails), project_settings=self.project_settings)
         run.training, run.model, run.generation = self._settings
+        from ..sources.origin import detect_model_kind, detect_trainer
+
+        run.trainer = detect_trainer(run, self.root)
+        run.model_kind = detect_model_kind(run)
         return run

@@ -3,7 +3,7 @@
 Live findings are `analyze`'s findings: the same analyzers, the same catalog, the same
 codes, texts and thresholds (`diagnose`), on the Run read so far. What is live-specific is
 only (1) what changed since the last judgement: a finding that appears is reported once,
-with the step at which it was first seen, and one that disappears (a spike the run
+with the step at which it was first seen (again only if its severity rises), and one that disappears (a spike the run
 recovered from) is reported as cleared; and (2) when to judge.
 
 When: the analyzers cost O(history) (about 10 s for 2M scalars on two shared cores),
@@ -14,8 +14,14 @@ short run (judgement in tens of ms) that is every poll. One thing skips the wait
 turning NaN/Inf for the first time (`ScalarStore` notices it in O(new rows)), because the
 critical finding it leads to must not wait.
 
-While the run is still writing, the decoding check (which rebuilds the model from a
-checkpoint) does not run; it runs in the judgement made when the run has ended.
+Rules that judge a run's end are not asked while it is still writing (`LIVE_WAIT`):
+"stopped early", "not annealed", "loss still improving" and their healthy-sign mirrors wait
+for the end, and the routing rules, which judge where compression and the ratio loss
+settled, wait until the run is past warmup and a quarter of its planned steps (the bundled
+trainer's healthy run crosses the compression bounds back and forth until about 16% of its
+steps). They are left out through the engine's own `ignore`, so every finding that is
+reported is still exactly `analyze`'s. The decoding check (it rebuilds the model from a
+checkpoint) also runs only in the judgement made when the run has ended.
 """
 from __future__ import annotations
 
@@ -27,6 +33,26 @@ from ..rules.rule import Finding, Severity
 
 #: default share of the watcher's time the rule engine may take
 DEFAULT_SHARE = 0.2
+
+#: rules that cannot be judged on a run still being written: "end" ones wait for its end,
+#: "settled" ones until it is past warmup and SETTLE_FRACTION of its planned steps
+LIVE_WAIT: dict[str, str] = {
+    "HND203": "end", "HND401": "end", "HND402": "end", "HND905": "end", "HND908": "end",
+    "HND301": "settled", "HND302": "settled", "HND303": "settled", "HND902": "settled", "HND903": "settled",
+}
+SETTLE_FRACTION = 0.25
+
+
+def waiting_rules(run: Any, finished: bool) -> tuple[str, ...]:
+    """Codes not to judge yet on this run (none once it has finished)."""
+    if finished:
+        return ()
+    training = getattr(run, "training", None)
+    last = getattr(run, "last_step", None) or 0
+    warmup = getattr(training, "warmup_steps", None) or 0
+    planned = getattr(training, "max_steps", None)
+    settled = last > warmup and (planned is None or last >= SETTLE_FRACTION * planned)
+    return tuple(code for code, when in LIVE_WAIT.items() if when == "end" or not settled)
 
 
 @dataclass(frozen=True)
@@ -72,9 +98,12 @@ class LiveJudge:
 
     def __init__(self, settings: Any = None, share: float = DEFAULT_SHARE, clock=time.monotonic):
         from ..rules.engine import EngineSettings, build_settings
+        from ..settings_file import ProjectSettings
 
         if settings is None:
             settings = EngineSettings()
+        elif isinstance(settings, ProjectSettings):
+            settings = build_settings(settings.table, settings.origin)
         elif isinstance(settings, dict):
             settings = build_settings(settings, origin="settings")
         self.settings = settings
@@ -107,11 +136,14 @@ class LiveJudge:
         changes: list[LiveFinding] = []
         now = {f.code: f for f in d.alarms}
         for code, f in now.items():
-            if code not in self.standing:
+            before = self.standing.get(code)
+            if before is None or f.severity.rank > before[0].severity.rank:
+                # new, or worse than when it was reported (HND404 on a NaN grad norm, then on
+                # the loss): reported again, so --fail-on sees the worse severity
                 self.standing[code] = (f, step)
                 changes.append(LiveFinding("new", f, step, step))
             else:
-                self.standing[code] = (f, self.standing[code][1])
+                self.standing[code] = (f, before[1])
         for code in [c for c in self.standing if c not in now]:
             f, first = self.standing.pop(code)
             changes.append(LiveFinding("cleared", f, step, first))
@@ -143,6 +175,11 @@ def diagnose_live(run: Any, settings: Any, finished: bool) -> Any:
         except Exception as err:  # noqa: BLE001 - as in diagnosis.run_analyzers
             results[name] = FailedAnalysis(f"the {name} analysis failed ({type(err).__name__}: {err})")
             warnings.append(f"analysis {name}: failed ({type(err).__name__}: {err}); its checks report no data")
+    wait = waiting_rules(run, finished)
+    if wait:
+        from dataclasses import replace
+
+        settings = replace(settings, ignore=tuple(settings.ignore) + wait)
     d = diagnose(run, settings, results=results)
     d.warnings.extend(warnings)
     return d

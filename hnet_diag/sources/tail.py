@@ -254,8 +254,8 @@ class CsvTail(_LineTail):
         self.header: list[str] | None = None
 
     def poll(self, up: Update) -> None:
-        from .base import to_float
-        from .jsonl import STEP_KEYS, TIME_KEYS
+        from .base import STEP_KEYS, to_float
+        from .jsonl import TIME_KEYS
 
         lines = self.new_lines(up)
         if not lines:
@@ -290,29 +290,24 @@ class CsvTail(_LineTail):
 class TextLogTail(_LineTail):
     """A console log (train.log, nohup.out): the text-log parser, fed new lines and drained."""
 
-    def __init__(self, path: Path, name: str):
+    def __init__(self, path: Path, name: str, options: Any = None):
         super().__init__(path, name)
+        self.options = options  # textlog.LogOptions from the project settings
         self.parser: Any = None
         self.n_events = 0
 
     def _start(self, up: Update) -> bool:
-        from ..errors import InputError
-        from ..settings_file import load_settings_with_source
         from . import textlog
 
         try:
             if textlog._looks_binary(self.path):
                 self.dead = True
                 return False
-            settings, settings_file = load_settings_with_source(self.path.parent)
-            patterns = textlog.compile_user_patterns(settings, settings_file)
-        except (OSError, InputError) as err:
-            self.warn(up, getattr(err, "problem", None) or str(err))
-            self.dead = True
+        except OSError as err:
+            self.warn(up, f"cannot read ({err.strerror or err})")
             return False
-        steps = settings.get("logging-steps")
-        steps = int(steps) if isinstance(steps, int) and steps > 0 else None
-        self.parser = textlog._LogParser(self.name, patterns, steps)
+        opts = self.options or textlog.LogOptions()
+        self.parser = textlog._LogParser(self.name, list(opts.patterns), opts.logging_steps)
         return True
 
     def poll(self, up: Update) -> None:
@@ -353,9 +348,11 @@ class WholeFileTail(_Tail):
     """A small file read whole whenever it changed; scalar rows already returned are not
     returned again (trainer_state.json's log_history only grows)."""
 
-    def __init__(self, path: Path, name: str, reader: Callable[[Path], Any], wait_until_stable: bool = False):
+    def __init__(self, path: Path, name: str, reader: Callable[..., Any], wait_until_stable: bool = False,
+                 options: dict[str, Any] | None = None):
         super().__init__(path, name)
         self.reader = reader
+        self.options = options or {}
         self.wait_until_stable = wait_until_stable
         self.read_sig: tuple[int, int] | None = None
         self.seen_sig: tuple[int, int] | None = None
@@ -377,7 +374,7 @@ class WholeFileTail(_Tail):
             return
         self.read_sig = sig
         try:
-            data = self.reader(self.path)
+            data = self.reader(self.path, **self.options)
         except HnetDiagError as err:
             self.warn(up, getattr(err, "problem", str(err)))
             return

@@ -153,7 +153,10 @@ class ConsoleLogger:
             self.file.flush()
 
     def mark(self, step: int, event: str, reason: str = "") -> None:
-        """`run finished at step 300 of 300 planned` / `run stopped at step 6 (...): why`."""
+        """`run stopped at step 6 of 300 planned: why`. A normal end adds no line (the log
+        keeps one line per step; the command prints its own `done:` line)."""
+        if event == "finished" and not reason:
+            return
         planned = f" of {self.max_steps} planned" if self.max_steps else ""
         line = f"run {event} at step {step}{planned}" + (f": {reason}" if reason else "")
         print(line, file=self.stream, flush=True)
