@@ -25,10 +25,12 @@ from .analyzers.ranks import RankResult
 from .analyzers.lr_ratio import LRRatioResult
 from .analyzers.warmup import WarmupResult
 from .analyzers.weights import WeightsResult
-from .run import GenerationSettings, ModelSettings, TrainingSettings
+from .run import GenerationSettings, ModelSettings, RunProgress, TrainingSettings
 
 #: the fields that hold run settings rather than analyzer results
 SETTINGS = ("training", "model", "generation_settings")
+#: fields that are neither: what failed, and how far a live run has got
+NOT_ANALYSES = ("failed", "progress")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Results:
     model: ModelSettings | None = None
     generation_settings: GenerationSettings | None = None
     failed: Mapping[str, str] = field(default_factory=dict)  # analyzer name -> why it raised
+    progress: RunProgress | None = None  # set while a run is still being written (watch, Monitor)
 
     @classmethod
     def of(cls, values: "Mapping[str, Any] | Results", run: Any = None) -> "Results":
@@ -75,4 +78,4 @@ class Results:
     def analyses(self) -> dict[str, Any]:
         """The analyzer results that are there, by name (what plots and the appendix draw)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in SETTINGS and f.name != "failed" and getattr(self, f.name) is not None}
+                if f.name not in SETTINGS and f.name not in NOT_ANALYSES and getattr(self, f.name) is not None}

@@ -44,6 +44,33 @@ class RunEvent:
 
 
 @dataclass(frozen=True)
+class RunProgress:
+    """How far a run that is still being written has got (`hnet-diag watch`, `Monitor`).
+
+    Rules that judge a run's end (stopped early, not annealed) or where its routing settled
+    read this to wait (`Rule.live`); a run read from a finished folder has none.
+    """
+
+    finished: bool
+    last_step: int | None = None
+    warmup_steps: int | None = None
+    planned_steps: int | None = None
+
+    #: routing rules wait until the run is past warmup and this fraction of its plan
+    SETTLE_FRACTION = 0.25
+
+    @property
+    def settled(self) -> bool:
+        """Past warmup and a quarter of the planned steps (the bundled trainer's healthy run
+        crosses the compression bounds back and forth until about 16% of its steps)."""
+        if self.finished:
+            return True
+        last = self.last_step or 0
+        return last > (self.warmup_steps or 0) and (
+            self.planned_steps is None or last >= self.SETTLE_FRACTION * self.planned_steps)
+
+
+@dataclass(frozen=True)
 class TrainingSettings:
     """Optimisation settings, each None when no file states it."""
 

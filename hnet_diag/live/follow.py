@@ -175,7 +175,7 @@ class RunFollower:
 
     def run(self) -> Run:
         """The run as read so far, as `load_run` would have returned it."""
-        from ..sources.config import settings_from_configs
+        from ..sources.run_settings import settings_from_configs
 
         checkpoints = sorted(self.checkpoints.values(), key=lambda c: (c.step is None, c.step or 0, c.path))
         if self._settings is None:

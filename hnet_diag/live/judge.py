@@ -14,14 +14,12 @@ short run (judgement in tens of ms) that is every poll. One thing skips the wait
 turning NaN/Inf for the first time (`ScalarStore` notices it in O(new rows)), because the
 critical finding it leads to must not wait.
 
-Rules that judge a run's end are not asked while it is still writing (`LIVE_WAIT`):
-"stopped early", "not annealed", "loss still improving" and their healthy-sign mirrors wait
-for the end, and the routing rules, which judge where compression and the ratio loss
-settled, wait until the run is past warmup and a quarter of its planned steps (the bundled
-trainer's healthy run crosses the compression bounds back and forth until about 16% of its
-steps). They are left out through the engine's own `ignore`, so every finding that is
-reported is still exactly `analyze`'s. The decoding check (it rebuilds the model from a
-checkpoint) also runs only in the judgement made when the run has ended.
+The rules know the run is still being written (`Results.progress`, a `RunProgress`): those
+that judge a run's end ("stopped early", "not annealed", "loss still improving" and their
+healthy-sign mirrors) wait for the end, and the routing rules, which judge where
+compression and the ratio loss settled, wait until the run is past warmup and a quarter of
+its planned steps (`Rule.live`); until then they report no-data with that reason. The
+decoding check (it rebuilds the model from a checkpoint) runs only once the run has ended.
 """
 from __future__ import annotations
 
@@ -33,27 +31,6 @@ from ..rules.rule import Finding, Severity
 
 #: default share of the watcher's time the rule engine may take
 DEFAULT_SHARE = 0.2
-
-#: rules that cannot be judged on a run still being written: "end" ones wait for its end,
-#: "settled" ones until it is past warmup and SETTLE_FRACTION of its planned steps
-LIVE_WAIT: dict[str, str] = {
-    "HND203": "end", "HND401": "end", "HND402": "end", "HND905": "end", "HND908": "end",
-    "HND301": "settled", "HND302": "settled", "HND303": "settled", "HND902": "settled", "HND903": "settled",
-}
-SETTLE_FRACTION = 0.25
-
-
-def waiting_rules(run: Any, finished: bool) -> tuple[str, ...]:
-    """Codes not to judge yet on this run (none once it has finished)."""
-    if finished:
-        return ()
-    training = getattr(run, "training", None)
-    last = getattr(run, "last_step", None) or 0
-    warmup = getattr(training, "warmup_steps", None) or 0
-    planned = getattr(training, "max_steps", None)
-    settled = last > warmup and (planned is None or last >= SETTLE_FRACTION * planned)
-    return tuple(code for code, when in LIVE_WAIT.items() if when == "end" or not settled)
-
 
 @dataclass(frozen=True)
 class LiveFinding:
@@ -158,28 +135,32 @@ class LiveJudge:
 
 
 def diagnose_live(run: Any, settings: Any, finished: bool) -> Any:
-    """`diagnose` with the analyzers of `analyze`; the decoding check only once finished."""
+    """`diagnose` with the analyzers of `analyze`, told how far the run has got.
+
+    `Results.progress` lets the rules that judge a run's end, or where its routing
+    settled, wait (`Rule.live`); the decoding check runs only once the run has ended.
+    """
     from ..analyzers import ANALYZERS, analyzer
     from ..analyzers.cache import cached
-    from ..diagnosis import FailedAnalysis, diagnose
+    from ..diagnosis import diagnose
+    from ..run import RunProgress
 
+    training = getattr(run, "training", None)
+    progress = RunProgress(finished, getattr(run, "last_step", None), getattr(training, "warmup_steps", None),
+                           getattr(training, "max_steps", None))
     view = cached(run)
     results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     warnings: list[str] = []
     for name in ANALYZERS:
         if name == "decoding" and not finished:
-            results[name] = FailedAnalysis("the decoding check runs once the run has ended")
+            failed[name] = "the decoding check runs once the run has ended"
             continue
         try:
             results[name] = view.result(name, analyzer(name))
         except Exception as err:  # noqa: BLE001 - as in diagnosis.run_analyzers
-            results[name] = FailedAnalysis(f"the {name} analysis failed ({type(err).__name__}: {err})")
+            failed[name] = f"the {name} analysis failed ({type(err).__name__}: {err})"
             warnings.append(f"analysis {name}: failed ({type(err).__name__}: {err}); its checks report no data")
-    wait = waiting_rules(run, finished)
-    if wait:
-        from dataclasses import replace
-
-        settings = replace(settings, ignore=tuple(settings.ignore) + wait)
-    d = diagnose(run, settings, results=results)
+    d = diagnose(run, settings, results={**results, "failed": failed, "progress": progress})
     d.warnings.extend(warnings)
     return d

@@ -145,7 +145,7 @@ def _settings(training: Any, config: Mapping[str, Any] | None):
     from dataclasses import fields, replace
 
     from ..run import ModelSettings
-    from ..sources.config import settings_from_configs
+    from ..sources.run_settings import settings_from_configs
 
     if config is not None:
         t, m, g = settings_from_configs({"config.json": dict(config)}, [])

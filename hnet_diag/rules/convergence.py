@@ -40,7 +40,7 @@ def check_stopped_early(r: Results, t: Thresholds) -> Outcome:
 
 
 HND401 = Rule(
-    code="HND401", name="stopped-early", title="Run stopped early against its plan",
+    code="HND401", live="end", name="stopped-early", title="Run stopped early against its plan",
     severity=Severity.MEDIUM, area="convergence", reads=("convergence",), needs=("planned_steps",),
     check=check_stopped_early,
     thresholds=(T("min_completed", 0.9, "fraction of the planned steps that counts as finished"),),
@@ -98,7 +98,7 @@ def check_still_improving(r: Results, t: Thresholds) -> Outcome:
 
 
 HND402 = Rule(
-    code="HND402", name="loss-still-improving", title="Loss still improving at the last step (undertrained)",
+    code="HND402", live="end", name="loss-still-improving", title="Loss still improving at the last step (undertrained)",
     severity=Severity.MEDIUM, area="convergence", reads=("convergence",), needs=("loss",),
     check=check_still_improving,
     thresholds=(

@@ -161,6 +161,9 @@ def evaluate(rule: Rule, results: Results | Mapping[str, Any], thresholds: Mappi
 
 def outcome_of(rule: Rule, r: Results, t: Mapping[str, float]) -> Outcome:
     """The rule's predicate on `r`, or no-data when a result it reads is missing or empty."""
+    waiting = live_wait(rule, r.progress)
+    if waiting:
+        return Outcome(None, {"reason": waiting})
     missing = [k for k in rule.reads if getattr(r, k) is None and k not in r.failed]
     empty = [r.failed[k] if k in r.failed else (getattr(getattr(r, k), "reason", "") or "not enough data")
              for k in rule.reads if k not in missing and (k in r.failed or getattr(getattr(r, k), "ok", True) is False)]
@@ -171,6 +174,17 @@ def outcome_of(rule: Rule, r: Results, t: Mapping[str, float]) -> Outcome:
     else:
         outcome = rule.check(r, t)
     return outcome
+
+
+def live_wait(rule: Rule, progress: Any) -> str | None:
+    """Why a rule does not judge a run still being written yet, or None when it can."""
+    if progress is None or progress.finished or rule.live == "any":
+        return None
+    if rule.live == "end":
+        return "the run is still being written; judged when it has ended"
+    if rule.live == "settled" and not progress.settled:
+        return "the run is still being written; judged once past warmup and a quarter of its planned steps"
+    return None
 
 
 def _finding(rule: Rule, outcome: Outcome, t: Mapping[str, float], strict: bool = False) -> Finding:

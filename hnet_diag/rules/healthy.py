@@ -72,7 +72,7 @@ HND901 = Rule(
 
 
 HND902 = Rule(
-    code="HND902", name="compression-on-target", title="Compression on target",
+    code="HND902", live="settled", name="compression-on-target", title="Compression on target",
     severity=Severity.POSITIVE, area="load balance", reads=("load_balance",),
     mirrors=(HND302,),
     thresholds=(T("max_relative_error", 0.2, "relative distance from the target counted as on target (a stricter band "
@@ -89,7 +89,7 @@ HND902 = Rule(
 
 
 HND903 = Rule(
-    code="HND903", name="routing-decided", title="Routing decided",
+    code="HND903", live="settled", name="routing-decided", title="Routing decided",
     severity=Severity.POSITIVE, area="load balance", reads=("load_balance",),
     mirrors=(HND303,),
     thresholds=(T("max_undecided_frac", 0.1, "share of boundary probabilities near 0.5 still called decided (a "
@@ -123,7 +123,7 @@ HND904 = Rule(
 
 
 HND905 = Rule(
-    code="HND905", name="lr-annealed", title="Learning rate annealed",
+    code="HND905", live="end", name="lr-annealed", title="Learning rate annealed",
     severity=Severity.POSITIVE, area="schedule", reads=("convergence",),
     mirrors=(HND203,),
     message="the LR was annealed to {frac} of its peak by the last step.",
@@ -169,7 +169,7 @@ HND907 = Rule(
 
 
 HND908 = Rule(
-    code="HND908", name="run-completed", title="Run completed its plan",
+    code="HND908", live="end", name="run-completed", title="Run completed its plan",
     severity=Severity.POSITIVE, area="convergence", reads=("convergence",),
     mirrors=(HND401,),
     message="the run reached step {last} of {planned} planned ({frac}).",

@@ -51,7 +51,7 @@ def check_ratio_loss(r: Results, t: Thresholds) -> Outcome:
 
 
 HND301 = Rule(
-    code="HND301", name="ratio-loss-away-from-minimum", title="Ratio loss away from its minimum (load imbalance)",
+    code="HND301", live="settled", name="ratio-loss-away-from-minimum", title="Ratio loss away from its minimum (load imbalance)",
     severity=Severity.MEDIUM, area="load balance", reads=("load_balance",),
     check=check_ratio_loss,
     thresholds=(T("max_excess", 0.1, "ratio loss above 1.0 (its minimum at F = G = 1/N) tolerated, median over the last "
@@ -131,7 +131,7 @@ def check_compression(r: Results, t: Thresholds) -> Outcome:
 
 
 HND302 = Rule(
-    code="HND302", name="compression-off-target", title="Compression collapse or far from target",
+    code="HND302", live="settled", name="compression-off-target", title="Compression collapse or far from target",
     severity=Severity.HIGH, area="load balance", reads=("load_balance",),
     check=check_compression,
     thresholds=(
@@ -177,7 +177,7 @@ def check_undecided(r: Results, t: Thresholds) -> Outcome:
 
 
 HND303 = Rule(
-    code="HND303", name="undecided-routing", title="Undecided routing (boundary probabilities near 0.5)",
+    code="HND303", live="settled", name="undecided-routing", title="Undecided routing (boundary probabilities near 0.5)",
     severity=Severity.MEDIUM, area="load balance", reads=("load_balance",),
     check=check_undecided,
     thresholds=(T("max_undecided_frac", 0.5, "fraction of boundary probabilities within 0.05 of 0.5 tolerated (spread "

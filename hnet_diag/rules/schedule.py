@@ -272,7 +272,7 @@ def check_annealed(r: Results, t: Thresholds) -> Outcome:
 
 
 HND203 = Rule(
-    code="HND203", name="lr-not-annealed", title="Learning rate not annealed when the run stopped",
+    code="HND203", live="end", name="lr-not-annealed", title="Learning rate not annealed when the run stopped",
     severity=Severity.MEDIUM, area="schedule", reads=("convergence",), needs=("lr",),
     check=check_annealed,
     thresholds=(T("max_final_lr_fraction", 0.5, "LR at the last step as a fraction of its peak above which it was not annealed"),),
