@@ -17,6 +17,13 @@ metric first turns NaN/Inf. The script also measures one full judgement on the g
 judgements, so the whole cost is on the table.
 
 The writer runs in this process between polls and is not timed. RSS is VmRSS from /proc.
+
+Measured (full size, 2 cores shared with ~7 other jobs, load ~12): 1,000 polls of 2,000 new
+scalars each: median 2.7 ms, p90 10.8 ms, p99 20.1 ms, max 110 ms (one outlier); the median
+of the first and last 100 polls is the same (2.7 ms). RSS 387 MiB after the first load
+(the whole history, 6 s), 427 MiB after poll 1 and 446 MiB after poll 1,000: +19 MiB for
+the 2,000,000 rows added, which hold 69 MiB. One full judgement on the 4,000,000 scalars:
+Run frame 0.5 s + rules 7.5 s, so at the default share the rules run every ~30 s.
 """
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ def test_watch_fails_a_diverging_run_before_the_trainer_finishes_and_names_the_f
     watcher = subprocess.Popen([sys.executable, "-m", "hnet_diag.cli", "watch", str(run), "--interval", "0.2",
                                 "--fail-on", "critical"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    trainer = _start_trainer(run, "--max-steps", "3000", "--learning-rate", "10", "--max-grad-norm", "0")
+    trainer = _start_trainer(run, "--max-steps", "3000", "--warmup-steps", "2", "--learning-rate", "10",
+                             "--max-grad-norm", "0")
     try:
         out, err = watcher.communicate(timeout=900)
         still_training = trainer.poll() is None
@@ -52,14 +53,16 @@ def test_watch_fails_a_diverging_run_before_the_trainer_finishes_and_names_the_f
 @pytest.mark.slow
 def test_watch_until_done_on_a_healthy_run_exits_0_with_nothing_at_high_or_above(tmp_path):
     run = tmp_path / "run"
-    trainer = _start_trainer(run, "--max-steps", "120", "--config", "transformer_tiny")
+    # the fixture `healthy` run's settings (the bundled defaults, 300 steps): clean in `analyze`
+    trainer = subprocess.Popen([sys.executable, "-m", "hnet_diag.trainer.train", "--out", str(run), "--max-steps", "300",
+                                "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     res = _watch(run, "--interval", "0.3", "--until-done", "--format", "json")
     trainer.wait(timeout=600)
     assert trainer.returncode == 0, trainer.stderr.read()
     assert res.returncode == 0, (res.stdout, res.stderr)
     findings = [json.loads(line) for line in res.stdout.splitlines()]
     assert not [f for f in findings if f["event"] == "new" and f["severity"] in ("critical", "high")], findings
-    assert "the run says it finished at step 120" in res.stderr
+    assert "the run says it finished at step 300" in res.stderr
 
 
 def test_watch_prints_each_finding_once_runs_exec_and_exits_1_at_fail_on(tmp_path):
