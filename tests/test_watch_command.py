@@ -50,15 +50,30 @@ def test_watch_fails_a_diverging_run_before_the_trainer_finishes_and_names_the_f
     assert len(lines) == 1 and f"first at step {first_nan}" in lines[0], out
 
 
-@pytest.mark.slow
 def test_watch_until_done_on_a_healthy_run_exits_0_with_nothing_at_high_or_above(tmp_path):
+    """The committed `healthy` run (the bundled trainer's defaults, 300 steps) written again
+    line by line, as the trainer wrote it, then its end marker."""
+    import shutil
+    import threading
+
+    src = "fixtures/runs/healthy"
     run = tmp_path / "run"
-    # the fixture `healthy` run's settings (the bundled defaults, 300 steps): clean in `analyze`
-    trainer = subprocess.Popen([sys.executable, "-m", "hnet_diag.trainer.train", "--out", str(run), "--max-steps", "300",
-                                "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    res = _watch(run, "--interval", "0.3", "--until-done", "--format", "json")
-    trainer.wait(timeout=600)
-    assert trainer.returncode == 0, trainer.stderr.read()
+    run.mkdir()
+    shutil.copy(f"{src}/config.json", run / "config.json")
+    lines = open(f"{src}/metrics.jsonl").read().splitlines(keepends=True)
+
+    def write():
+        with open(run / "metrics.jsonl", "w") as fh:
+            for i in range(0, len(lines), 10):
+                fh.writelines(lines[i:i + 10])
+                fh.flush()
+                time.sleep(0.05)
+            fh.write(json.dumps({"step": 300, "event": "finished"}) + "\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    res = _watch(run, "--interval", "0.1", "--until-done", "--format", "json")
+    writer.join()
     assert res.returncode == 0, (res.stdout, res.stderr)
     findings = [json.loads(line) for line in res.stdout.splitlines()]
     assert not [f for f in findings if f["event"] == "new" and f["severity"] in ("critical", "high")], findings
