@@ -62,7 +62,7 @@ def test_end_of_run_rules_wait_for_the_end_and_routing_rules_until_the_run_settl
     cleared301 = [s for s in seen if s[:2] == ("cleared", "HND301")]
     assert new301 and new301[0][2] == 100  # first judged at a quarter of the 400 planned steps
     assert cleared301 and 150 < cleared301[0][2] < 400
-    cleared = next(c for c in changes if c.kind == "cleared")
+    cleared = next(c for c in changes if c.kind == "cleared" and c.code == "HND301")
     assert cleared.first_seen == 100 and "cleared HND301" in cleared.line()
     final = m.finish()  # the plan was 400 and the run did 400, but the LR never annealed
     assert ("new", "HND203") in [(c.kind, c.code) for c in final]

@@ -17,8 +17,8 @@ critical finding it leads to must not wait.
 The rules know the run is still being written (`Results.progress`, a `RunProgress`): those
 that judge a run's end ("stopped early", "not annealed", "loss still improving" and their
 healthy-sign mirrors) wait for the end, and the routing rules, which judge where
-compression and the ratio loss settled, wait until the run is past warmup and a quarter of
-its planned steps (`Rule.live`); until then they report no-data with that reason. The
+compression and the ratio loss settled, and "no learning", wait until the run is past
+warmup and a quarter of its planned steps (`Rule.live`); until then they report no-data with that reason. The
 decoding check (it rebuilds the model from a checkpoint) runs only once the run has ended.
 """
 from __future__ import annotations

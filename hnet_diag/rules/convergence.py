@@ -394,7 +394,7 @@ def check_no_learning(r: Results, t: Thresholds) -> Outcome:
 
 
 HND407 = Rule(
-    code="HND407", name="no-learning", title="No learning (loss flat from start to end, or validation at chance)",
+    code="HND407", live="settled", name="no-learning", title="No learning (loss flat from start to end, or validation at chance)",
     severity=Severity.HIGH, area="convergence", reads=("learning",), needs=("loss", "val_loss"),
     check=check_no_learning,
     thresholds=(
