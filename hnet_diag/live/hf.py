@@ -18,15 +18,12 @@ Needs the optional dependency: `pip install hnet-diag[transformers]`.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from transformers import TrainerCallback
 
 from ..run import TrainingSettings
-from .monitor import MONITOR_SHARE, Monitor
-
-log = logging.getLogger("hnet_diag")
+from .monitor import MONITOR_SHARE, StopGate
 
 #: transformers lr_scheduler_type -> the schedule names hnet-diag's settings use
 _SCHEDULES = {"linear": "linear", "cosine": "cosine", "cosine_with_restarts": "cosine", "constant": "constant",
@@ -45,36 +42,19 @@ def training_settings(args: Any, state: Any) -> TrainingSettings:
     )
 
 
-class HnetDiagCallback(TrainerCallback):
+class HnetDiagCallback(TrainerCallback, StopGate):
     """Judge with hnet-diag's rules at each log; stop on a finding at or above `stop_on`."""
 
     def __init__(self, stop_on: str | None = "critical", settings: Any = None, share: float = MONITOR_SHARE):
-        from ..rules.rule import Severity
-
-        self.stop_on = Severity(stop_on).value if stop_on else None
-        self.settings = settings
-        self.share = share
-        self.monitor: Monitor | None = None
-        self.stop_reason: str | None = None
+        StopGate.__init__(self, stop_on, settings, share)
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.monitor = Monitor(training_settings(args, state), settings=self.settings, share=self.share,
-                               name=str(args.output_dir))
-        self.stop_reason = None
+        self._start(training_settings(args, state), str(args.output_dir))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.monitor is None or not logs:
-            return
-        for f in self.monitor.log(state.global_step, logs):
-            log.warning("hnet-diag: %s", f.line())
-        if self.stop_on and self.stop_reason is None and self.monitor.should_stop(self.stop_on):
-            self.stop_reason = self.monitor.reason(self.stop_on)
+        if logs and self._feed(state.global_step, logs):
             control.should_training_stop = True
-            log.error("hnet-diag: stopping training at step %d: %s", state.global_step, self.stop_reason)
             state.log_history.append({"hnet_diag_stop": self.stop_reason, "step": state.global_step})
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.monitor is None:
-            return
-        for f in self.monitor.finish():
-            log.warning("hnet-diag: %s", f.line())
+        self._finish()

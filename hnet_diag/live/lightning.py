@@ -15,7 +15,6 @@ Works with `lightning` and with `pytorch_lightning`. Needs the optional dependen
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 try:
@@ -24,9 +23,7 @@ except ImportError:  # pragma: no cover - the older package name
     from pytorch_lightning.callbacks import Callback
 
 from ..run import TrainingSettings
-from .monitor import MONITOR_SHARE, Monitor
-
-log = logging.getLogger("hnet_diag")
+from .monitor import MONITOR_SHARE, StopGate
 
 
 def training_settings(trainer: Any) -> TrainingSettings:
@@ -45,32 +42,18 @@ def _loss(outputs: Any) -> Any:
     return outputs
 
 
-class HnetDiagCallback(Callback):
+class HnetDiagCallback(Callback, StopGate):
     """Judge with hnet-diag's rules after each batch; stop on a finding at or above `stop_on`."""
 
     def __init__(self, stop_on: str | None = "critical", settings: Any = None, share: float = MONITOR_SHARE):
-        from ..rules.rule import Severity
-
-        self.stop_on = Severity(stop_on).value if stop_on else None
-        self.settings = settings
-        self.share = share
-        self.monitor: Monitor | None = None
-        self.stop_reason: str | None = None
+        StopGate.__init__(self, stop_on, settings, share)
 
     def on_train_start(self, trainer, pl_module):
-        self.monitor = Monitor(training_settings(trainer), settings=self.settings, share=self.share,
-                               name=str(getattr(trainer, "default_root_dir", "lightning")))
-        self.stop_reason = None
+        self._start(training_settings(trainer), str(getattr(trainer, "default_root_dir", "lightning")))
 
-    def _feed(self, trainer, metrics: dict[str, Any]) -> None:
-        if self.monitor is None:
-            return
-        for f in self.monitor.log(trainer.global_step, metrics):
-            log.warning("hnet-diag: %s", f.line())
-        if self.stop_on and self.stop_reason is None and self.monitor.should_stop(self.stop_on):
-            self.stop_reason = self.monitor.reason(self.stop_on)
+    def _feed_trainer(self, trainer, metrics: dict[str, Any]) -> None:
+        if self._feed(trainer.global_step, metrics):
             trainer.should_stop = True
-            log.error("hnet-diag: stopping training at step %d: %s", trainer.global_step, self.stop_reason)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         metrics: dict[str, Any] = {}
@@ -79,15 +62,12 @@ class HnetDiagCallback(Callback):
             metrics["loss"] = loss.detach() if hasattr(loss, "detach") else loss
         if trainer.optimizers:
             metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
-        self._feed(trainer, metrics)
+        self._feed_trainer(trainer, metrics)
 
     def on_validation_end(self, trainer, pl_module):
         val = trainer.callback_metrics.get("val_loss")
         if val is not None and not trainer.sanity_checking:
-            self._feed(trainer, {"val_loss": val})
+            self._feed_trainer(trainer, {"val_loss": val})
 
     def on_train_end(self, trainer, pl_module):
-        if self.monitor is None:
-            return
-        for f in self.monitor.finish():
-            log.warning("hnet-diag: %s", f.line())
+        self._finish()

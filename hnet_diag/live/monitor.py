@@ -23,6 +23,7 @@ judgements may take.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,6 +33,8 @@ import numpy as np
 from ..run import Run, TrainingSettings
 from .judge import LiveFinding, LiveJudge
 from .store import ScalarStore
+
+_log = logging.getLogger("hnet_diag")
 
 #: default share of the training loop's time the rule engine may take
 MONITOR_SHARE = 0.1
@@ -117,6 +120,48 @@ class Monitor:
         """Why to stop, in one line: each standing finding at or above `severity`."""
         found = [f for f in self.standing if f.severity.rank >= _rank(severity)]
         return "; ".join(f"{f.code} {f.name} ({f.severity.value}): {f.message}" for f in found)
+
+
+class StopGate:
+    """What the framework callbacks (live/hf.py, live/lightning.py) share, so each only says
+    where its metrics come from and how its trainer is told to stop: one Monitor per training,
+    every new finding logged at warning level, and the stop decided once, with its reason kept in
+    `stop_reason` and logged at error level."""
+
+    def __init__(self, stop_on: str | None = "critical", settings: Any = None, share: float = MONITOR_SHARE):
+        self.stop_on = _severity(stop_on) if stop_on else None
+        self.settings = settings
+        self.share = share
+        self.monitor: Monitor | None = None
+        self.stop_reason: str | None = None
+
+    def _start(self, training: Any, name: str) -> None:
+        self.monitor = Monitor(training, settings=self.settings, share=self.share, name=name)
+        self.stop_reason = None
+
+    def _feed(self, step: int, metrics: Mapping[str, Any]) -> bool:
+        """Log the new findings; True exactly once, when a finding at or above stop_on appears."""
+        if self.monitor is None:
+            return False
+        for f in self.monitor.log(step, metrics):
+            _log.warning("hnet-diag: %s", f.line())
+        if self.stop_on and self.stop_reason is None and self.monitor.should_stop(self.stop_on):
+            self.stop_reason = self.monitor.reason(self.stop_on)
+            _log.error("hnet-diag: stopping training at step %d: %s", step, self.stop_reason)
+            return True
+        return False
+
+    def _finish(self) -> None:
+        if self.monitor is None:
+            return
+        for f in self.monitor.finish():
+            _log.warning("hnet-diag: %s", f.line())
+
+
+def _severity(severity: str) -> str:
+    from ..rules.rule import Severity
+
+    return Severity(severity).value
 
 
 def _rank(severity: str) -> int:
