@@ -96,15 +96,9 @@ def build_context(c: "Comparison", plots: Mapping[str, str] | None = None) -> di
 
 
 def render_markdown(c: "Comparison", plots: Mapping[str, str] | None = None) -> str:
-    from .markdown import _environment
+    from .markdown import render_template
 
-    text = _environment().get_template("compare.md.j2").render(**build_context(c, plots))
-    lines, out, blank = text.splitlines(), [], 0
-    for line in lines:
-        blank = blank + 1 if not line.strip() else 0
-        if blank <= 1:
-            out.append(line.rstrip())
-    return "\n".join(out).strip() + "\n"
+    return render_template("compare.md.j2", build_context(c, plots))
 
 
 def save_overlays(c: "Comparison", folder: Path) -> dict[str, str]:

@@ -426,8 +426,13 @@ def _environment() -> Any:
 
 def render_markdown(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> str:
     """The report text. `plots` maps the plot files written next to it to their captions."""
-    text = _environment().get_template("report.md.j2").render(**build_context(d, plots))
-    # collapse runs of blank lines the conditional blocks leave behind
+    return render_template("report.md.j2", build_context(d, plots))
+
+
+def render_template(name: str, context: Mapping[str, Any]) -> str:
+    """A Markdown template rendered, with the runs of blank lines its conditional blocks leave
+    behind collapsed to one (the diagnosis report and the compare report alike)."""
+    text = _environment().get_template(name).render(**context)
     lines, out, blank = text.splitlines(), [], 0
     for line in lines:
         blank = blank + 1 if not line.strip() else 0
