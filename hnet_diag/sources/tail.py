@@ -329,14 +329,7 @@ class TextLogTail(_LineTail):
         if len(p.events) > self.n_events:
             up.events.extend(p.events[self.n_events:])
             self.n_events = len(p.events)
-        config: dict[str, Any] = {}
-        max_steps = p.total_steps if p.total_steps is not None else p.max_steps
-        if max_steps is not None and not (p.per_epoch_counter and p.total_steps is None):
-            config["max_steps"] = max_steps
-        if p.logging_steps is not None:
-            config["logging_steps"] = p.logging_steps
-        if p.summary:
-            config["train_summary"] = dict(p.summary)
+        config = p.settings_found()
         if config:
             up.configs[self.name] = config
 

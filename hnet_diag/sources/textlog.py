@@ -693,6 +693,19 @@ class _LogParser:
             return plan("hf_eval", found)
         return _SKIP  # some other dict (a config, a sample): not a metric record
 
+    def settings_found(self) -> dict[str, Any]:
+        """What the log says of the run's plan, as a config mapping (read whole or tailed alike):
+        planned steps (not a per-epoch counter's /M), logging interval, the final summary."""
+        config: dict[str, Any] = {}
+        max_steps = self.total_steps if self.total_steps is not None else self.max_steps
+        if max_steps is not None and not (self.per_epoch_counter and self.total_steps is None):
+            config["max_steps"] = max_steps
+        if self.logging_steps is not None:
+            config["logging_steps"] = self.logging_steps
+        if self.summary:
+            config["train_summary"] = dict(self.summary)
+        return config
+
 
 def _chunks(path: Path):
     """Yield (lines, bytes read so far) a chunk at a time; lines are cut at MAX_LINE_BYTES.
@@ -794,14 +807,7 @@ def _source_data(parser: _LogParser, path: Path) -> SourceData:
                 "source": pd.Categorical.from_codes(np.zeros(parser.n_records, dtype=np.int8), [str(path)]),
             }
         )
-    config: dict[str, Any] = {}
-    max_steps = parser.total_steps if parser.total_steps is not None else parser.max_steps
-    if max_steps is not None and not (parser.per_epoch_counter and parser.total_steps is None):
-        config["max_steps"] = max_steps
-    if parser.logging_steps is not None:
-        config["logging_steps"] = parser.logging_steps
-    if parser.summary:
-        config["train_summary"] = parser.summary
+    config = parser.settings_found()
     if config:
         data.configs[str(path)] = config
     return data
