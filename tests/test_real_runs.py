@@ -41,6 +41,14 @@ def test_labelling_script_does_not_read_through_hnet_diag():
     assert "import hnet_diag" not in text and "from hnet_diag" not in text
 
 
+def test_runs_added_later_are_in_the_corpus_and_carry_their_date():
+    dates = real_label.added()
+    for name, date in dates.items():
+        assert name in LABELS, name
+        assert LABELS[name]["added"] == date, name
+    assert all(LABELS[name].get("added") in (None, dates.get(name)) for name in LABELS)
+
+
 def test_each_run_sits_in_the_half_its_name_hashes_to_and_both_halves_are_used():
     assert {lab["half"] for lab in LABELS.values()} == {"tuning", "validation"}
     for name, lab in LABELS.items():
@@ -57,6 +65,9 @@ def test_score_script_prints_both_halves(scores, capsys):
     out = capsys.readouterr().out
     assert "## tuning half" in out and "## validation half" in out
     assert "Critical/high findings on healthy runs" in out
+    halves_with_added = {lab["half"] for lab in score_real_runs.added_only(LABELS).values()}
+    for half in halves_with_added:
+        assert f"## {half} (runs added since the first scoring" in out
 
 
 # The numbers reached (fixtures/score_real_runs.py). Thresholds were set on the tuning half and
