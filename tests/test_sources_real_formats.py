@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,18 @@ def test_hf_console_records_with_string_values_and_a_progress_bar_step(tmp_path)
     assert run.metric("loss").to_dict() == {10: 2.5, 20: 2.3}
     assert math.isnan(run.metric("grad_norm")[10])
     assert run.training.max_steps == 43
+
+
+def test_ms_swift_records_take_step_and_plan_from_their_global_step_max_steps():
+    # ms-swift prints 'global_step/max_steps': 'N/M' in each Trainer record (no progress bar
+    # glued to it): N is the step, M the plan, so a run that crashed at 6 of 9 is seen as cut
+    path = REAL / "swift_grpo_mcp_zero" / "train.log"
+    counters = [re.search(r"'global_step/max_steps': '(\d+)/(\d+)'", line).groups()
+                for line in path.read_text().splitlines() if line.startswith("{'loss'")]
+    run = load_run(path.parent)
+    assert list(run.metric("loss").index) == [int(n) for n, _ in counters]
+    assert run.training.max_steps == int(counters[-1][1]) and run.last_step == int(counters[-1][0])
+    assert run.last_step < run.training.max_steps
 
 
 def test_slurm_banner_numbers_are_no_metric(tmp_path):

@@ -39,7 +39,9 @@ Rules, chosen so one rule explains every number the reader produces:
   `k * logging_steps` for the k-th training record when `logging_steps` is known (from a
   `logging_steps=N` line in the log, i.e. the printed TrainingArguments, or from
   `logging-steps` in the settings, which wins), else simply k, so steps count logged records.
-  `Continuing training from global step N` offsets the count by N. A dict with `eval_`
+  `Continuing training from global step N` offsets the count by N. ms-swift writes the
+  step and the plan into the record (`'global_step/max_steps': '6/9'`): N is the step and
+  M the planned step count, as with a progress bar's `N/M`. A dict with `eval_`
   keys belongs to the step of the preceding training record. The final summary dict
   (`train_runtime`, average `train_loss`, ...) is not a per-step value: it goes to
   `configs[file]["train_summary"]`, never into the loss series.
@@ -122,6 +124,8 @@ _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
 _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
 _TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
 _TQDM_BAR = re.compile(r"\|\s*(\d+)/(\d+) \[")  # "| 10/4854 [00:16<2:14:42,  1.67s/it]"
+_SWIFT_STEP_KEY = "global_step/max_steps"  # ms-swift: 'global_step/max_steps': '6/9'
+_SWIFT_STEP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*$")
 _CONTINUING = re.compile(r"Continuing training from global step (\d+)")
 
 # a `key value` pair naming the step is the counter, not a metric: the shared record keys,
@@ -664,9 +668,14 @@ class _LogParser:
         end = line.rfind("}")
         if end < at:
             return _SKIP
-        found, keys, step_pos = [], set(), None
+        found, keys, step_pos, counter = [], set(), None, None
         for dm in _DICT_PAIR.finditer(line, at, end + 1):
             g = next(g for g in (2, 3, 4) if dm.group(g) is not None)
+            if dm.group(1) == _SWIFT_STEP_KEY:
+                sm = _SWIFT_STEP.match(dm.group(g))
+                if sm:
+                    counter = (dm.start(g) + sm.start(1), dm.start(g) + sm.start(2))
+                continue
             vm = _VALUE_UNIT.match(dm.group(g))
             if not vm:
                 continue
@@ -679,6 +688,8 @@ class _LogParser:
             found.append((key, value_pos, vm.group(2)))
         if step_pos is not None:
             return plan("step", found, step_pos)
+        if counter is not None and _HF_SUMMARY_KEY not in keys:  # ms-swift's own 'N/M'
+            return plan("hf_train_bar" if "loss" in keys else "step", found, *counter)
         if _HF_SUMMARY_KEY in keys:
             return plan("hf_summary", found)
         if "loss" in keys:
