@@ -118,7 +118,9 @@ KNOWN_ADDED = {
         ("swift_grpo_mcp_zero", "no_learning"),  # validation: loss exactly 0.0 at all 6 steps
         ("swift_grpo_mcp_zero", "not_annealed"),  # validation: last LR exactly 30% of the peak
     },
-    "false": set(),
+    "false": {
+        ("asl_lightning_v0", "loss_spike"),  # validation: healthy; per-step loss noise of a classifier
+    },
 }
 
 
