@@ -94,8 +94,9 @@ REACHED = {
 
 
 @pytest.mark.parametrize("half", ["tuning", "validation"])
-def test_no_critical_or_high_finding_on_a_healthy_real_run(scores, half):
-    assert scores[half]["healthy_high"] == [], scores[half]["healthy_high"]
+def test_no_critical_or_high_finding_on_a_healthy_real_run(first_scores, half):
+    # runs added later are held to the same with their own record (KNOWN_ADDED, below)
+    assert first_scores[half]["healthy_high"] == [], first_scores[half]["healthy_high"]
 
 
 @pytest.mark.parametrize("half", ["tuning", "validation"])
@@ -120,7 +121,9 @@ KNOWN_ADDED = {
     },
     "false": {
         ("asl_lightning_v0", "loss_spike"),  # validation: healthy; per-step loss noise of a classifier
+        ("irradiance_lightning_v0", "loss_spike"),  # tuning: healthy by the guide (6 jumps in 45 steps)
     },
+    "healthy_high": set(),  # (run, code) of a critical/high finding on a healthy added run
 }
 
 
@@ -131,4 +134,5 @@ def test_runs_added_later_miss_only_what_was_recorded_when_they_were_added(half)
     false = {(name, cls) for cls, row in fresh["classes"].items() for name in row["false"]}
     assert missed <= KNOWN_ADDED["missed"], sorted(missed - KNOWN_ADDED["missed"])
     assert false <= KNOWN_ADDED["false"], sorted(false - KNOWN_ADDED["false"])
-    assert fresh["healthy_high"] == [], fresh["healthy_high"]
+    high = {(name, code) for name, code, _ in fresh["healthy_high"]}
+    assert high <= KNOWN_ADDED["healthy_high"], sorted(high - KNOWN_ADDED["healthy_high"])
