@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+from .analyzers.boundaries import BoundaryResult
 from .analyzers.convergence import ConvergenceResult
 from .analyzers.decoding import DecodingResult
 from .analyzers.generation import GenerationResult
@@ -48,6 +49,7 @@ class Results:
     ranks: RankResult | None = None
     learning: LearningResult | None = None
     weights: WeightsResult | None = None
+    boundaries: BoundaryResult | None = None
     training: TrainingSettings | None = None
     model: ModelSettings | None = None
     generation_settings: GenerationSettings | None = None

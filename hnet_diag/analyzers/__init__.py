@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .boundaries import boundary_map  # noqa: F401 - notebook use: boundary_map(run, text).plot()
+
 #: result name -> (module, function); the keys are what rules name in `reads`
 ANALYZERS: dict[str, tuple[str, str]] = {
     "gradients": ("gradients", "analyze_gradients"),
@@ -25,12 +27,13 @@ ANALYZERS: dict[str, tuple[str, str]] = {
     "ranks": ("ranks", "analyze_ranks"),
     "learning": ("learning", "analyze_learning"),
     "weights": ("weights", "analyze_weights"),
+    "boundaries": ("boundaries", "analyze_boundaries"),
 }
 
 #: results that measure what only an H-Net has (per-stage LR ratios, chunking and routing,
 #: step-wise decoding of the bundled model): a rule reading only these does not apply to
 #: another model, and its report says so in one line instead of "no data"
-HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding"})
+HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding", "boundaries"})
 
 
 #: analyzers whose input is not the Run itself: result name -> (module, function) that
@@ -38,6 +41,7 @@ HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding"})
 #: with the sources and the analyzer stays a pure function of what it is handed.
 INPUTS: dict[str, tuple[str, str]] = {
     "decoding": ("hnet_diag.sources.reference_model", "decoding_input"),
+    "boundaries": ("hnet_diag.sources.reference_model", "boundary_input"),
 }
 
 

@@ -78,6 +78,8 @@ def to_json_dict(d: "Diagnosis") -> dict[str, Any]:
         "claims": [c.to_dict() for c in d.claims],
         # what the model itself showed (analyzers.weights): per-component norms, update proxy, named tensors
         "weights": _measured(d.results.weights),
+        # where each stage put its chunk boundaries on a reference passage (analyzers.boundaries)
+        "boundaries": _measured(d.results.boundaries),
     }
 
 

@@ -107,8 +107,9 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
                 "detail": cell(f.message) if f.status.value != "no-data" else "",
             })
         area_plots = [{"file": fname, "caption": caption} for fname, _k, caption, a in PLOTS if a == key and fname in plots]
+        extra = boundary_context(d) if key == "load balance" else None
         if rows or area_plots:
-            areas.append({"title": title, "rows": rows, "plots": area_plots})
+            areas.append({"title": title, "rows": rows, "plots": area_plots, "boundaries": extra})
 
     claims = [
         {"claim": cell(c.claim), "verdict_label": c.label, "evidence": cell(c.evidence)}
@@ -168,6 +169,32 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
         "settings_origin": _origin(d.settings_origin),
         "version": __version__,
     }
+
+
+def boundary_context(d: "Diagnosis") -> dict[str, Any] | None:
+    """The boundary map of the load-balance section (analyzers.boundaries): a table per stage and the
+    passage with separators; None when there was no checkpoint to map (the finding says why)."""
+    b = d.results.boundaries
+    if b is None or not b.ok or not b.stages:
+        return None
+
+    def share(s: Any) -> str:
+        return "—" if s.word_start_share is None else f"{s.word_start_share:.1%} ({s.at_word_starts}/{s.judged})"
+
+    def pct1(v: Any) -> str:
+        return "—" if v is None else f"{v:.1%}"
+
+    rows = [{
+        "stage": s.stage, "compression": fmt(s.compression) + (f" (target {fmt(s.target)})" if s.target else ""),
+        "share": share(s), "chance": pct1(s.chance), "within": pct1(s.chance_within_outer),
+        "interval": "—" if s.share_low is None else f"{s.share_low:.1%}–{s.share_high:.1%}",
+        "p_value": "—" if s.p_value is None else f"{s.p_value:.2g}",
+    } for s in b.stages]
+    from ..analyzers.boundaries import REPORT_MAP_BYTES
+
+    return {"source": b.source, "n_bytes": b.n_bytes, "window": b.window, "step": b.checkpoint_step,
+            "rows": rows, "shown": min(REPORT_MAP_BYTES, b.n_bytes),
+            "maps": [{"stage": s.stage, "text": b.marked(s.stage, REPORT_MAP_BYTES)} for s in b.stages]}
 
 
 def report_title(d: "Diagnosis") -> str:

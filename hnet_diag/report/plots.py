@@ -19,6 +19,8 @@ PLOTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("grad_norm.png", ("gradients",), "Gradient norm with detected spikes and the clipping threshold", "gradients"),
     ("lr.png", ("lr_ratio", "warmup"), "Learning rate per stage", "schedule"),
     ("compression.png", ("load_balance",), "Realized compression per stage against its target", "load balance"),
+    ("boundaries.png", ("boundaries",), "Chunk boundaries per stage on the reference passage (dark) against word "
+                                        "starts (shaded)", "load balance"),
     ("ranks.png", ("ranks",), "Loss per rank (the departing rank highlighted)", "loss"),
 )
 

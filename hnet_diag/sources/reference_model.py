@@ -103,30 +103,46 @@ def decoding_input(
         return DecodingInput(seed=seed, reason="no reference-trainer checkpoint (a checkpoint whose config has an "
                                                "H-Net 'model' config)")
     base = dict(checkpoint=ckpt.path, checkpoint_step=ckpt.step, seed=seed)
+    model, cfg, reason = rebuild_model(ckpt, max_params, hint="call analyze_decoding(decoding_input(run, max_params=None))")
+    if reason is not None:
+        return DecodingInput(**base, reason=reason)
+    training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
+    if seq_len is None:
+        train_len = to_int(training.get("seq_len")) or run.training.seq_len or 256  # a hostile value is no length
+        seq_len = int(min(max(int(train_len), 2), MAX_DEFAULT_SEQ_LEN))
+    windows = cfg.attn_cfg.window_size
+    return DecodingInput(
+        model=model, ids=held_out_sequences(n_sequences, seq_len, seed), corpus=CORPUS,
+        attention_windows=tuple(int(w) for w in windows) if isinstance(windows, (list, tuple)) else None, **base,
+    )
+
+
+def rebuild_model(ckpt: Any, max_params: int | None = DEFAULT_MAX_PARAMS,
+                  hint: str = "pass max_params=None") -> tuple[Any, Any, str | None]:
+    """(model in eval mode, its HNetConfig, None) from a reference-trainer checkpoint, or (None, None|cfg, reason).
+
+    Shared by every check that runs the model (decoding, samples), so each refuses the same
+    models for the same reasons: an unreadable config, a model above `max_params` (counted
+    from the config, not only the file: a 670 KB file may claim d_model 4096), too many
+    layers, or weights that do not fit the config. `hint` says how to lift the size limit.
+    """
     try:
         import torch
     except ImportError as err:  # torch is what the model needs; without it there is nothing to rebuild
-        return DecodingInput(**base, reason=f"the reference model cannot be imported ({err})")
+        return None, None, f"the reference model cannot be imported ({err})"
     from ..trainer.config import HNetConfig
     from ..trainer.model import HNetLM
 
     try:
         cfg = HNetConfig.from_dict(ckpt.config["model"])
     except Exception as err:  # noqa: BLE001 - a config we cannot read is "no data", not a crash
-        return DecodingInput(**base, reason=f"cannot rebuild the model from {ckpt.path} ({_why(err)})")
-    # The size the *config* claims counts, not only the file's tensors: a 670 KB file may
-    # claim d_model 4096, and building that model is what would cost gigabytes.
+        return None, None, f"cannot rebuild the model from {ckpt.path} ({_why(err)})"
     size = max(checkpoint_params(ckpt), cfg.min_params())
     if max_params is not None and size > max_params:
-        return DecodingInput(**base, reason=(
-            f"the model in {ckpt.path} has about {size:,} parameters, more than max_params={max_params:,}; "
-            "call analyze_decoding(decoding_input(run, max_params=None)) to check it anyway"))
+        return None, cfg, (f"the model in {ckpt.path} has about {size:,} parameters, more than "
+                           f"max_params={max_params:,}; {hint} to run it anyway")
     if cfg.num_layers() > MAX_LAYERS:
-        return DecodingInput(**base, reason=f"the model in {ckpt.path} has {cfg.num_layers():,} layers, more than {MAX_LAYERS:,}; not rebuilt")
-    training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
-    if seq_len is None:
-        train_len = to_int(training.get("seq_len")) or run.training.seq_len or 256  # a hostile value is no length
-        seq_len = int(min(max(int(train_len), 2), MAX_DEFAULT_SEQ_LEN))
+        return None, cfg, f"the model in {ckpt.path} has {cfg.num_layers():,} layers, more than {MAX_LAYERS:,}; not rebuilt"
     try:
         with warnings.catch_warnings():  # torch's deprecation notes are not about the run
             warnings.simplefilter("ignore")
@@ -135,13 +151,96 @@ def decoding_input(
         model = HNetLM(cfg)
         model.load_state_dict(sd)
     except Exception as err:  # noqa: BLE001 - a checkpoint we cannot rebuild is "no data", not a crash
-        return DecodingInput(**base, reason=f"cannot rebuild the model from {ckpt.path} ({_why(err)})")
-    model.eval()
-    windows = cfg.attn_cfg.window_size
-    return DecodingInput(
-        model=model, ids=held_out_sequences(n_sequences, seq_len, seed), corpus=CORPUS,
-        attention_windows=tuple(int(w) for w in windows) if isinstance(windows, (list, tuple)) else None, **base,
-    )
+        return None, cfg, f"cannot rebuild the model from {ckpt.path} ({_why(err)})"
+    return model.eval(), cfg, None
+
+
+#: bytes of the default reference passage for the boundary map (a few training windows:
+#: about 750 outer-stage boundaries on the bundled 2-stage model, enough for the test)
+DEFAULT_PASSAGE_BYTES = 1024
+#: the passage is cut into windows of the training length, at most this long
+MAX_BOUNDARY_WINDOW = 4096
+
+
+@dataclass(frozen=True)
+class BoundaryInput:
+    """A rebuilt model and the reference passage to map its chunk boundaries on, or why there is none."""
+
+    model: Any = None  # HNetLM in eval mode
+    passage: bytes = b""
+    source: str | None = None  # where the passage comes from (the run's validation text, the bundled corpus, "given")
+    window: int = 0  # the passage runs through the model in windows of this many bytes (the training length)
+    checkpoint: str | None = None
+    checkpoint_step: int | None = None
+    targets: tuple[float, ...] = ()  # target compression per stage, from the checkpoint's config
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None and self.model is not None
+
+
+def validation_passage(run: Any, training: dict | None = None, n_bytes: int = DEFAULT_PASSAGE_BYTES) -> tuple[bytes, str]:
+    """(passage, where from): the first `n_bytes` of the run's validation text when its data files
+    can be read, else of the bundled corpus' validation split.
+
+    The split is the trainer's own (documents drawn with its fixed split seed), so the model
+    never trained on these bytes; documents are joined by the blank line that separated them.
+    """
+    from ..trainer.data import bundled_corpus, read_documents, resolve_data_path, split_documents
+
+    names = (training or {}).get("data")
+    paths = []
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        base = Path(getattr(run, "path", ".") or ".")
+        for n in names:
+            p = resolve_data_path(n)
+            found = next((c for c in (p, base / p) if c.is_file()), None) if not p.is_absolute() else (p if p.is_file() else None)
+            if found is None:
+                paths = []
+                break
+            paths.append(found)
+    if paths:
+        where = "the run's validation split (" + ", ".join(str(n) for n in names) + ")"
+    else:
+        paths, where = [bundled_corpus()], CORPUS
+    try:
+        _, val = split_documents(read_documents(paths))
+    except Exception:  # noqa: BLE001 - an unreadable data file: fall back to the bundled corpus
+        _, val = split_documents(read_documents([bundled_corpus()]))
+        where = CORPUS
+    return b"\n\n".join(val)[:n_bytes], where
+
+
+def boundary_input(run: Any, text: str | bytes | None = None, max_params: int | None = DEFAULT_MAX_PARAMS,
+                   n_bytes: int = DEFAULT_PASSAGE_BYTES) -> BoundaryInput:
+    """Rebuild the run's newest reference-trainer checkpoint and choose the passage to map.
+
+    text: the passage (str is encoded as UTF-8); default the first `n_bytes` of the run's
+        validation text (see `validation_passage`).
+    max_params: larger models are not rebuilt (None lifts the limit).
+    """
+    ckpt = reference_checkpoint(run)
+    if ckpt is None:
+        return BoundaryInput(reason="no reference-trainer checkpoint (a checkpoint whose config has an H-Net 'model' config)")
+    base = dict(checkpoint=ckpt.path, checkpoint_step=ckpt.step)
+    model, _cfg, reason = rebuild_model(ckpt, max_params, hint="call boundary_map(run, max_params=None)")
+    if reason is not None:
+        return BoundaryInput(**base, reason=reason)
+    training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
+    if text is None:
+        passage, source = validation_passage(run, training, n_bytes)
+    else:
+        passage, source = (text.encode("utf-8") if isinstance(text, str) else bytes(text)), "given"
+    train_len = to_int(training.get("seq_len")) or run.training.seq_len or 256  # a hostile value is no length
+    window = int(min(max(int(train_len), 2), MAX_BOUNDARY_WINDOW))
+    targets = training.get("target_compression")
+    targets = tuple(float(t) for t in targets) if isinstance(targets, (list, tuple)) and all(
+        isinstance(t, (int, float)) for t in targets) else ()
+    base.update(source=source, targets=targets)
+    if len(passage) < 2:
+        return BoundaryInput(**base, passage=passage, reason="the passage has fewer than 2 bytes: nothing to chunk")
+    return BoundaryInput(model=model, passage=passage, window=window, **base)
 
 
 def _why(err: BaseException) -> str:
