@@ -37,6 +37,7 @@ from hnet_diag.analyzers.gradients import GradientResult, StageGradients  # noqa
 from hnet_diag.analyzers.load_balance import LoadBalanceResult, StageBalance  # noqa: E402
 from hnet_diag.analyzers.learning import LearningResult, PinnedSeries, StageShare  # noqa: E402
 from hnet_diag.analyzers.loss import LossResult, NonFinite  # noqa: E402
+from hnet_diag.analyzers.boundaries import BoundaryResult, measure_stages  # noqa: E402
 from hnet_diag.analyzers.ranks import RankDeparture, RankResult  # noqa: E402
 from hnet_diag.analyzers.lr_ratio import LRRatioResult  # noqa: E402
 from hnet_diag.analyzers.warmup import WarmupResult  # noqa: E402
@@ -390,9 +391,19 @@ WEIGHTS_BAD = WeightsResult(checkpoint="ckpt/step_000300.pt", step=300, n_checkp
                             non_finite=(NonFiniteTensor("backbone.residual_proj.weight", "weight", 3, 0, 1024),),
                             still_zero=(ZeroTensor("backbone.residual_proj.bias", 0, "residual", 32, 0.0),))
 
-HEALTHY = {"weights": WEIGHTS_OK, "ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
-           "load_balance": LB_OK, "generation": GEN_OK, "decoding": DEC_OK, "learning": LEARN_OK, "training": TRAINING}
+#: a chunker that cuts only inside words: every boundary between two letters of a word
+_MIDWORD_TEXT = b"the quick brown fox jumps over the lazy dog " * 10
+BOUNDARIES_BAD = BoundaryResult(checkpoint="ckpt/step_000300.pt", checkpoint_step=300, source="given", window=len(_MIDWORD_TEXT),
+                                n_bytes=len(_MIDWORD_TEXT), stages=measure_stages(_MIDWORD_TEXT, [[0] + [
+                                    i for i in range(1, len(_MIDWORD_TEXT) - 1)
+                                    if all(chr(_MIDWORD_TEXT[j]).isalpha() for j in (i - 1, i, i + 1))]], len(_MIDWORD_TEXT)))
 
+#: a chunker that starts a chunk at every word's first letter
+BOUNDARIES_OK = BoundaryResult(checkpoint="ckpt/step_000300.pt", checkpoint_step=300, source="given", window=len(_MIDWORD_TEXT),
+                               n_bytes=len(_MIDWORD_TEXT), stages=measure_stages(_MIDWORD_TEXT, [[0] + [
+                                   i for i in range(1, len(_MIDWORD_TEXT)) if _MIDWORD_TEXT[i - 1] == 32]], len(_MIDWORD_TEXT)))
+HEALTHY = {"boundaries": BOUNDARIES_OK, "weights": WEIGHTS_OK, "ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
+           "load_balance": LB_OK, "generation": GEN_OK, "decoding": DEC_OK, "learning": LEARN_OK, "training": TRAINING}
 # code -> (results that must fire it, strings its message must quote: measured value, threshold)
 BAD = {
     "HND101": ({"gradients": GRAD_SPIKY}, ["7", "120", "threshold 3x"]),
@@ -406,6 +417,8 @@ BAD = {
     "HND301": ({"load_balance": LB_BAD}, ["1.4000", "threshold 0.1"]),
     "HND302": ({"load_balance": LB_BAD}, ["12x", "target of 3x", "±50.0%"]),
     "HND303": ({"load_balance": LB_BAD}, ["60.0%", "threshold 50.0%"]),
+    "HND304": ({"boundaries": BOUNDARIES_BAD}, ["stage 0 cuts inside words", "0.0% of 170 boundaries", "40.5% by chance",
+                                                 "step 300"]),
     "HND401": ({"convergence": CONV_CUT}, ["999 of 3000", "33.3%", "threshold 90.0%"]),
     "HND402": ({"convergence": CONV_CUT}, ["800-999", "threshold 2.0%"]),
     "HND403": ({"convergence": CONV_CUT}, ["1.5", "step 400", "1.8", "2.0%", "15x its point scatter", "2x"]),

@@ -16,7 +16,7 @@ from hnet_diag.rules.rule import Severity
 PINNED_PROBLEM_CODES = (
     "HND101", "HND102", "HND103", "HND104", "HND105",
     "HND201", "HND202", "HND203",
-    "HND301", "HND302", "HND303",
+    "HND301", "HND302", "HND303", "HND304",
     "HND401", "HND402", "HND403", "HND404", "HND405", "HND406", "HND407",
     "HND501", "HND502", "HND503", "HND504",
     "HND601",
@@ -28,6 +28,7 @@ PINNED_NAMES = {
     "HND104": "gradient-collapse", "HND105": "stage-without-gradient", "HND406": "loss-rebound", "HND407": "no-learning",
     "HND201": "warmup-too-short", "HND202": "lr-ratio-out-of-range", "HND203": "lr-not-annealed",
     "HND301": "ratio-loss-away-from-minimum", "HND302": "compression-off-target", "HND303": "undecided-routing",
+    "HND304": "boundaries-not-at-word-starts",
     "HND401": "stopped-early", "HND402": "loss-still-improving", "HND403": "overfitting",
     "HND404": "divergence-or-nonfinite", "HND405": "loss-spikes", "HND501": "sampling-too-random",
     "HND502": "no-repetition-penalty", "HND503": "generation-longer-than-context", "HND504": "decoding-mismatch",
