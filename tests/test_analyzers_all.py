@@ -4,14 +4,15 @@ import json
 from hnet_diag.analyzers import ANALYZERS, analyze_all
 from conftest import close_figures, healthy_records, settings, records_run
 
-KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding", "ranks", "learning", "weights"}
+KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding", "ranks", "learning", "weights",
+        "boundaries"}
 
 
 def test_analyze_all_returns_every_named_result(tmp_path):
     results = analyze_all(records_run(tmp_path, healthy_records(), settings()))
     assert set(results) == KEYS == set(ANALYZERS)
     # no generation settings, no checkpoint and one rank in this run: those have nothing to measure
-    absent = {"generation", "decoding", "ranks", "weights"}
+    absent = {"generation", "decoding", "ranks", "weights", "boundaries"}
     assert {k: r.status for k, r in results.items()} == {**{k: "ok" for k in KEYS - absent}, **dict.fromkeys(absent, "no_data")}
 
 

@@ -219,3 +219,15 @@ def test_the_readme_boundary_map_example_runs_as_written(tmp_path, monkeypatch):
     assert namespace["b"].ok and namespace["b"].source == "given"
     assert (tmp_path / "boundaries.png").stat().st_size > 1000
     assert namespace["default"].to_dict() == mapped("healthy").to_dict()
+
+
+def test_without_running_the_model_there_is_no_map_and_the_finding_says_why():
+    from hnet_diag.analyzers.boundaries import analyze_boundaries
+    from hnet_diag.rules.engine import evaluate
+    from hnet_diag.rules.registry import BY_CODE
+    from hnet_diag.sources.reference_model import boundary_input
+
+    b = analyze_boundaries(boundary_input(_load("healthy"), enabled=False))
+    assert not b.ok and "--no-samples" in b.reason
+    f = evaluate(BY_CODE["HND304"], {"boundaries": b})
+    assert f.status.value == "no-data" and "--no-samples" in f.message

@@ -138,7 +138,8 @@ def diagnose_live(run: Any, settings: Any, finished: bool) -> Any:
     """`diagnose` with the analyzers of `analyze`, told how far the run has got.
 
     `Results.progress` lets the rules that judge a run's end, or where its routing
-    settled, wait (`Rule.live`); the decoding check runs only once the run has ended.
+    settled, wait (`Rule.live`); the checks that run the model (decoding, boundary map) run only
+    once the run has ended.
     """
     from ..analyzers import ANALYZERS, analyzer
     from ..analyzers.cache import cached
@@ -153,8 +154,8 @@ def diagnose_live(run: Any, settings: Any, finished: bool) -> Any:
     failed: dict[str, str] = {}
     warnings: list[str] = []
     for name in ANALYZERS:
-        if name == "decoding" and not finished:
-            failed[name] = "the decoding check runs once the run has ended"
+        if name in ("decoding", "boundaries") and not finished:  # they run the model: once, at the end
+            failed[name] = f"the {name} check runs once the run has ended"
             continue
         try:
             results[name] = view.result(name, analyzer(name))

@@ -249,7 +249,7 @@ def check_word_starts(r: Results, t: Thresholds) -> Outcome:
 
 
 HND304 = Rule(
-    code="HND304", name="boundaries-not-at-word-starts", title="Chunk boundaries no closer to word starts than chance",
+    code="HND304", live="end", name="boundaries-not-at-word-starts", title="Chunk boundaries no closer to word starts than chance",
     severity=Severity.MEDIUM, area="load balance", reads=("boundaries",),
     check=check_word_starts,
     thresholds=(

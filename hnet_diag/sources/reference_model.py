@@ -213,13 +213,16 @@ def validation_passage(run: Any, training: dict | None = None, n_bytes: int = DE
 
 
 def boundary_input(run: Any, text: str | bytes | None = None, max_params: int | None = DEFAULT_MAX_PARAMS,
-                   n_bytes: int = DEFAULT_PASSAGE_BYTES) -> BoundaryInput:
+                   n_bytes: int = DEFAULT_PASSAGE_BYTES, enabled: bool = True) -> BoundaryInput:
     """Rebuild the run's newest reference-trainer checkpoint and choose the passage to map.
 
     text: the passage (str is encoded as UTF-8); default the first `n_bytes` of the run's
         validation text (see `validation_passage`).
     max_params: larger models are not rebuilt (None lifts the limit).
+    enabled: False (`--no-samples`: no evidence from running the model) gives a no-data input that says so.
     """
+    if not enabled:
+        return BoundaryInput(reason="the boundary map was not drawn (--no-samples: the model is not run)")
     ckpt = reference_checkpoint(run)
     if ckpt is None:
         return BoundaryInput(reason="no reference-trainer checkpoint (a checkpoint whose config has an H-Net 'model' config)")
