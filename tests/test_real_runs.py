@@ -93,10 +93,16 @@ REACHED = {
 }
 
 
+# Critical/high findings on healthy runs, as they fell (TUNING_LOG.md): none on the tuning half;
+# on the validation half, HND101 at high on t5_summarization_215k (two gradient spikes the loss
+# never felt), kept because the rule change that hid it had been chosen after seeing that run.
+HEALTHY_HIGH_REACHED = {"tuning": set(), "validation": {("t5_summarization_215k", "HND101", "high")}}
+
+
 @pytest.mark.parametrize("half", ["tuning", "validation"])
-def test_no_critical_or_high_finding_on_a_healthy_real_run(first_scores, half):
+def test_no_critical_or_high_finding_on_a_healthy_real_run_beyond_the_logged_ones(first_scores, half):
     # runs added later are held to the same with their own record (KNOWN_ADDED, below)
-    assert first_scores[half]["healthy_high"] == [], first_scores[half]["healthy_high"]
+    assert set(first_scores[half]["healthy_high"]) <= HEALTHY_HIGH_REACHED[half], first_scores[half]["healthy_high"]
 
 
 @pytest.mark.parametrize("half", ["tuning", "validation"])

@@ -156,7 +156,7 @@ def test_a_short_follow_up_trains_compares_and_claims_only_what_it_reached(tmp_p
     assert "stopped at step 20" in persisting["HND101"]["note"]
     assert "HND401" in {x["code"] for x in data["findings"]["new"]}  # stopped at 20 of 300, and said so
     assert [o["held"] for o in data["outcomes"] if o["code"] == "HND202"] == [True]
-    assert rc == 1  # HND101 (medium) is not shown resolved
+    assert rc == 1  # HND101 (high) is not shown resolved
     md = (out / "hnet-diag-report" / "compare.md").read_text()
     assert "### Resolved (1)" in md and (out / "hnet-diag-report" / "plots" / "compare_loss.png").is_file()
 
