@@ -194,3 +194,24 @@ def test_every_eval_set_gets_a_curve_and_early_stopping_reaches_convergence():
     assert c.val_metric is not None  # no canonical val_loss: the set that rose most stands for them
     es = analyze_convergence(load_run(REAL / "tinyllama_earlystop")).early_stopping
     assert es is not None and es.patience == 4
+
+
+def test_a_transient_spike_comes_back_down_and_a_step_up_is_no_spike():
+    rng = np.random.default_rng(3)
+    x = 1.0 + rng.normal(0, 0.01, 300)
+    x[100] = 2.5  # one point, back at once
+    x[200:] += 1.5  # a level shift that stays
+    spikes, scale = noise.transient_spikes(_series(x, every=10))
+    assert [s.step for s in spikes] == [1000]
+    assert spikes[0].ratio == pytest.approx(2.5, rel=0.05) and spikes[0].z > 50 and scale == pytest.approx(0.01, rel=0.3)
+    assert spikes[0].back_step == 1020
+
+
+def test_loss_spike_on_a_real_pinn_run_and_none_on_the_bundled_healthy_run():
+    from hnet_diag import diagnose
+
+    real = diagnose(load_run(REAL / "pinn_pendulum_spike_v31"))
+    f = next(x for x in real.alarms if x.code == "HND405")
+    assert f.evidence.steps == (4949,) and f.evidence.measured > 10  # z in noise scales
+    healthy = diagnose(load_run(REAL.parent / "runs" / "healthy"))
+    assert "HND405" not in {x.code for x in healthy.alarms}

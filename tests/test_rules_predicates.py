@@ -277,3 +277,31 @@ def test_spikes_on_the_outer_stage_never_blame_the_papers_suggested_multipliers_
     assert evaluate(BY_CODE["HND202"], {"lr_ratio": LRRatioResult(**spiky_outer), "gradients": gr}).status is Status.PASS
     f = evaluate(BY_CODE["HND202"], {"lr_ratio": LR_UNSTABLE_OUTER, "gradients": gr})
     assert f.status is Status.FAIL and f.evidence.stage == 0
+
+
+def test_lr_not_annealed_follows_the_labelling_guides_thirty_percent():
+    from dataclasses import replace
+
+    def at(frac):
+        return evaluate(BY_CODE["HND203"], {"convergence": replace(CONV_CUT, lr_last=3e-4 * frac, lr_last_over_peak=frac)})
+    assert at(0.30).is_alarm and at(0.38).is_alarm  # a cosine-to-10% run cut at ~70% of its decay
+    assert not at(0.29).is_alarm and not at(0.10).is_alarm  # a cosine schedule's usual floor
+
+
+def test_loss_spikes_more_often_than_one_point_in_a_hundred_are_noise_not_spikes():
+    from dataclasses import replace
+
+    from hnet_diag.analyzers.noise import TransientSpike
+
+    def jumps(k):
+        return tuple(TransientSpike(step=100 + 10 * i, value=3.0, level=1.5, ratio=2.0, z=20.0, back_step=102 + 10 * i,
+                                    back_value=1.5) for i in range(k))
+    rule = BY_CODE["HND405"]
+    assert evaluate(rule, {"loss": replace(LOSS_SPIKY, n_points=400, transient=jumps(3))}).is_alarm  # <= max(3, 4)
+    crowded = evaluate(rule, {"loss": replace(LOSS_SPIKY, n_points=400, transient=jumps(5))})
+    assert not crowded.is_alarm and "heavy-tailed noise" in crowded.message
+    many = evaluate(rule, {"loss": replace(LOSS_SPIKY, n_points=1000, transient=jumps(6))})
+    assert many.is_alarm and many.severity is Severity.HIGH
+    small = jumps(1)[0]
+    for weak in (replace(small, z=9.0), replace(small, ratio=1.4), replace(small, value=0.14, level=0.05, ratio=2.8)):  # rise 0.09
+        assert not evaluate(rule, {"loss": replace(LOSS_SPIKY, transient=(weak,))}).is_alarm, weak

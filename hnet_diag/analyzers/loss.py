@@ -18,6 +18,7 @@ import pandas as pd
 from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import first_steps_count, warmup_steps_of
+from .noise import TransientSpike, transient_spikes
 from .spikes import Spike, annotate_spikes, detect_spikes
 from .trend import finite, mann_kendall_z, opt, tail
 
@@ -67,6 +68,10 @@ class LossResult(AnalyzerResult):
     # spikes
     spikes: tuple[Spike, ...] = ()
     spikes_large: tuple[Spike, ...] = ()  # large jumps in a noisy loss: lower z, larger ratio (large_z, large_ratio)
+    # spikes by the labelling guide's definition (noise.transient_spikes): above the median of
+    # the points on either side by > transient_z noise scales and back down two points later
+    transient: tuple[TransientSpike, ...] = ()
+    transient_scale: float | None = None  # 1.4826 x MAD of the residuals from that local level
     # divergence
     smooth_points: int = 0  # points in the rolling median the divergence measures use
     running_min: float | None = None  # minimum of the rolling-median loss
@@ -185,11 +190,14 @@ def count_nonfinite(run, health_only: bool = True) -> list[NonFinite]:
 def analyze_loss(
     run, window: int = 50, z: float = 6.0, min_ratio: float = 1.1, tail_fraction: float = 0.2,
     smooth_fraction: float = 0.02, min_smooth_points: int = 5, large_z: float = 3.0, large_ratio: float = 2.0,
+    transient_z: float = 6.0,
 ) -> LossResult:
     """NaN/Inf, spikes, divergence from the running minimum, and the train/val gap.
 
     window, z, min_ratio: spike detection (see `detect_loss_spikes`).
     large_z, large_ratio: the second detector for large jumps of a noisy loss (z 3, 2x).
+    transient_z: candidates of the centred, come-back-down detector (`transient_spikes`) above
+        this many noise scales; HND405 sets its own bars on them (z, ratio, rise, count).
     tail_fraction: the last part of the run whose trend is tested (0.2).
     smooth_fraction, min_smooth_points: divergence compares a rolling median of
         max(min_smooth_points, smooth_fraction * points) points at the end with its own
@@ -226,6 +234,7 @@ def analyze_loss(
     # its level scores only z ~3: kept apart, with a ratio floor that noise does not reach
     large = annotate_spikes(detect_loss_spikes(s.rename(name), window=window, z=large_z, min_ratio=large_ratio),
                             warmup, n_first, first_step, lr, None, 0)
+    transient, transient_scale = transient_spikes(s, z=transient_z, min_ratio=1.0, min_rise=0.0)
 
     k = max(min_smooth_points, int(round(smooth_fraction * len(s))))
     div: dict[str, Any] = {"smooth_points": k}
@@ -266,6 +275,8 @@ def analyze_loss(
         loss_nonfinite_count=loss_nf,
         spikes=spikes,
         spikes_large=large,
+        transient=tuple(transient),
+        transient_scale=transient_scale,
         **div,
         end_trend_z=opt(end_z),
         val_metric=val_name,

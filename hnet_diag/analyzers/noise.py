@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .spikes import MAD_TO_STD
 from .trend import finite, robust_std
 
 #: share of the run the trend's running median spans (at least MIN_TREND_POINTS points)
@@ -212,3 +213,53 @@ def stage_spike_weight(step: int, stage: pd.Series, total: pd.Series | None, los
     return WeightedSpike(step=int(step), stage_ratio=ratio, stage_share=share,
                          total_ratio=_local_ratio(total, step, window), loss_ratio=_local_ratio(loss, step, window),
                          weight=float(weight))
+
+
+@dataclass(frozen=True)
+class TransientSpike:
+    """One point far above its neighbours that came back down (a spike, not a level shift)."""
+
+    step: int
+    value: float
+    level: float  # median of the points on either side (its local level)
+    ratio: float  # value / level
+    z: float  # (value - level) / the series' noise scale
+    back_step: int  # the later point that was back within half the jump
+    back_value: float
+
+
+def transient_spikes(
+    series: pd.Series, half_window: int = 4, z: float = 10.0, min_ratio: float = 1.5, min_rise: float = 0.1,
+    back_after: int = 2, back_fraction: float = 0.5,
+) -> tuple[list[TransientSpike], float | None]:
+    """Spikes by the labelling guide's definition (fixtures/real_runs/LABELLING.md, loss_spike).
+
+    A point's level is the median of the `half_window` points on either side (the point
+    itself excluded, so it cannot pull its own level up); the noise scale is 1.4826 x the MAD
+    of every point's residual from its level (robust: the spikes do not inflate it). A spike
+    is a point more than `z` noise scales, `min_ratio` times and `min_rise` (loss units) above
+    its level that is back within `back_fraction` of the jump `back_after` points later:
+    persistence decides between a spike (transient) and a step up (a rebound, HND406).
+    Returns the spikes and the noise scale (None when there are too few finite points).
+    """
+    s = finite(series)
+    n = len(s)
+    if n < 2 * half_window + back_after + 1:
+        return [], None
+    v = s.to_numpy(dtype=float)
+    level = np.empty(n)
+    for i in range(n):
+        nb = np.concatenate([v[max(0, i - half_window):i], v[i + 1:i + 1 + half_window]])
+        level[i] = np.median(nb)
+    resid = v - level
+    scale = float(MAD_TO_STD * np.median(np.abs(resid))) or 1e-12
+    out = []
+    for i in range(half_window, n - back_after):
+        jump = resid[i]
+        if (jump > z * scale and v[i] > min_ratio * level[i] and jump > min_rise
+                and v[i + back_after] < level[i] + back_fraction * jump):
+            out.append(TransientSpike(step=int(s.index[i]), value=float(v[i]), level=float(level[i]),
+                                      ratio=float(v[i] / level[i]) if level[i] > 0 else float("inf"),
+                                      z=float(jump / scale), back_step=int(s.index[i + back_after]),
+                                      back_value=float(v[i + back_after])))
+    return out, scale

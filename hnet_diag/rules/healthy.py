@@ -129,7 +129,7 @@ HND905 = Rule(
     message="the LR was annealed to {frac} of its peak by the last step.",
     pass_message="the LR was not annealed ({frac} of its peak at the last step).",
     recommendation="", doc=RuleDoc(
-        what="LR at the last step at most half its peak.",
+        what="LR at the last step below HND203's fraction of its peak (30%).",
         why="An annealed model is judged at its best.",
         example="HND905 the LR was annealed to 0.0% of its peak by the last step.",
         fix="Nothing to fix."),
