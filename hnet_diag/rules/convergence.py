@@ -5,6 +5,8 @@ Each rule stands with its predicate; see `hnet_diag.rules` for how to add one.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..advice import Action
 from ..formatting import g, pct
 from ..results import Results
@@ -253,6 +255,12 @@ HND404 = Rule(
 )
 
 
+def loss_spikes_of(lo: Any, t: Thresholds) -> list[Any]:
+    """The transient spikes of HND405's size (z, ratio and rise; before the noise cap)."""
+    return [s for s in getattr(lo, "transient", ()) if s.z > t["min_z"] and s.ratio > t["min_ratio"]
+            and s.value - s.level > t["min_abs_rise"]]
+
+
 def check_loss_spikes(r: Results, t: Thresholds) -> Outcome:
     """The labelling guide's loss spike (fixtures/real_runs/LABELLING.md), in its own noise units.
 
@@ -265,8 +273,7 @@ def check_loss_spikes(r: Results, t: Thresholds) -> Outcome:
     lo = r.loss
     if lo.n_points < 20:
         return Outcome(None, {"reason": "fewer than 20 loss points"})
-    spikes = [s for s in getattr(lo, "transient", ()) if s.z > t["min_z"] and s.ratio > t["min_ratio"]
-              and s.value - s.level > t["min_abs_rise"]]
+    spikes = loss_spikes_of(lo, t)
     cap = max(t["max_spikes_noise"], t["max_spike_share"] * lo.n_points)
     noise = len(spikes) > cap
     top = max(spikes, key=lambda s: s.ratio) if spikes else None

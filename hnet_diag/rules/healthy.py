@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..formatting import g
 from ..results import Results
-from .convergence import HND401, HND403, HND404, HND405, check_overfitting, check_stopped_early
+from .convergence import HND401, HND403, HND404, HND405, check_overfitting, check_stopped_early, loss_spikes_of
 from .generation import HND504, check_decoding
 from .gradients import HND101, check_gradient_spikes
 from .load_balance import HND302, HND303, check_compression, check_undecided
@@ -47,7 +47,7 @@ def check_loss_healthy(r: Results, t: Thresholds) -> Outcome:
     lo = r.loss
     if lo.final_over_min is None or lo.n_points < 20:
         return Outcome(None, {"reason": "too few loss points"})
-    spikes = [s for s in lo.spikes if s.phase != "first_steps" and s.ratio >= t["min_ratio"]]
+    spikes = loss_spikes_of(lo, t)
     healthy = lo.nonfinite_count == 0 and lo.final_over_min < t["max_final_over_min"] and not spikes
     facts = {"final": g(lo.final_loss), "min": g(lo.running_min), "points": lo.n_points}
     return Outcome(healthy, facts, Evidence(metric=lo.loss_metric, measured=lo.final_over_min,
