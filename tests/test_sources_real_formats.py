@@ -66,6 +66,23 @@ def test_ms_swift_records_take_step_and_plan_from_their_global_step_max_steps():
     assert run.last_step < run.training.max_steps
 
 
+def test_build_nanogpt_log_file_reads_step_split_value_lines():
+    # build-nanogpt's log/log.txt has no "step" word: each line is "<step> <train|val|hella> <value>"
+    path = REAL / "build_nanogpt_logtxt_95" / "log.txt"
+    rows = [line.split() for line in path.read_text().splitlines()]
+    run = load_run(path.parent)
+    train = {int(n): float(v) for n, split, v in rows if split == "train"}
+    assert run.metric("loss").to_dict() == pytest.approx(train)
+    assert run.metric("val_loss").to_dict() == {int(n): float(v) for n, split, v in rows if split == "val"}
+    assert run.metric("hellaswag_acc").iloc[0] == pytest.approx(float(next(v for _, sp, v in rows if sp == "hella")))
+
+
+def test_a_prose_line_with_a_number_and_the_word_train_is_no_record(tmp_path):
+    (tmp_path / "train.log").write_text("we train 3 models\n2 train the baseline\nstep 10 | loss 2.5\n")
+    run = load_run(tmp_path)
+    assert set(run.metric_names()) == {"loss"}
+
+
 def test_slurm_banner_numbers_are_no_metric(tmp_path):
     (tmp_path / "slurm-11679010.out").write_text(
         "JOB 11679010 started on node gpu17\nSLURM_JOB_ID=11679010\nNODES 1\n"

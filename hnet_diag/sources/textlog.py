@@ -7,6 +7,8 @@ popular trainers print into the same tidy scalars every other source produces:
 - modded-nanogpt: `step:125/1750 val_loss:4.3 train_time:12345ms step_avg:98.7ms`
 - llm.c: `step    1/74 | train loss 4.5 | norm 1.2 | lr 1.0e-04 | 123.4 ms | 12.3% bf16 MFU | 9000 tok/s`,
   its stepless `val loss 3.2` lines and its `-o` log file (`s:100 trl:3.1 lr:... norm:...`)
+- build-nanogpt's `log/log.txt`: `<step> train <loss>`, `<step> val <loss>`,
+  `<step> hella <accuracy>` (read as `train_loss`, `val_loss`, `hellaswag_acc`)
 - Hugging Face Trainer console dicts: `{'loss': 2.3, 'grad_norm': 1.2, 'learning_rate': 2e-05, 'epoch': 0.1}`
 - any `key=value` / `key: value` / `key value` line with a step or iteration counter,
   fields separated by spaces, commas, `;` or `|`
@@ -111,6 +113,9 @@ _STEP = re.compile(
     re.I,
 )
 _LLMC_LOGFILE = re.compile(r"s:(\d+)\s")  # llm.c `-o` log: "s:100 trl:3.1 lr:0.0006 norm:1.2"
+# build-nanogpt's log/log.txt: "<step> train <loss>", "<step> val <loss>", "<step> hella <acc>"
+_NANOGPT_LOGFILE = re.compile(rf"(\d+) (train|val|hella) ({_NUM})\s*$", re.I)
+_NANOGPT_LOGFILE_NAMES = {"train": "train_loss", "val": "val_loss", "hella": "hellaswag_acc"}
 _QUALIFIER = r"(?:train|training|val|valid|validation|eval|test|grad|gradient|total|mean|avg|average|learning)"
 _PAIR = re.compile(
     rf"(?<![\w./\-])((?:{_QUALIFIER}\ )?[A-Za-z][\w./\-]*)(?:\s*([:=])\s*|\s+)({_NUM})({_UNIT})?(?:/\d+)?{_END}",
@@ -639,6 +644,10 @@ class _LogParser:
                     else:
                         found.append((_RENAMES.get(key.lower(), key), offset + pm.start(3), unit))
                 return plan("step", found, step_pos)
+            bm = _NANOGPT_LOGFILE.match(body)
+            if bm:  # build-nanogpt log file: the whole line is "<step> <split> <value>"
+                name = _NANOGPT_LOGFILE_NAMES[bm.group(2).lower()]
+                return plan("step", [(name, offset + bm.start(3), None)], offset + bm.start(1))
             vm = _STEPLESS_VAL.match(body) if "loss" in body else None
             if vm:  # llm.c prints "val loss X" before the next step line: it is this step's
                 return plan("val", [("val_loss", offset + vm.start(1), None)])
