@@ -147,6 +147,9 @@ class CheckpointSummary:
     tensors: tuple[TensorStats, ...] = ()
     optimizer_moments: tuple[TensorStats, ...] = ()  # Adam exp_avg / exp_avg_sq, named "<param>.exp_avg"
     format: str = "torch"  # "torch", "safetensors" or "dcp" (torch.distributed.checkpoint)
+    # Lightning: each callback's saved state by its key ("EarlyStopping{'monitor': 'val_loss', ...}"),
+    # scalars only (tensors of one element become numbers)
+    callbacks: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Each rule stands with its predicate; see `hnet_diag.rules` for how to add one.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..advice import Action
@@ -22,23 +23,42 @@ EARLY_STOPPING_PATIENCE = 2
 TRAINING_SIGNALS = {"loss", "val_loss", "bpb", "val_bpb", "grad_norm", "ratio_loss"}
 
 
+def stopped_by_callback(es: Any, val_metric: str | None) -> str:
+    """What ended the run, in the callback's terms: which metric stopped improving, for how many
+    evaluations against which patience, the best value and where its checkpoint is."""
+    metric = es.monitor or val_metric or "the monitored metric"
+    at = f" at epoch {es.stopped_epoch}" if es.stopped_epoch else ""
+    if es.patience is not None and es.counter is not None and es.counter >= es.patience:
+        what = (f"{metric} did not improve for {es.counter} evaluations, reaching its patience of {es.patience}")
+    else:
+        what = es.reason or f"{metric} met its stopping condition"
+    best = f"; best {metric} {g(es.best_metric)}" if es.best_metric is not None and math.isfinite(es.best_metric) else ""
+    where = f" ({es.best_checkpoint})" if es.best_checkpoint else ""
+    return f"stopped by {es.callback}{at}: {what}{best}{where}; state read from {es.source}"
+
+
 def check_stopped_early(r: Results, t: Thresholds) -> Outcome:
     c = r.convergence
-    if c.fraction_completed is None or not c.planned_steps:
-        return Outcome(None, {"reason": "no planned step count (max_steps) in the run's config"})
     es = c.early_stopping
     by_callback = es is not None and es.triggered
-    why = ""
-    if by_callback:
-        best = f"; best {c.val_metric or 'metric'} {g(es.best_metric)}" if es.best_metric is not None else ""
-        where = f" ({es.best_checkpoint})" if es.best_checkpoint else ""
-        why = (f"; stopped by its EarlyStoppingCallback: {es.counter} evaluations without improvement reached its "
-               f"patience of {es.patience}{best}{where}")
-    facts = {"last": c.last_step, "planned": c.planned_steps, "frac": pct(c.fraction_completed), "why": why}
-    ev = Evidence(metric=c.loss_metric, measured=c.fraction_completed, threshold=t["min_completed"],
+    planned = c.fraction_completed is not None and bool(c.planned_steps)
+    if not planned and not by_callback:
+        return Outcome(None, {"reason": "no planned step count (max_steps) in the run's config"})
+    why = "; " + stopped_by_callback(es, c.val_metric) if by_callback else ""
+    facts = {"last": c.last_step, "planned": c.planned_steps, "frac": pct(c.fraction_completed), "why": why,
+             "of_plan": (f" of {c.planned_steps} planned ({pct(c.fraction_completed)}; threshold "
+                         f"{pct(t['min_completed'])})") if planned else " (no planned step count logged)",
+             "advice": ("The early-stopping callback ended the run on purpose: judge and use its best checkpoint, "
+                        "not the last one") if by_callback else
+                       f"Finish the planned training: resume from the last checkpoint up to {c.planned_steps} steps",
+             "flags": "" if by_callback else f"--resume --max-steps {c.planned_steps}"}
+    ev = Evidence(metric=c.loss_metric, measured=c.fraction_completed if planned else None,
+                  threshold=t["min_completed"],
                   window=(c.last_step, c.last_step) if c.last_step is not None else None, plot="loss.png")
-    # stopped on purpose by the callback: reported, but it is the plan working, not a cut run
-    return Outcome(c.fraction_completed < t["min_completed"], facts, ev, Severity.LOW if by_callback else None)
+    # stopped on purpose by the callback: reported, but it is the plan working, not a cut run,
+    # and its advice moves no knob (never "resume to the plan" beside the callback's stop)
+    fired = c.fraction_completed < t["min_completed"] if planned else True
+    return Outcome(fired, facts, ev, Severity.LOW if by_callback else None, actions=() if by_callback else None)
 
 
 HND401 = Rule(
@@ -46,16 +66,18 @@ HND401 = Rule(
     severity=Severity.MEDIUM, area="convergence", reads=("convergence",), needs=("planned_steps",),
     check=check_stopped_early,
     thresholds=(T("min_completed", 0.9, "fraction of the planned steps that counts as finished"),),
-    message="the run stopped at step {last} of {planned} planned ({frac}; threshold {tp_min_completed}){why}.",
+    message="the run stopped at step {last}{of_plan}{why}.",
     pass_message="the run reached step {last} of {planned} planned ({frac}).",
-    recommendation="Finish the planned training: resume from the last checkpoint up to {planned} steps",
-    flags=("--resume --max-steps {planned}",), actions=("max_steps:up",),
+    recommendation="{advice}",
+    flags=("{flags}",), actions=("max_steps:up",),
     expect="the last step at 90% or more of the plan (HND401 passes)",
     risk="More compute; if an early-stopping callback stopped the run, resuming trains past the best validation point.",
     doc=RuleDoc(
         what="Compares the last logged step with the planned steps (max_steps in the config, LLaMA-Factory's "
-             "total_steps, a progress bar's N/M). A run stopped by an EarlyStoppingCallback (its saved patience "
-             "counter reached its patience) is reported as such, at low severity.",
+             "total_steps, a progress bar's N/M). A run stopped by an early-stopping callback (HF's "
+             "EarlyStoppingCallback in trainer_state.json, Lightning's EarlyStopping in its checkpoints: the "
+             "patience counter reached its patience) is reported as such at low severity, with the metric, "
+             "the count against the patience and the best value, even without a planned step count.",
         why="A run cut short is judged before its schedule finished: unannealed (HND203) and often still "
             "improving (HND402). Its samples say little about the recipe.",
         example="HND401 the run stopped at step 32,800 of 100,000 planned (32.8%; threshold 0.9).",

@@ -17,7 +17,8 @@ What a checkpoint may hold, in the layouts met in practice:
   `scheduler`/`lr_scheduler`, `step`/`global_step`/`iter_num`, `config`/`args`/`model_args`
   (nanoGPT, our reference trainer, most hand-written loops);
 - Lightning: `state_dict`, `optimizer_states` (list), `lr_schedulers` (list),
-  `global_step`, `hyper_parameters`;
+  `global_step`, `hyper_parameters`, and `callbacks` (each callback's state by its key, e.g.
+  EarlyStopping's wait_count / patience / stopped_epoch: kept as scalars);
 - a bare optimizer state dict (Hugging Face `optimizer.pt`). In a Hugging Face
   `checkpoint-N/` folder with one weights file, `optimizer.pt` and `scheduler.pt` are folded
   into that file's summary (one summary per checkpoint); `rng_state*.pth` is skipped.
@@ -383,8 +384,18 @@ def summarize(obj: Any, path: Path) -> tuple[CheckpointSummary, list[LoadWarning
     return CheckpointSummary(
         path=str(path), step=step, config=config, param_groups=param_groups,
         scheduler=_small(scheduler) if isinstance(scheduler, dict) else None,
-        tensors=tensors, optimizer_moments=moments, format="torch",
+        tensors=tensors, optimizer_moments=moments, format="torch", callbacks=_callbacks(obj),
     ), warnings
+
+
+def _callbacks(obj: dict) -> dict[str, dict[str, Any]] | None:
+    """Lightning's `callbacks` entry: each callback's state (EarlyStopping's wait_count,
+    patience, stopped_epoch, best_score...), scalars only, at most _MAX_LIST callbacks."""
+    cbs = obj.get("callbacks")
+    if not isinstance(cbs, dict):
+        return None
+    out = {str(k)[:300]: _small(v) for k, v in list(cbs.items())[:_MAX_LIST] if isinstance(v, dict)}
+    return out or None
 
 
 def _parts(obj: dict, path: Path | None = None, warnings: list[LoadWarning] | None = None,
