@@ -133,6 +133,9 @@ class TensorStats:
     zero_frac: float
     nan_count: int
     inf_count: int
+    #: L2 norm of each row, for an embedding matrix of at most ROW_LIMIT rows (a byte-level
+    #: model's 256): which token rows moved. None for every other tensor.
+    row_norms: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)

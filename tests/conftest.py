@@ -42,7 +42,7 @@ from hnet_diag.analyzers.noise import TransientSpike  # noqa: E402
 from hnet_diag.analyzers.ranks import RankDeparture, RankResult  # noqa: E402
 from hnet_diag.analyzers.lr_ratio import LRRatioResult  # noqa: E402
 from hnet_diag.analyzers.warmup import WarmupResult  # noqa: E402
-from hnet_diag.analyzers.weights import NonFiniteTensor, WeightsResult, ZeroTensor  # noqa: E402
+from hnet_diag.analyzers.weights import ComponentStats, Drift, NonFiniteTensor, WeightsResult, ZeroTensor  # noqa: E402
 from hnet_diag.analyzers.spikes import Spike  # noqa: E402
 from hnet_diag.run import Run, TrainingSettings  # noqa: E402
 
@@ -387,12 +387,29 @@ RANKS_OK = RankResult(ranks=(0, 1, 2, 3), metrics=("loss", "grad_norm"), noise=(
 RANKS_BAD = RankResult(ranks=(0, 1, 2, 3), metrics=("loss", "grad_norm"), noise=(("loss", 0.25), ("grad_norm", 0.001)),
                        departures=(RankDeparture("loss", 2, 60, 115, 54, 120, 6.79, 62.6, 7.9, 60, 3.23, 0.0494, 0),))
 
-WEIGHTS_OK = WeightsResult(checkpoint="ckpt/step_000300.pt", step=300, n_checkpoints=1, n_tensors=65, n_moments=130,
-                           candidates="optimizer-trained")
+WEIGHTS_OK = WeightsResult(checkpoint="ckpt/step_000300.pt", step=300, n_checkpoints=2, n_tensors=65, n_moments=130,
+                           candidates="optimizer-trained",
+                           components=(
+                               ComponentStats(0, "encoder", 8, 9000, 3.0, 0.03, 0.3, 2.9, 0.093, 1.44, 1.14),
+                               ComponentStats(1, "encoder", 8, 9000, 2.0, 0.02, 0.2, 1.9, 0.064, 0.69, 0.77),
+                               ComponentStats(2, "main", 12, 50000, 7.0, 0.03, 0.265, 7.0, 0.033, None, 1.0),
+                           ),
+                           drift_steps=(150, 300),
+                           drift_stages=(Drift(0, "all", 10.0, 9.8, 0.98, -0.02), Drift(1, "all", 6.0, 6.2, 1.03, 0.03)))
 WEIGHTS_BAD = WeightsResult(checkpoint="ckpt/step_000300.pt", step=300, n_checkpoints=1, n_tensors=65, n_moments=130,
                             candidates="optimizer-trained",
                             non_finite=(NonFiniteTensor("backbone.residual_proj.weight", "weight", 3, 0, 1024),),
                             still_zero=(ZeroTensor("backbone.residual_proj.bias", 0, "residual", 32, 0.0),))
+# a run whose stage-1 routing stopped learning (the shape of --warmup-steps 0 --learning-rate 0.1)
+WEIGHTS_DEPART = WeightsResult(checkpoint="ckpt/step_000150.pt", step=150, n_checkpoints=3, n_tensors=65, n_moments=130,
+                            candidates="optimizer-trained",
+                            components=(
+                                ComponentStats(0, "encoder", 8, 9000, 3.0, 0.03, 0.3, 2.9, 0.031, 1.2, 1.1),
+                                ComponentStats(1, "routing", 2, 4608, 9.0, 0.13, 0.032, 9.0, 0.133, 0.8, 0.148),
+                                ComponentStats(2, "main", 12, 50000, 7.0, 0.03, 0.25, 7.0, 0.031, None, 0.95),
+                            ),
+                            drift_steps=(50, 150),
+                            drift_stages=(Drift(0, "all", 10.0, 10.4, 1.04, 0.04), Drift(1, "all", 6.0, 3.0, 0.5, -0.5)))
 
 #: a chunker that cuts only inside words: every boundary between two letters of a word
 _MIDWORD_TEXT = b"the quick brown fox jumps over the lazy dog " * 10
@@ -436,4 +453,6 @@ BAD = {
     "HND601": ({"ranks": RANKS_BAD}, ["rank 2", "step 60", "679.0%", "threshold 25.0%"]),
     "HND701": ({"weights": WEIGHTS_BAD}, ["step 300", "backbone.residual_proj.weight (3 NaN, 0 Inf of 1024)"]),
     "HND702": ({"weights": WEIGHTS_BAD}, ["step 300", "backbone.residual_proj.bias (32 entries)", "exactly 0"]),
+    "HND703": ({"weights": WEIGHTS_DEPART}, ["stage 1 routing update proxy 0.032", "0.148x the median"]),
+    "HND704": ({"weights": WEIGHTS_DEPART}, ["step 50", "step 150", "stage 1's weight matrices shrank to 0.5x"]),
 }

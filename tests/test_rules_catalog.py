@@ -20,7 +20,7 @@ PINNED_PROBLEM_CODES = (
     "HND401", "HND402", "HND403", "HND404", "HND405", "HND406", "HND407",
     "HND501", "HND502", "HND503", "HND504",
     "HND601",
-    "HND701", "HND702",
+    "HND701", "HND702", "HND703", "HND704",
 )
 PINNED_POSITIVE_CODES = ("HND901", "HND902", "HND903", "HND904", "HND905", "HND906", "HND907", "HND908", "HND909")
 PINNED_NAMES = {
@@ -32,7 +32,8 @@ PINNED_NAMES = {
     "HND401": "stopped-early", "HND402": "loss-still-improving", "HND403": "overfitting",
     "HND404": "divergence-or-nonfinite", "HND405": "loss-spikes", "HND501": "sampling-too-random",
     "HND502": "no-repetition-penalty", "HND503": "generation-longer-than-context", "HND504": "decoding-mismatch",
-    "HND701": "nonfinite-weights", "HND702": "parameters-never-moved",
+    "HND701": "nonfinite-weights", "HND702": "parameters-never-moved", "HND703": "stage-departs",
+    "HND704": "weights-drift",
 }
 
 

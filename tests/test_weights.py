@@ -123,4 +123,141 @@ def test_the_json_report_quotes_the_tensors_and_the_step_threshold_keeps_an_earl
     assert measured["step"] == 12 and [z["name"] for z in measured["still_zero"]] == [RESIDUAL, "backbone.residual_proj.bias"]
     assert {(c["stage"], c["component"]) for c in measured["components"]} >= {(0, "residual"), (2, "main")}
     checks = {c["code"]: c["status"] for c in report("--threshold", "HND702.min_steps=13")["checks"]}
-    assert checks == {"HND701": "pass", "HND702": "no-data"}
+    assert checks == {"HND701": "pass", "HND702": "no-data", "HND703": "no-data", "HND704": "no-data"}
+
+
+# -- per-stage comparison, embedding rows, drift (a real run with optimizer state and two checkpoints)
+@pytest.fixture(scope="session")
+def two_checkpoints(tmp_path_factory):
+    """A real 24-step run of the micro model with Adam moments and checkpoints at steps 12 and 24."""
+    out = tmp_path_factory.mktemp("two_ckpt") / "run"
+    cfg = TrainConfig(batch_size=2, seq_len=64, max_steps=24, eval_every=12, save_every=12)
+    train(cfg, str(MICRO), out, quiet=True, device="cpu")
+    return out
+
+
+def test_the_update_proxy_compares_every_group_with_its_peers_when_moments_are_there(two_checkpoints):
+    from hnet_diag.analyzers.weights import MIN_PEER_NUMEL
+
+    w = analyze_weights(load_run(two_checkpoints))
+    assert w.update_proxy_note == "" and w.n_moments == 2 * w.n_tensors
+    compared = [c for c in w.components if c.proxy_vs_peers is not None]
+    assert {c.component for c in compared} >= {"embeddings", "encoder", "routing", "decoder", "main", "head"}
+    for c in compared:  # each ratio is against the median of the *other* groups
+        others = sorted(o.update_proxy for o in w.components if o is not c and o.numel >= MIN_PEER_NUMEL)
+        mid = len(others) // 2
+        median = others[mid] if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
+        assert c.proxy_vs_peers == pytest.approx(c.update_proxy / median)
+    # a 16-entry pad vector is too small for a stable proxy and is no one's peer
+    assert all(c.proxy_vs_peers is None for c in w.components if c.numel < MIN_PEER_NUMEL)
+    # the same component in the other stage: stage 0's encoder against stage 1's
+    enc = {c.stage: c for c in w.components if c.component == "encoder"}
+    assert enc[0].rms_vs_peers == pytest.approx(enc[0].matrix_rms / enc[1].matrix_rms)
+
+
+def test_without_adam_moments_the_analyzer_says_there_is_no_update_proxy():
+    w = analyze_weights(load_run(HEALTHY_CKPT.parent.parent))
+    assert all(c.update_proxy is None and c.proxy_vs_peers is None for c in w.components)
+    assert "no Adam moments" in w.update_proxy_note
+    f = _all_findings(HEALTHY_CKPT.parent.parent)["HND703"]
+    assert f.status.value == "pass" and "no update proxy" in f.message
+
+
+def test_embedding_rows_never_selected_have_an_exactly_zero_second_moment(two_checkpoints):
+    w = analyze_weights(load_run(two_checkpoints))
+    e = w.embedding_rows
+    assert e.basis == "optimizer" and e.n_rows == 256
+    # tinyshakespeare is ASCII: no row of a byte >= 128 can have received a gradient ...
+    assert set(range(128, 254)) <= set(e.unseen)
+    # ... while 'e', ' ', and the BOS byte every document starts with did
+    assert not {ord("e"), ord(" "), 254} & set(e.unseen)
+    assert "-253" in e.unseen_text and e.n_unseen_ascii == sum(1 for i in e.unseen if i < 128)
+
+
+def test_embedding_rows_follow_the_training_data_when_the_checkpoint_has_no_moments():
+    from hnet_diag.trainer.data import bundled_corpus
+
+    from hnet_diag.analyzers import analyze_weights as with_data  # the package-level one reads the data
+
+    w = with_data(load_run(HEALTHY_CKPT.parent.parent))
+    e = w.embedding_rows
+    present = set(bundled_corpus().read_bytes()) | {254}
+    assert e.basis == "data" and "tinyshakespeare" in e.basis_note
+    assert set(e.unseen) == set(range(256)) - present
+    # the pure analyzer without the data cannot tell, and says so
+    from hnet_diag.analyzers.weights import analyze_weights as pure
+
+    assert pure(load_run(HEALTHY_CKPT.parent.parent)).embedding_rows.basis == "none"
+
+
+def test_drift_compares_the_oldest_and_the_newest_checkpoint_per_stage(two_checkpoints):
+    w = analyze_weights(load_run(two_checkpoints))
+    assert w.n_checkpoints == 2 and w.drift_steps == (12, 24)
+    first = torch.load(two_checkpoints / "checkpoints" / "step_000012.pt", weights_only=True)["model"]
+    last = torch.load(two_checkpoints / "checkpoints" / "step_000024.pt", weights_only=True)["model"]
+    from hnet_diag.sources.stage_map import locate
+
+    def stage_norm(sd, stage):
+        return math.sqrt(sum(float(t.double().norm()) ** 2 for n, t in sd.items()
+                             if t.dim() >= 2 and t.is_floating_point() and locate(n)[0] == stage))
+
+    for d in w.drift_stages:
+        assert d.norm_first == pytest.approx(stage_norm(first, d.stage), rel=1e-9)
+        assert d.growth == pytest.approx(stage_norm(last, d.stage) / stage_norm(first, d.stage), rel=1e-9)
+    # 12 steps apart is below HND704's min_steps_apart: no verdict, with the reason
+    f = _all_findings(two_checkpoints)["HND704"]
+    assert f.status.value == "no-data" and "12 steps apart" in f.message
+    f = _all_findings(two_checkpoints, "HND704.min_steps_apart=10")["HND704"]
+    assert f.status.value == "pass" and "between step 12 and step 24" in f.message
+
+
+def test_the_report_shows_the_weights_table_plot_and_claims_and_the_json_the_measurements(two_checkpoints, tmp_path):
+    out = tmp_path / "rep"
+    cli_main(["analyze", str(two_checkpoints), "-o", str(out / "report.md")])
+    text = (out / "report.md").read_text()
+    assert (out / "plots" / "weights.png").stat().st_size > 1000
+    assert "![Weight-matrix RMS per stage" in text and "| stage | component | matrix RMS |" in text
+    assert "Embedding rows never trained" in text and "-253" in text
+    assert "Matrix norm growth per stage, step 12 -> 24" in text
+    init = next(line for line in text.splitlines() if line.startswith("| Weight initialization is appropriate"))
+    arch = next(line for line in text.splitlines() if line.startswith("| Architecture is well-designed"))
+    assert "not checked" not in init and "residual projections moved" in init
+    assert "widths 32/48/64" in arch and "cannot show" in arch
+    cli_main(["analyze", str(two_checkpoints), "--no-plots", "--format", "json", "-o", str(tmp_path / "r.json")])
+    doc = json.loads((tmp_path / "r.json").read_text())["weights"]
+    assert doc["drift_steps"] == [12, 24] and {d["stage"] for d in doc["drift_stages"]} == {0, 1, 2}
+    assert doc["embedding_rows"]["basis"] == "optimizer" and 200 in doc["embedding_rows"]["unseen"]
+    assert all("proxy_vs_peers" in c and "matrix_rms" in c for c in doc["components"])
+
+
+def test_the_claims_are_contradicted_by_a_checkpoint_with_a_nan_tensor(tmp_path):
+    from hnet_diag.rules.claims import check_claims
+
+    def poison(ck):
+        ck["model"][RESIDUAL][0, 0] = float("nan")
+
+    run = _copy_with(tmp_path, HEALTHY_CKPT, poison)
+    d = diagnose(load_run(run))
+    init = next(c for c in check_claims(d.findings, d.results) if c.claim.startswith("Weight initialization"))
+    assert init.verdict == "contradicted" and RESIDUAL in init.evidence
+
+
+def _all_findings(path, *thresholds) -> dict:
+    from hnet_diag.settings_file import ProjectSettings  # noqa: F401 - imported for its side effects only if needed
+
+    run = load_run(path)
+    if thresholds:
+        out = Path(path).parent / "t.json"
+        cli_main(["analyze", str(path), "--no-plots", "--format", "json", "-o", str(out), "--select", "HND7",
+                  *[x for t in thresholds for x in ("--threshold", t)]])
+        doc = json.loads(out.read_text())
+        return {c["code"]: _Checked(c) for c in doc["checks"]}
+    return {f.code: f for f in diagnose(run).findings}
+
+
+class _Checked:
+    """A JSON check entry read like a Finding (status.value, message)."""
+
+    def __init__(self, c: dict):
+        self.message = c.get("message", "")
+        self.status = type("S", (), {"value": c["status"]})()

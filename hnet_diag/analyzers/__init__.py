@@ -5,6 +5,9 @@
     results = analyze_all(load_run("runs/exp1"))
     results["gradients"].spikes
 
+    from hnet_diag.analyzers import analyze_weights  # the checkpoint's weights, with .plot()
+    analyze_weights(load_run("runs/exp1")).plot()
+
 Each module is also usable alone (`hnet_diag.analyzers.spikes.detect_spikes(series)`).
 Results measure and never judge: thresholds of judgement live in `hnet_diag.rules`.
 """
@@ -42,7 +45,18 @@ HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding", "
 INPUTS: dict[str, tuple[str, str]] = {
     "decoding": ("hnet_diag.sources.reference_model", "decoding_input"),
     "boundaries": ("hnet_diag.sources.reference_model", "boundary_input"),
+    "weights": ("hnet_diag.sources.training_bytes", "weights_input"),
 }
+
+
+def analyze_weights(run: Any) -> Any:
+    """The weights analyzer on `run`, with the run's training data read to tell the embedding
+    rows it trained (notebook use): `analyze_weights(load_run("runs/x")).plot()`.
+
+    `hnet_diag.analyzers.weights.analyze_weights(run, data_bytes)` is the pure function
+    underneath; this one prepares its input as a report does (`INPUTS["weights"]`).
+    """
+    return analyzer("weights")(run)
 
 
 def analyzer(name: str) -> Callable[[Any], Any]:

@@ -109,7 +109,8 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
         area_plots = [{"file": fname, "caption": caption} for fname, _k, caption, a in PLOTS if a == key and fname in plots]
         extra = boundary_context(d) if key == "load balance" else None
         if rows or area_plots:
-            areas.append({"title": title, "rows": rows, "plots": area_plots, "boundaries": extra})
+            areas.append({"title": title, "rows": rows, "plots": area_plots, "boundaries": extra,
+                          "weights": weights_context(d.results.weights) if key == "weights" else None})
 
     claims = [
         {"claim": cell(c.claim), "verdict_label": c.label, "evidence": cell(c.evidence)}
@@ -195,6 +196,41 @@ def boundary_context(d: "Diagnosis") -> dict[str, Any] | None:
     return {"source": b.source, "n_bytes": b.n_bytes, "window": b.window, "step": b.checkpoint_step,
             "rows": rows, "shown": min(REPORT_MAP_BYTES, b.n_bytes),
             "maps": [{"stage": s.stage, "text": b.marked(s.stage, REPORT_MAP_BYTES)} for s in b.stages]}
+
+
+def weights_context(w: Any) -> dict[str, Any] | None:
+    """The weights area's table and notes (analyzers/weights.py), or None without a checkpoint."""
+    if w is None or not w.ok or not w.components:
+        return None
+    drift = {(x.stage, x.component): x.growth for x in w.drift}
+    rows = [{
+        "stage": "—" if c.stage is None else c.stage, "component": c.component, "matrix_rms": fmt(c.matrix_rms),
+        "rms_vs_peers": fmt(c.rms_vs_peers) + ("x" if c.rms_vs_peers is not None else ""),
+        "update_proxy": fmt(c.update_proxy),
+        "proxy_vs_peers": fmt(c.proxy_vs_peers) + ("x" if c.proxy_vs_peers is not None else ""),
+        "drift": (fmt(drift[(c.stage, c.component)]) + "x") if drift.get((c.stage, c.component)) is not None else "—",
+    } for c in w.components if c.matrix_rms is not None or c.update_proxy is not None]
+    notes = []
+    if w.update_proxy_note:
+        notes.append(f"No update proxy: {w.update_proxy_note.split(', so')[0]}.")
+    e = w.embedding_rows
+    if e is not None:
+        if e.basis == "none":
+            notes.append(f"Embedding rows ({e.n_rows}): {e.basis_note}.")
+        else:
+            notes.append(
+                f"Embedding rows never trained: {len(e.unseen)} of {e.n_rows} ({e.basis_note}): "
+                f"{cell(e.unseen_text) or 'none'}; {e.n_unseen_ascii} of them below 128 (ASCII). Row norm median "
+                f"{fmt(e.unseen_norm_median)} unseen vs {fmt(e.seen_norm_median)} trained. A byte-level model never "
+                "shown a byte keeps that row at its initialisation (shrunk only by weight decay); for text without "
+                "non-ASCII bytes that is normal, and such a byte in a prompt reaches the model as noise.")
+    if w.drift_stages:
+        notes.append(f"Matrix norm growth per stage, step {w.drift_steps[0]} -> {w.drift_steps[1]}: "
+                     + ", ".join(f"stage {x.stage} {fmt(x.growth)}x" for x in w.drift_stages) + ".")
+    elif w.drift_note:
+        notes.append(f"No drift: {w.drift_note.split(': no drift')[0]}.")
+    return {"step": w.step, "n_tensors": w.n_tensors, "n_moments": w.n_moments, "rows": rows,
+            "drift_steps": w.drift_steps, "notes": notes}
 
 
 def report_title(d: "Diagnosis") -> str:

@@ -22,6 +22,8 @@ PLOTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("boundaries.png", ("boundaries",), "Chunk boundaries per stage on the reference passage (dark) against word "
                                         "starts (shaded)", "load balance"),
     ("ranks.png", ("ranks",), "Loss per rank (the departing rank highlighted)", "loss"),
+    ("weights.png", ("weights",), "Weight-matrix RMS per stage and component (newest checkpoint; outlined: the "
+                                  "oldest), with Adam's update proxy where the checkpoint holds moments", "weights"),
 )
 
 

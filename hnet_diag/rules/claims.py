@@ -187,6 +187,75 @@ def claim_no_repetition_penalty(f: Findings, r: Results) -> ClaimCheck:
     return ClaimCheck(claim, "supported" if fired else "contradicted", f["HND502"].message, ("HND502",))
 
 
+def _weights_facts(f: Findings, codes: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(messages of the weights rules that fired, of those that passed), in code order."""
+    fired = [f[c].message for c in codes if _fired(f, c)]
+    passed = [f[c].message for c in codes if _fired(f, c) is False]
+    return fired, passed
+
+
+def claim_weight_init(f: Findings, r: Results) -> ClaimCheck:
+    """Held against the checkpoint: it shows where the weights went, not where they started."""
+    claim = "Weight initialization is appropriate (residual scaling prevents explosion)"
+    codes = ("HND701", "HND702", "HND703")
+    w = r.weights
+    if not _ok(w) or _fired(f, "HND701") is None:
+        return ClaimCheck(claim, "no-data", "no checkpoint with weights to check", codes)
+    fired, _ = _weights_facts(f, codes)
+    residual = [c for c in w.components if c.component == "residual"]
+    res = ", ".join(f"stage {c.stage} {g(c.weight_norm)}" for c in residual)
+    limits = ("The checkpoint shows the trained weights, not the initial ones: it can show that nothing blew up "
+              "or stayed at its initialisation, not that another init would not have trained better.")
+    if fired:
+        return ClaimCheck(claim, "contradicted", " ".join(fired) + " " + limits, codes)
+    e = w.embedding_rows
+    emb = (f" Embedding rows: median norm {g(e.seen_norm_median)} for trained rows"
+           + (f", {g(e.unseen_norm_median)} for the {len(e.unseen)} rows never trained (still at their init)"
+              if e.unseen and e.unseen_norm_median is not None else "") + "."
+           if e is not None and e.seen_norm_median is not None else "")
+    top = max(w.components, key=lambda c: c.matrix_rms or 0.0)
+    return ClaimCheck(claim, "supported",
+                      f"at step {w.step}, every weight and moment is finite, no trained tensor is still exactly zero, "
+                      f"and no stage departs from its peers (HND703: {f['HND703'].message if 'HND703' in f else '?'})"
+                      + (f" The zero-initialised residual projections moved: norms {res}." if res else "")
+                      + f" Largest matrix RMS {g(top.matrix_rms)} (stage {top.stage} {top.component})." + emb
+                      + " " + limits, codes)
+
+
+def claim_architecture(f: Findings, r: Results) -> ClaimCheck:
+    """What the checkpoint and config can show about the design: layout constraints and that every part trains."""
+    claim = "Architecture is well-designed (hierarchy, attention, routing)"
+    codes = ("HND702", "HND703")  # compression (HND302/303) is how training went, not the design
+    w, m = r.weights, r.model
+    if not _ok(w) or not w.components:
+        return ClaimCheck(claim, "no-data", "no checkpoint with weights to check", codes)
+    stages = sorted({c.stage for c in w.components if c.stage is not None})
+    numel = {s: sum(c.numel for c in w.components if c.stage == s) for s in stages}
+    total = sum(numel.values()) or 1
+    share = ", ".join(f"stage {s} {pct(numel[s] / total)}" for s in stages)
+    widths = tuple(m.d_model) if m is not None and m.d_model else ()
+    problems = []
+    if widths and any(b < a for a, b in zip(widths, widths[1:])):
+        problems.append(f"widths {'/'.join(str(x) for x in widths)} shrink inward (the paper's inner stages are at "
+                        "least as wide as the outer ones)")
+    fired, _ = _weights_facts(f, codes)
+    problems += fired
+    width_text = (f"widths {'/'.join(str(x) for x in widths)} (inner at least as wide as outer)"
+                  if widths and not any(b < a for a, b in zip(widths, widths[1:])) else "")
+    limits = ("What the checkpoint cannot show: whether another layout, depth or width would learn better; "
+              "that takes a comparison run (hnet-diag compare).")
+    if problems:
+        return ClaimCheck(claim, "contradicted", "; ".join(problems) + ". " + limits, codes)
+    parts = [p for p in (f"{len(stages)} hierarchy level(s)", width_text, f"parameters {share}") if p]
+    routing = [c for c in w.components if c.component == "routing"]
+    trains = ("every stage's routing and residual projection trained (none still at zero)"
+              if routing else "no trained tensor still at zero")
+    return ClaimCheck(claim, "supported",
+                      f"{', '.join(parts)}; {trains}, and no stage departs from the others in weight scale or update "
+                      "size" + (", and compression and routing show no finding" if _fired(f, "HND302") is False else "")
+                      + ". Supported only as far as this goes. " + limits, codes)
+
+
 CLAIMS: tuple[Callable[[Findings, Results], ClaimCheck], ...] = (
     claim_gradient_explosion,
     claim_multipliers_aggressive,
@@ -197,6 +266,8 @@ CLAIMS: tuple[Callable[[Findings, Results], ClaimCheck], ...] = (
     claim_sampling_random,
     claim_no_repetition_penalty,
     claim_load_balance_from_ratio_loss,
+    claim_weight_init,
+    claim_architecture,
 )
 
 

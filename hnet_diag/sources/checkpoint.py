@@ -57,6 +57,8 @@ from .untrusted import check_tree, checked_step, json_loads, open_regular
 
 #: elements converted to float64 at a time (8 MB)
 CHUNK = 1 << 20
+#: embedding matrices with at most this many rows also get per-row norms (TensorStats.row_norms)
+ROW_LIMIT = 4096
 
 MODEL_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optim", "optimizer_state")
@@ -597,10 +599,12 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
                        nan_count=st.nan_count * repeat, inf_count=st.inf_count * repeat)
     from . import fast_stats
 
+    rows = _row_norms(tensor) if component == "embeddings" else None
     fast = fast_stats.moments(tensor) if numel else None  # one compiled pass, same definitions
     if fast is not None:
         count, mean, m2, sumsq, max_abs, zeros, nans, infs = fast
-        return _stats(name, stage, component, shape, dtype, numel, count, mean, m2, sumsq, max_abs, zeros, nans, infs)
+        return replace(_stats(name, stage, component, shape, dtype, numel, count, mean, m2, sumsq, max_abs, zeros,
+                              nans, infs), row_norms=rows)
     flat = tensor.detach().reshape(-1)
     count = 0  # finite entries
     mean = m2 = sumsq = 0.0
@@ -641,7 +645,26 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
             count = total
     finally:
         torch.set_num_threads(threads)
-    return _stats(name, stage, component, shape, dtype, numel, count, mean, m2, sumsq, max_abs, zeros, nans, infs)
+    return replace(_stats(name, stage, component, shape, dtype, numel, count, mean, m2, sumsq, max_abs, zeros, nans,
+                          infs), row_norms=rows)
+
+
+def _row_norms(tensor: Any) -> tuple[float, ...] | None:
+    """Per-row L2 norms of a 2-D embedding matrix (float64), or None past ROW_LIMIT rows.
+
+    Which rows moved tells which tokens (for a byte-level model: which byte values) the
+    training data held: a row no input ever selected gets no gradient. NaN entries make
+    their row's norm NaN, as they should.
+    """
+    import torch
+
+    if tensor.dim() != 2 or not 0 < tensor.shape[0] <= ROW_LIMIT or not tensor.is_floating_point():
+        return None
+    step = max(1, CHUNK // max(1, tensor.shape[1]))  # rows per float64 chunk: one chunk of memory at a time
+    out: list[float] = []
+    for start in range(0, tensor.shape[0], step):
+        out.extend(tensor[start:start + step].detach().to(torch.float64).norm(dim=1).tolist())
+    return tuple(out)
 
 
 def _stats(name: str, stage: int | None, component: str, shape: tuple[int, ...], dtype: str, numel: int, count: int,
