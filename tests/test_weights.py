@@ -242,22 +242,9 @@ def test_the_claims_are_contradicted_by_a_checkpoint_with_a_nan_tensor(tmp_path)
     assert init.verdict == "contradicted" and RESIDUAL in init.evidence
 
 
-def _all_findings(path, *thresholds) -> dict:
-    from hnet_diag.settings_file import ProjectSettings  # noqa: F401 - imported for its side effects only if needed
+def _all_findings(path, *thresholds: str) -> dict:
+    """Every HND7xx finding of the run, judged as `analyze --threshold ...` would."""
+    from hnet_diag.diagnosis import diagnose_path
 
-    run = load_run(path)
-    if thresholds:
-        out = Path(path).parent / "t.json"
-        cli_main(["analyze", str(path), "--no-plots", "--format", "json", "-o", str(out), "--select", "HND7",
-                  *[x for t in thresholds for x in ("--threshold", t)]])
-        doc = json.loads(out.read_text())
-        return {c["code"]: _Checked(c) for c in doc["checks"]}
-    return {f.code: f for f in diagnose(run).findings}
-
-
-class _Checked:
-    """A JSON check entry read like a Finding (status.value, message)."""
-
-    def __init__(self, c: dict):
-        self.message = c.get("message", "")
-        self.status = type("S", (), {"value": c["status"]})()
+    _run, d = diagnose_path(path, thresholds=thresholds)
+    return {f.code: f for f in d.findings if f.code.startswith("HND7")}
