@@ -248,3 +248,19 @@ def _all_findings(path, *thresholds: str) -> dict:
 
     _run, d = diagnose_path(path, thresholds=thresholds)
     return {f.code: f for f in d.findings if f.code.startswith("HND7")}
+
+
+def test_the_no_warmup_fixture_checkpoint_departs_by_stage_and_no_ratio_loss_does_not():
+    """Committed checkpoints without Adam moments: only the matrix RMS is compared. The run with
+    --warmup-steps 0 --learning-rate 0.1 (stage 1 routing collapsed) pulls stage 0's matrices far
+    above stage 1's; the run without the ratio loss is broken in compression only, not in weights."""
+    runs = ROOT / "fixtures" / "runs"
+    f = _all_findings(runs / "no_warmup")["HND703"]
+    assert f.is_alarm and f.severity.value == "medium"
+    assert "stage 0 encoder matrix RMS" in f.message and "stage 1 encoder matrix RMS" in f.message
+    w = analyze_weights(load_run(runs / "no_warmup"))
+    enc = {c.stage: c for c in w.components if c.component == "encoder"}
+    assert enc[0].rms_vs_peers == pytest.approx(enc[0].matrix_rms / enc[1].matrix_rms) and enc[0].rms_vs_peers > 4
+    assert f.evidence.measured == pytest.approx(enc[0].rms_vs_peers) and f.evidence.threshold == 4
+    quiet = _all_findings(runs / "no_ratio_loss")["HND703"]
+    assert quiet.status.value == "pass" and "no update proxy" in quiet.message
