@@ -264,3 +264,20 @@ def test_the_no_warmup_fixture_checkpoint_departs_by_stage_and_no_ratio_loss_doe
     assert f.evidence.measured == pytest.approx(enc[0].rms_vs_peers) and f.evidence.threshold == 4
     quiet = _all_findings(runs / "no_ratio_loss")["HND703"]
     assert quiet.status.value == "pass" and "no update proxy" in quiet.message
+
+
+def test_training_data_that_is_not_on_this_machine_leaves_the_embedding_rows_unjudged_with_the_reason(tmp_path):
+    import os
+
+    from hnet_diag.analyzers import analyze_weights as with_data
+
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)  # a named pipe would block a reader forever: it is not a regular file, so it is not read
+    for data, reason in ((["/nonexistent/corpus.txt"], "/nonexistent/corpus.txt is not on this machine"),
+                         ([str(fifo)], "pipe.txt is not on this machine")):
+        def point_elsewhere(ck, data=data):
+            ck["config"]["training"]["data"] = data
+
+        run = _copy_with(tmp_path / data[0].strip("/").replace("/", "_"), HEALTHY_CKPT, point_elsewhere)
+        e = with_data(load_run(run)).embedding_rows
+        assert e.basis == "none" and e.unseen == () and reason in e.basis_note

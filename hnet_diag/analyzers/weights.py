@@ -207,8 +207,9 @@ def analyze_weights(run: Any, data_bytes: Any = None) -> WeightsResult:
     with its data bytes, as `hnet_diag.sources.training_bytes.weights_input` prepares it)
     may stand for both arguments.
     """
+    data_reason = ""
     if hasattr(run, "run") and hasattr(run, "data_bytes") and data_bytes is None:
-        run, data_bytes = run.run, run.data_bytes
+        run, data_bytes, data_reason = run.run, run.data_bytes, getattr(run, "reason", "")
     ckpts = [c for c in getattr(run, "checkpoints", None) or () if c.tensors or c.optimizer_moments]
     if not ckpts:
         return WeightsResult.no_data("no checkpoint with weights in the run")
@@ -239,7 +240,7 @@ def analyze_weights(run: Any, data_bytes: Any = None) -> WeightsResult:
         update_proxy_note="" if any(c.update_proxy is not None for c in components) else (
             "the checkpoint holds no Adam moments (saved without optimizer state), so there is no update proxy"
             if not moments else "no Adam moment could be matched to a weight by name, so there is no update proxy"),
-        embedding_rows=_embedding_rows(tensors, by_param, data_bytes),
+        embedding_rows=_embedding_rows(tensors, by_param, data_bytes, data_reason),
         drift=drift, drift_stages=drift_stages, drift_steps=drift_steps, drift_note=drift_note,
     )
 
@@ -324,7 +325,8 @@ def row_ranges(rows: tuple[int, ...] | list[int]) -> str:
     return ", ".join(out)
 
 
-def _embedding_rows(tensors: Any, by_param: dict[str, dict[str, Any]], data_bytes: Any) -> EmbeddingRows | None:
+def _embedding_rows(tensors: Any, by_param: dict[str, dict[str, Any]], data_bytes: Any,
+                    data_reason: str = "") -> EmbeddingRows | None:
     """Seen and unseen rows of the input embedding (see the module docstring)."""
     emb = next((t for t in tensors if t.component == "embeddings" and t.row_norms is not None), None)
     if emb is None:
@@ -339,7 +341,7 @@ def _embedding_rows(tensors: Any, by_param: dict[str, dict[str, Any]], data_byte
         unseen = tuple(i for i, c in enumerate(data_bytes.counts) if c == 0)
         basis, note = "data", f"byte values absent from the training data ({data_bytes.source})"
     else:
-        why = ("the checkpoint holds no Adam moments and the training data is not known"
+        why = (f"the checkpoint holds no Adam moments and {data_reason or 'the training data is not known'}"
                if data_bytes is None else f"the training data has {len(data_bytes.counts)} symbols, the embedding "
                                           f"{n} rows")
         return EmbeddingRows(emb.name, n, "none", f"cannot tell which rows trained: {why}",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 #: bytes read from the data files at most (the count then covers that prefix only)
-MAX_BYTES = 256 << 20
+MAX_BYTES = 64 << 20
 BLOCK = 8 << 20
 #: the bundled trainer's begin-of-document byte (trainer/data.py), an input at every document start
 BOS = 254
@@ -96,6 +96,12 @@ def training_bytes(run: Any) -> tuple[DataBytes | None, str]:
 
 
 def weights_input(run: Any) -> WeightsInput:
-    """The run with its training data's byte counts (when its config names readable files)."""
+    """The run with its training data's byte counts (when its config names readable files).
+
+    Without a checkpoint holding an embedding there is nothing to split into rows, so the
+    data is not read (a watched run is analysed again and again).
+    """
+    if not any(t.row_norms is not None for c in getattr(run, "checkpoints", None) or () for t in c.tensors):
+        return WeightsInput(run=run, reason="no checkpoint with a byte-level embedding")
     found, why = training_bytes(run)
     return WeightsInput(run=run, data_bytes=found, reason=why)
