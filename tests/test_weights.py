@@ -129,9 +129,10 @@ def test_the_json_report_quotes_the_tensors_and_the_step_threshold_keeps_an_earl
 # -- per-stage comparison, embedding rows, drift (a real run with optimizer state and two checkpoints)
 @pytest.fixture(scope="session")
 def two_checkpoints(tmp_path_factory):
-    """A real 24-step run of the micro model with Adam moments and checkpoints at steps 12 and 24."""
+    """A real healthy 100-step run of the micro model with Adam moments and checkpoints at steps 50 and 100
+    (batch 2 x 64 bytes: HND703 waits for 100 steps, HND704 for checkpoints 50 steps apart)."""
     out = tmp_path_factory.mktemp("two_ckpt") / "run"
-    cfg = TrainConfig(batch_size=2, seq_len=64, max_steps=24, eval_every=12, save_every=12)
+    cfg = TrainConfig(batch_size=2, seq_len=64, max_steps=100, eval_every=50, save_every=50)
     train(cfg, str(MICRO), out, quiet=True, device="cpu")
     return out
 
@@ -192,9 +193,9 @@ def test_embedding_rows_follow_the_training_data_when_the_checkpoint_has_no_mome
 
 def test_drift_compares_the_oldest_and_the_newest_checkpoint_per_stage(two_checkpoints):
     w = analyze_weights(load_run(two_checkpoints))
-    assert w.n_checkpoints == 2 and w.drift_steps == (12, 24)
-    first = torch.load(two_checkpoints / "checkpoints" / "step_000012.pt", weights_only=True)["model"]
-    last = torch.load(two_checkpoints / "checkpoints" / "step_000024.pt", weights_only=True)["model"]
+    assert w.n_checkpoints == 2 and w.drift_steps == (50, 100)
+    first = torch.load(two_checkpoints / "checkpoints" / "step_000050.pt", weights_only=True)["model"]
+    last = torch.load(two_checkpoints / "checkpoints" / "step_000100.pt", weights_only=True)["model"]
     from hnet_diag.sources.stage_map import locate
 
     def stage_norm(sd, stage):
@@ -204,11 +205,12 @@ def test_drift_compares_the_oldest_and_the_newest_checkpoint_per_stage(two_check
     for d in w.drift_stages:
         assert d.norm_first == pytest.approx(stage_norm(first, d.stage), rel=1e-9)
         assert d.growth == pytest.approx(stage_norm(last, d.stage) / stage_norm(first, d.stage), rel=1e-9)
-    # 12 steps apart is below HND704's min_steps_apart: no verdict, with the reason
-    f = _all_findings(two_checkpoints)["HND704"]
-    assert f.status.value == "no-data" and "12 steps apart" in f.message
-    f = _all_findings(two_checkpoints, "HND704.min_steps_apart=10")["HND704"]
-    assert f.status.value == "pass" and "between step 12 and step 24" in f.message
+    # a healthy run stays in its band; checkpoints closer than min_steps_apart give no verdict, with the reason
+    found = _all_findings(two_checkpoints)
+    assert found["HND704"].status.value == "pass" and "between step 50 and step 100" in found["HND704"].message
+    assert found["HND703"].status.value == "pass" and "update proxy at most" in found["HND703"].message
+    f = _all_findings(two_checkpoints, "HND704.min_steps_apart=60")["HND704"]
+    assert f.status.value == "no-data" and "50 steps apart" in f.message
 
 
 def test_the_report_shows_the_weights_table_plot_and_claims_and_the_json_the_measurements(two_checkpoints, tmp_path):
@@ -218,14 +220,14 @@ def test_the_report_shows_the_weights_table_plot_and_claims_and_the_json_the_mea
     assert (out / "plots" / "weights.png").stat().st_size > 1000
     assert "![Weight-matrix RMS per stage" in text and "| stage | component | matrix RMS |" in text
     assert "Embedding rows never trained" in text and "-253" in text
-    assert "Matrix norm growth per stage, step 12 -> 24" in text
+    assert "Matrix norm growth per stage, step 50 -> 100" in text
     init = next(line for line in text.splitlines() if line.startswith("| Weight initialization is appropriate"))
     arch = next(line for line in text.splitlines() if line.startswith("| Architecture is well-designed"))
     assert "not checked" not in init and "residual projections moved" in init
     assert "widths 32/48/64" in arch and "cannot show" in arch
     cli_main(["analyze", str(two_checkpoints), "--no-plots", "--format", "json", "-o", str(tmp_path / "r.json")])
     doc = json.loads((tmp_path / "r.json").read_text())["weights"]
-    assert doc["drift_steps"] == [12, 24] and {d["stage"] for d in doc["drift_stages"]} == {0, 1, 2}
+    assert doc["drift_steps"] == [50, 100] and {d["stage"] for d in doc["drift_stages"]} == {0, 1, 2}
     assert doc["embedding_rows"]["basis"] == "optimizer" and 200 in doc["embedding_rows"]["unseen"]
     assert all("proxy_vs_peers" in c and "matrix_rms" in c for c in doc["components"])
 
@@ -281,3 +283,24 @@ def test_training_data_that_is_not_on_this_machine_leaves_the_embedding_rows_unj
         run = _copy_with(tmp_path / data[0].strip("/").replace("/", "_"), HEALTHY_CKPT, point_elsewhere)
         e = with_data(load_run(run)).embedding_rows
         assert e.basis == "none" and e.unseen == () and reason in e.basis_note
+
+
+@pytest.mark.slow
+def test_a_run_without_warmup_at_lr_0_1_shrinks_its_inner_stages_and_starves_a_group_of_updates(tmp_path):
+    """The broken side of the calibration, small: --warmup-steps 0 --learning-rate 0.1 for 100 steps of
+    batch 2 x 64 (the healthy twin is `two_checkpoints`). Inner stages lose their learning signal, so
+    weight decay shrinks them (HND704) and some group's update proxy falls far below the others' (HND703)."""
+    out = tmp_path / "run"
+    cfg = TrainConfig(batch_size=2, seq_len=64, max_steps=100, eval_every=50, save_every=50, warmup_steps=0,
+                      learning_rate=0.1)
+    train(cfg, str(MICRO), out, quiet=True, device="cpu")
+    w = analyze_weights(load_run(out))
+    found = _all_findings(out)
+    drift = found["HND704"]
+    shrunk = [d for d in w.drift_stages if d.growth < 0.85]
+    assert drift.is_alarm and shrunk and all(f"stage {d.stage}'s weight matrices shrank" in drift.message for d in shrunk)
+    assert drift.evidence.measured == pytest.approx(min(d.growth for d in shrunk))
+    depart = found["HND703"]
+    low = min((c for c in w.components if c.proxy_vs_peers is not None), key=lambda c: c.proxy_vs_peers)
+    assert depart.is_alarm and low.proxy_vs_peers < 1 / 4
+    assert f"stage {low.stage} {low.component} update proxy" in depart.message
