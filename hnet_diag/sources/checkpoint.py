@@ -596,7 +596,8 @@ def tensor_stats(name: str, tensor: Any, where: tuple[int | None, str] | None = 
     if repeat != 1:  # every distinct element stands for `repeat` logical ones: scale the counts
         st = tensor_stats(name, distinct, (stage, component))
         return replace(st, shape=shape, numel=numel, l2_norm=st.l2_norm * math.sqrt(repeat),
-                       nan_count=st.nan_count * repeat, inf_count=st.inf_count * repeat)
+                       nan_count=st.nan_count * repeat, inf_count=st.inf_count * repeat,
+                       row_norms=None)  # rows of the collapsed tensor are not the logical rows
     from . import fast_stats
 
     rows = _row_norms(tensor) if component == "embeddings" else None
