@@ -304,3 +304,15 @@ def test_a_run_without_warmup_at_lr_0_1_shrinks_its_inner_stages_and_starves_a_g
     low = min((c for c in w.components if c.proxy_vs_peers is not None), key=lambda c: c.proxy_vs_peers)
     assert depart.is_alarm and low.proxy_vs_peers < 1 / 4
     assert f"stage {low.stage} {low.component} update proxy" in depart.message
+
+
+def test_row_norms_are_the_embedding_rows_and_a_repeated_embedding_gets_none(tmp_path):
+    from hnet_diag.sources.checkpoint import tensor_stats
+
+    real = torch.load(HEALTHY_CKPT, weights_only=True)["model"]["embeddings.weight"]
+    st = tensor_stats("embeddings.weight", real)
+    assert st.row_norms == pytest.approx(real.double().norm(dim=1).tolist(), rel=1e-12)
+    assert tensor_stats("lm_head.weight", real).row_norms is None  # only embeddings: their rows are tokens
+    repeated = torch.ones(1, 32).expand(256, 32)  # stride 0: one stored row standing for 256
+    st = tensor_stats("embeddings.weight", repeated)
+    assert st.row_norms is None and st.l2_norm == pytest.approx(math.sqrt(256 * 32))
