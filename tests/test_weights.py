@@ -316,3 +316,11 @@ def test_row_norms_are_the_embedding_rows_and_a_repeated_embedding_gets_none(tmp
     repeated = torch.ones(1, 32).expand(256, 32)  # stride 0: one stored row standing for 256
     st = tensor_stats("embeddings.weight", repeated)
     assert st.row_norms is None and st.l2_norm == pytest.approx(math.sqrt(256 * 32))
+
+
+def test_the_no_warmup_report_links_the_departing_stage_under_the_chunking_root_cause():
+    from hnet_diag.diagnosis import diagnose_path
+
+    _run, d = diagnose_path(ROOT / "fixtures" / "runs" / "no_warmup")
+    (cause,) = [c for c in d.causes if "HND703" in c.codes]
+    assert cause.root in ("HND302", "HND303") and cause.root != "HND703"

@@ -244,7 +244,14 @@ HND703 = Rule(
         fix="Follow the finding that names the cause: a per-stage LR multiplier far from Eq. 11 (HND202), collapsed "
             "or undecided routing (HND302/HND303), a frozen stage (HND702).",
     ),
-    cause=Cause(order=113, title="A stage departing from the others in the weights"),
+    # upstream causes (lower order) become the root when their evidence overlaps: routing that
+    # collapsed or a multiplier far off is why one stage's weights or updates depart
+    cause=Cause(order=113, title="A stage departing from the others in the weights", explains=(
+        ("HND202", "a per-stage LR multiplier far from Eq. 11 moves that stage's weights at a different scale"),
+        ("HND302", "a chunker collapsed or far from its target passes its stages a different learning signal"),
+        ("HND303", "undecided routing passes no consistent gradient to the stage it feeds"),
+        ("HND704", "the same stage also shrinks or grows between checkpoints"),
+    )),
 )
 
 
@@ -314,7 +321,11 @@ HND704 = Rule(
         fix="Follow the finding that names the cause (routing collapse HND302/HND303, an LR multiplier HND202); "
             "compare checkpoints again after the fix.",
     ),
-    cause=Cause(order=114, title="Weights drifting between checkpoints"),
+    cause=Cause(order=114, title="Weights drifting between checkpoints", explains=(
+        ("HND202", "a per-stage LR multiplier far from Eq. 11 grows or starves that stage's weights"),
+        ("HND302", "a stage behind a collapsed chunker gets little gradient, and weight decay shrinks it"),
+        ("HND303", "undecided routing passes little gradient, and weight decay shrinks the stage"),
+    )),
 )
 
 RULES = (HND701, HND702, HND703, HND704)
