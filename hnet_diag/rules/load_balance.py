@@ -226,8 +226,10 @@ def check_word_starts(r: Results, t: Thresholds) -> Outcome:
     flagged = below + (at_chance if long_enough else [])
 
     def one(s: Any) -> str:
+        target = f" (target {g(s.target)})" if s.target else ""
         return (f"stage {s.stage}: {pct(s.word_start_share)} of {s.judged} boundaries at word starts vs "
-                f"{pct(s.chance)} by chance (p above {g(s.p_value, 2)}, p below {g(_below_chance_p(s), 2)})")
+                f"{pct(s.chance)} by chance (p above {g(s.p_value, 2)}, p below {g(_below_chance_p(s), 2)}), "
+                f"compression {g(s.compression)}x{target}")
 
     notes = []
     if at_chance and not long_enough:
@@ -250,7 +252,7 @@ def check_word_starts(r: Results, t: Thresholds) -> Outcome:
 
 HND304 = Rule(
     code="HND304", live="end", name="boundaries-not-at-word-starts", title="Chunk boundaries no closer to word starts than chance",
-    severity=Severity.MEDIUM, area="load balance", reads=("boundaries",),
+    severity=Severity.MEDIUM, area="load balance", reads=("boundaries",), needs=("checkpoint",),
     check=check_word_starts,
     thresholds=(
         T("max_p_value", 0.01, "one-sided binomial p-value below which a stage's word-start share counts as above "
