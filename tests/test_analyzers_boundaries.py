@@ -231,3 +231,23 @@ def test_without_running_the_model_there_is_no_map_and_the_finding_says_why():
     assert not b.ok and "--no-samples" in b.reason
     f = evaluate(BY_CODE["HND304"], {"boundaries": b})
     assert f.status.value == "no-data" and "--no-samples" in f.message
+
+
+def test_the_passage_comes_only_from_bundled_or_in_run_data_files(tmp_path):
+    import shutil
+
+    from hnet_diag.sources.reference_model import CORPUS, validation_passage
+
+    run = shutil.copytree(RUNS / "healthy", tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints"))
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"do not leak\n\nthis either\n" * 50)
+    (run / "mine.txt").write_bytes(b"First paragraph here.\n\nSecond one.\n\nThird one, kept for validation.\n" * 3)
+    for names in (["/etc/hostname"], [str(secret)], ["../secret.txt"], ["bundled:../../../../etc/hostname"]):
+        passage, where = validation_passage(_load("healthy"), {"data": names})
+        assert where == CORPUS and b"leak" not in passage, names
+    (run / "link.txt").symlink_to(secret)
+    from hnet_diag import load_run
+
+    assert validation_passage(load_run(run), {"data": ["link.txt"]})[1] == CORPUS
+    passage, where = validation_passage(load_run(run), {"data": ["mine.txt"]})
+    assert where == "the run's validation split (mine.txt)" and passage and passage in (run / "mine.txt").read_bytes()

@@ -187,19 +187,10 @@ def validation_passage(run: Any, training: dict | None = None, n_bytes: int = DE
     The split is the trainer's own (documents drawn with its fixed split seed), so the model
     never trained on these bytes; documents are joined by the blank line that separated them.
     """
-    from ..trainer.data import bundled_corpus, read_documents, resolve_data_path, split_documents
+    from ..trainer.data import bundled_corpus, read_documents, split_documents
 
     names = (training or {}).get("data")
-    paths = []
-    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
-        base = Path(getattr(run, "path", ".") or ".")
-        for n in names:
-            p = resolve_data_path(n)
-            found = next((c for c in (p, base / p) if c.is_file()), None) if not p.is_absolute() else (p if p.is_file() else None)
-            if found is None:
-                paths = []
-                break
-            paths.append(found)
+    paths = _data_files(run, names)
     if paths:
         where = "the run's validation split (" + ", ".join(str(n) for n in names) + ")"
     else:
@@ -210,6 +201,40 @@ def validation_passage(run: Any, training: dict | None = None, n_bytes: int = DE
         _, val = split_documents(read_documents([bundled_corpus()]))
         where = CORPUS
     return b"\n\n".join(val)[:n_bytes], where
+
+
+#: a data file larger than this is not read for a passage (the bundled corpus is 1.1 MB)
+MAX_DATA_FILE_BYTES = 64 * 2**20
+
+
+def _data_files(run: Any, names: Any) -> list[Path]:
+    """The run's training data files, when every one can be read safely; else [].
+
+    A config is untrusted input whose bytes would end up in the report: only files shipped
+    with the package (`bundled:NAME`) and files inside the run folder (after resolving links)
+    are read, and none larger than MAX_DATA_FILE_BYTES.
+    """
+    from ..trainer.data import BUNDLED_PREFIX, bundled_corpus
+
+    if not (isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names)):
+        return []
+    corpus_dir = bundled_corpus().parent.resolve()
+    run_dir = Path(getattr(run, "path", "") or "")
+    run_dir = (run_dir if run_dir.is_dir() else run_dir.parent).resolve()
+    found = []
+    for n in names:
+        if n.startswith(BUNDLED_PREFIX):
+            path, inside = corpus_dir / n[len(BUNDLED_PREFIX):], corpus_dir
+        else:
+            path, inside = run_dir / n, run_dir
+        try:
+            real = path.resolve()
+            if not (real.is_relative_to(inside) and real.is_file() and real.stat().st_size <= MAX_DATA_FILE_BYTES):
+                return []
+        except (OSError, ValueError):
+            return []
+        found.append(real)
+    return found
 
 
 def boundary_input(run: Any, text: str | bytes | None = None, max_params: int | None = DEFAULT_MAX_PARAMS,
