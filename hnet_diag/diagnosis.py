@@ -150,20 +150,25 @@ def with_changes(findings: list[Finding], run: Any) -> list[Finding]:
     """Each recommendation's flags as structured changes (advice.Action), with the run's current values.
 
     The rule's own offers (a remedy only some trainers have, such as HF's early stopping)
-    join them as optional changes.
+    join them as optional changes, except early stopping on a run that already has an
+    early-stopping callback (offering another patience beside its own would contradict it).
     """
     from dataclasses import replace
 
     from .advice.flags import parse_flags
+    from .analyzers.validation import early_stopping_state
     from .rules.registry import RULES
 
     offers = {r.code: r.offers for r in RULES}
     now = (getattr(run, "training", None), getattr(run, "generation", None))
+    has_stopper = any(a.setting == "early_stopping" for f in findings if f.recommendation is not None
+                      for a in offers.get(f.code, ())) and early_stopping_state(run) is not None
     out = []
     for f in findings:
         rec = f.recommendation
         if rec is not None:
-            rec = replace(rec, changes=parse_flags(rec.flags, rec.actions, now) + tuple(offers.get(f.code, ())))
+            extra = tuple(a for a in offers.get(f.code, ()) if not (has_stopper and a.setting == "early_stopping"))
+            rec = replace(rec, changes=parse_flags(rec.flags, rec.actions, now) + extra)
             f = f.with_(recommendation=rec)
         out.append(f)
     return out

@@ -101,6 +101,9 @@ def test_hnd401_says_lightnings_early_stopping_ended_the_run_and_what_triggered_
     # stopped on purpose: no "resume to the plan" beside the callback's stop
     assert f.recommendation.flags == () and "max_steps:up" not in f.recommendation.actions
     assert "--resume" not in " ".join(flag for x in report.alarms if x.recommendation for flag in x.recommendation.flags)
+    # the run already stops early: the overfitting advice does not offer early stopping again
+    overfit = next(x for x in report.alarms if x.code == "HND403")
+    assert "early_stopping" not in {c.setting for c in overfit.recommendation.changes}
 
 
 def test_a_lightning_run_the_callback_let_finish_is_not_called_stopped(lightning_runs):
