@@ -268,21 +268,27 @@ def test_the_no_warmup_fixture_checkpoint_departs_by_stage_and_no_ratio_loss_doe
     assert quiet.status.value == "pass" and "no update proxy" in quiet.message
 
 
-def test_training_data_that_is_not_on_this_machine_leaves_the_embedding_rows_unjudged_with_the_reason(tmp_path):
-    import os
-
+def test_training_data_is_read_only_inside_the_run_folder_or_bundled_else_the_rows_stay_unjudged(tmp_path):
+    """A config is untrusted and the report lists which byte values a file holds: a file elsewhere on this
+    machine is not read (the reason says so), a file inside the run folder is."""
     from hnet_diag.analyzers import analyze_weights as with_data
 
-    fifo = tmp_path / "pipe.txt"
-    os.mkfifo(fifo)  # a named pipe would block a reader forever: it is not a regular file, so it is not read
-    for data, reason in ((["/nonexistent/corpus.txt"], "/nonexistent/corpus.txt is not on this machine"),
-                         ([str(fifo)], "pipe.txt is not on this machine")):
-        def point_elsewhere(ck, data=data):
+    elsewhere = tmp_path / "secret.txt"
+    elsewhere.write_bytes(b"abc")
+    for i, (data, inside) in enumerate((([str(elsewhere)], None), (["/nonexistent/corpus.txt"], None),
+                                        (["corpus.txt"], b"abc abc\n"))):
+        def point_to(ck, data=data):
             ck["config"]["training"]["data"] = data
 
-        run = _copy_with(tmp_path / data[0].strip("/").replace("/", "_"), HEALTHY_CKPT, point_elsewhere)
+        run = _copy_with(tmp_path / str(i), HEALTHY_CKPT, point_to)
+        if inside is not None:
+            (run / "corpus.txt").write_bytes(inside)
         e = with_data(load_run(run)).embedding_rows
-        assert e.basis == "none" and e.unseen == () and reason in e.basis_note
+        if inside is None:
+            assert e.basis == "none" and e.unseen == () and "not all readable here" in e.basis_note
+            assert data[0] in e.basis_note
+        else:
+            assert e.basis == "data" and set(range(256)) - set(e.unseen) == {*b"abc \n", 254}
 
 
 @pytest.mark.slow

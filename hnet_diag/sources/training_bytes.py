@@ -5,15 +5,16 @@ The bundled trainer records its data files in config.json and in every checkpoin
 (`training.data`: paths as given, or `bundled:NAME` for the corpus shipped with the
 package). They are counted as bytes, whole files, training and validation split together
 (the split is by documents inside the files), plus BOS (254), which the trainer puts
-before every document. A path that does not exist on this machine (the run was copied
-from elsewhere) leaves the data unknown, with the reason; nothing is downloaded. Files are
-read in 8 MiB blocks up to `MAX_BYTES` in all, so a large corpus costs a bounded read: the
-note then says the count covers only that prefix.
+before every document. A config is untrusted input and the report lists which byte values
+a file holds, so only the files the boundary map may read are read
+(`reference_model._data_files`: bundled files, and regular files inside the run folder
+after resolving links, each at most 64 MB); anything else (a path elsewhere on this
+machine, a file the run was copied without) leaves the data unknown, with the reason.
+Nothing is downloaded. Files are read in 8 MiB blocks up to `MAX_BYTES` in all.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 #: bytes read from the data files at most (the count then covers that prefix only)
@@ -21,7 +22,6 @@ MAX_BYTES = 64 << 20
 BLOCK = 8 << 20
 #: the bundled trainer's begin-of-document byte (trainer/data.py), an input at every document start
 BOS = 254
-BUNDLED_PREFIX = "bundled:"
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,6 @@ def data_paths(run: Any) -> list[str]:
     return []
 
 
-def _resolve(name: str, run_dir: Path) -> Path:
-    if name.startswith(BUNDLED_PREFIX):
-        return Path(__file__).resolve().parents[1] / "trainer" / "corpus" / name[len(BUNDLED_PREFIX):]
-    p = Path(name)
-    if p.is_absolute() or p.exists():
-        return p
-    return run_dir / p  # a path relative to the run folder, if it is there
-
-
 def training_bytes(run: Any) -> tuple[DataBytes | None, str]:
     """(byte counts of the run's data files, "") or (None, why not)."""
     names = data_paths(run)
@@ -72,14 +63,16 @@ def training_bytes(run: Any) -> tuple[DataBytes | None, str]:
         return None, "the run's config names no training data files"
     import numpy as np
 
+    from .reference_model import MAX_DATA_FILE_BYTES, _data_files
+
+    paths = _data_files(run, names)  # the same rule as the boundary map's passage
+    if not paths:
+        return None, ("the run's training data files (" + ", ".join(names) + ") are not all readable here: only "
+                      f"bundled files and regular files inside the run folder up to {MAX_DATA_FILE_BYTES >> 20} MB "
+                      "are read, a config being untrusted input")
     counts = np.zeros(256, dtype=np.int64)
     total = 0
-    run_dir = Path(getattr(run, "path", "."))
-    run_dir = run_dir if run_dir.is_dir() else run_dir.parent
-    for name in names:
-        path = _resolve(name, run_dir)
-        if not path.is_file():
-            return None, f"training data file {name} is not on this machine"
+    for path in paths:
         try:
             with open(path, "rb") as fh:
                 while total < MAX_BYTES:
@@ -89,7 +82,7 @@ def training_bytes(run: Any) -> tuple[DataBytes | None, str]:
                     counts += np.bincount(np.frombuffer(block, dtype=np.uint8), minlength=256)
                     total += len(block)
         except OSError as err:
-            return None, f"cannot read training data file {name} ({err.strerror or err})"
+            return None, f"cannot read training data file {path.name} ({err.strerror or err})"
     counts[BOS] += 1  # the trainer's BOS precedes every document
     capped = f", the first {total:,} bytes" if total >= MAX_BYTES else f", {total:,} bytes"
     return DataBytes(tuple(int(c) for c in counts), ", ".join(names) + capped), ""
