@@ -86,7 +86,8 @@ class Diagnosis:
         return [f for f in self.findings if f.area == name]
 
 
-def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any] | None = None) -> Diagnosis:
+def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any] | None = None,
+             options: Mapping[str, Mapping[str, Any]] | None = None) -> Diagnosis:
     """Judge a loaded Run.
 
     `settings` is an `EngineSettings`, a `ProjectSettings`, a `[tool.hnet-diag]`-style dict,
@@ -94,6 +95,8 @@ def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any
     defaults when there was no settings file), so nothing is looked up twice.
     `results` lets a caller pass analyzer results it already has (a `Results`, or
     `analyze_all`'s dict); the run's own settings fill what they lack.
+    `options` go to the input loaders of the analyzers that have one, by analyzer name:
+    {"samples": {"enabled": False}} is `--no-samples`, {"samples": {"prompts": [...]}} `--prompts`.
     """
     from .rules.causes import defer_to_roots, link_causes, merge_recommendations, resolve_conflicts
     from .rules.claims import check_claims
@@ -110,7 +113,7 @@ def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any
         raise TypeError(f"settings must be EngineSettings, ProjectSettings, a mapping or None, not {type(settings).__name__}")
     analysis_warnings: list[str] = []
     if results is None:
-        results, analysis_warnings = run_analyzers(run)
+        results, analysis_warnings = run_analyzers(run, options)
     # predicates suggest flags from the run's own settings (e.g. half its --learning-rate)
     results = Results.of(results, run)
 
@@ -187,7 +190,8 @@ def _not_applicable(findings: list[Finding], run: Any) -> tuple[str, ...]:
 
 
 def diagnose_path(path: Any, select: Any = None, ignore: Any = None, thresholds: Any = (),
-                  settings_file: Any = None, follow_external_links: bool = False) -> tuple[Any, Diagnosis]:
+                  settings_file: Any = None, follow_external_links: bool = False,
+                  options: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[Any, Diagnosis]:
     """Load a run and diagnose it as `hnet-diag analyze` does: (run, diagnosis).
 
     The run's own settings file (found by `load_run`), or `settings_file` when given
@@ -221,14 +225,14 @@ def diagnose_path(path: Any, select: Any = None, ignore: Any = None, thresholds:
             raise
         run.warnings.append(LoadWarning(project.path.name, f"{err.problem}; its settings were ignored"))
         settings = build_settings({}, "defaults", **cli)
-    return run, diagnose(run, settings)
+    return run, diagnose(run, settings, options=options)
 
 
-def run_analyzers(run: Any) -> tuple[Results, list[str]]:
+def run_analyzers(run: Any, options: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[Results, list[str]]:
     """Every analyzer, each on its own: one that fails costs its own checks, not the report.
 
     The failure is reported (appendix and JSON warnings) rather than hidden, the same way a
-    damaged file is; its rules say no-data with the reason.
+    damaged file is; its rules say no-data with the reason. `options`: as for `diagnose`.
     """
     from .analyzers import ANALYZERS, analyzer
     from .analyzers.cache import cached
@@ -237,9 +241,11 @@ def run_analyzers(run: Any) -> tuple[Results, list[str]]:
     results: dict[str, Any] = {}
     failed: dict[str, str] = {}
     warnings: list[str] = []
+    options = options or {}
     for name in ANALYZERS:
         try:
-            results[name] = view.result(name, analyzer(name))
+            given = dict(options.get(name) or {})
+            results[name] = analyzer(name, **given)(view) if given else view.result(name, analyzer(name))
         except Exception as err:  # noqa: BLE001 - any analyzer bug must not take the report down
             failed[name] = f"the {name} analysis failed ({type(err).__name__}: {err})"
             warnings.append(f"analysis {name}: failed ({type(err).__name__}: {err}); its checks report no data")

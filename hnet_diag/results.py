@@ -23,6 +23,7 @@ from .analyzers.load_balance import LoadBalanceResult
 from .analyzers.learning import LearningResult
 from .analyzers.loss import LossResult
 from .analyzers.ranks import RankResult
+from .analyzers.sample_quality import SamplesResult
 from .analyzers.lr_ratio import LRRatioResult
 from .analyzers.warmup import WarmupResult
 from .analyzers.weights import WeightsResult
@@ -50,6 +51,7 @@ class Results:
     learning: LearningResult | None = None
     weights: WeightsResult | None = None
     boundaries: BoundaryResult | None = None
+    samples: SamplesResult | None = None
     training: TrainingSettings | None = None
     model: ModelSettings | None = None
     generation_settings: GenerationSettings | None = None

@@ -43,6 +43,7 @@ from hnet_diag.analyzers.ranks import RankDeparture, RankResult  # noqa: E402
 from hnet_diag.analyzers.lr_ratio import LRRatioResult  # noqa: E402
 from hnet_diag.analyzers.warmup import WarmupResult  # noqa: E402
 from hnet_diag.analyzers.weights import ComponentStats, Drift, NonFiniteTensor, WeightsResult, ZeroTensor  # noqa: E402
+from hnet_diag.analyzers.sample_quality import Sample, SampleSet, SamplesResult  # noqa: E402
 from hnet_diag.analyzers.spikes import Spike  # noqa: E402
 from hnet_diag.run import Run, TrainingSettings  # noqa: E402
 
@@ -417,12 +418,21 @@ BOUNDARIES_BAD = BoundaryResult(checkpoint="ckpt/step_000300.pt", checkpoint_ste
                                 n_bytes=len(_MIDWORD_TEXT), stages=measure_stages(_MIDWORD_TEXT, [[0] + [
                                     i for i in range(1, len(_MIDWORD_TEXT) - 1)
                                     if all(chr(_MIDWORD_TEXT[j]).isalpha() for j in (i - 1, i, i + 1))]], len(_MIDWORD_TEXT)))
+SAMPLES_OK = SamplesResult(checkpoint="ckpt/step_000300.pt", checkpoint_step=300, settings_note="generation.json", sets=(
+    SampleSet("run", 0.7, 0.9, 0, 1.1, 120, n_samples=1, n_bytes=60, repeated_4gram_share=0.05, longest_repeated_span=6,
+              distinct_1=0.9, distinct_2=1.0, loglik_per_byte=-1.5, valid_utf8_share=1.0,
+              samples=(Sample("ROMEO:\n", "What say you to my lord, and the king's good grace?", 60, True),)),))
+SAMPLES_LOOP = SamplesResult(checkpoint="ckpt/step_000300.pt", checkpoint_step=300, settings_note="generation.json", sets=(
+    SampleSet("run", 0.0, 1.0, 0, 1.0, 120, n_samples=1, n_bytes=120, repeated_4gram_share=0.967, longest_repeated_span=116,
+              distinct_1=0.017, distinct_2=0.0172, loglik_per_byte=-1.02, valid_utf8_share=1.0,
+              samples=(Sample("ROMEO:\n", "the the the the the the the the the the the the the the the ", 120, False),)),))
+
 
 #: a chunker that starts a chunk at every word's first letter
 BOUNDARIES_OK = BoundaryResult(checkpoint="ckpt/step_000300.pt", checkpoint_step=300, source="given", window=len(_MIDWORD_TEXT),
                                n_bytes=len(_MIDWORD_TEXT), stages=measure_stages(_MIDWORD_TEXT, [[0] + [
                                    i for i in range(1, len(_MIDWORD_TEXT)) if _MIDWORD_TEXT[i - 1] == 32]], len(_MIDWORD_TEXT)))
-HEALTHY = {"boundaries": BOUNDARIES_OK, "weights": WEIGHTS_OK, "ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
+HEALTHY = {"boundaries": BOUNDARIES_OK, "samples": SAMPLES_OK, "weights": WEIGHTS_OK, "ranks": RANKS_OK, "gradients": GRAD_OK, "warmup": WARM_OK, "lr_ratio": LR_OK, "convergence": CONV_OK, "loss": LOSS_OK,
            "load_balance": LB_OK, "generation": GEN_OK, "decoding": DEC_OK, "learning": LEARN_OK, "training": TRAINING}
 # code -> (results that must fire it, strings its message must quote: measured value, threshold)
 BAD = {
@@ -450,6 +460,7 @@ BAD = {
     "HND502": ({"generation": GEN_BAD}, ["unset"]),
     "HND503": ({"generation": GEN_BAD}, ["2048", "512", "threshold 1x"]),
     "HND504": ({"decoding": DEC_BAD}, ["3.2", "threshold 0.001", "window 64"]),
+    "HND505": ({"samples": SAMPLES_LOOP}, ["96.7%", "116 bytes", "thresholds 50.0%, 40 bytes", "temperature 0"]),
     "HND601": ({"ranks": RANKS_BAD}, ["rank 2", "step 60", "679.0%", "threshold 25.0%"]),
     "HND701": ({"weights": WEIGHTS_BAD}, ["step 300", "backbone.residual_proj.weight (3 NaN, 0 Inf of 1024)"]),
     "HND702": ({"weights": WEIGHTS_BAD}, ["step 300", "backbone.residual_proj.bias (32 entries)", "exactly 0"]),

@@ -5,14 +5,14 @@ from hnet_diag.analyzers import ANALYZERS, analyze_all
 from conftest import close_figures, healthy_records, settings, records_run
 
 KEYS = {"gradients", "warmup", "lr_ratio", "load_balance", "convergence", "loss", "generation", "decoding", "ranks", "learning", "weights",
-        "boundaries"}
+        "boundaries", "samples"}
 
 
 def test_analyze_all_returns_every_named_result(tmp_path):
     results = analyze_all(records_run(tmp_path, healthy_records(), settings()))
     assert set(results) == KEYS == set(ANALYZERS)
     # no generation settings, no checkpoint and one rank in this run: those have nothing to measure
-    absent = {"generation", "decoding", "ranks", "weights", "boundaries"}
+    absent = {"generation", "decoding", "ranks", "weights", "boundaries", "samples"}
     assert {k: r.status for k, r in results.items()} == {**{k: "ok" for k in KEYS - absent}, **dict.fromkeys(absent, "no_data")}
 
 

@@ -16,7 +16,8 @@ def test_the_readme_has_notebook_examples_to_run():
 @pytest.mark.parametrize("block", RUN_BLOCKS, ids=[f"block{i}" for i in range(len(RUN_BLOCKS))])
 def test_a_readme_notebook_example_runs_on_a_real_run(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples may save plots into the working directory
-    run_path = ROOT / "fixtures" / "runs" / "aggressive_multipliers"
+    # the samples example needs a checkpoint: the example run keeps one
+    run_path = ROOT / "fixtures" / "runs" / ("example" if "samples(" in block else "aggressive_multipliers")
     namespace: dict = {}
     exec(compile(block.replace('"runs/exp1"', repr(str(run_path))), "README.md", "exec"), namespace)
     # the run has outer-stage gradient spikes after warmup (fixtures/runs/README.md)
@@ -25,7 +26,9 @@ def test_a_readme_notebook_example_runs_on_a_real_run(block, tmp_path, monkeypat
     if "results" in namespace:
         assert namespace["results"]["gradients"].spikes
         assert (tmp_path / "compression.png").stat().st_size > 0
-    assert "d" in namespace or "results" in namespace
+    if "r" in namespace:  # samples from the checkpoint at the run's settings and the recommended ones
+        assert [s.setting for s in namespace["r"].sets] == ["run", "recommended"]
+    assert "d" in namespace or "results" in namespace or "r" in namespace
 
 
 def test_readme_shows_the_same_warmup_finding_as_each_trainer_renders_it():

@@ -18,7 +18,7 @@ PINNED_PROBLEM_CODES = (
     "HND201", "HND202", "HND203",
     "HND301", "HND302", "HND303", "HND304",
     "HND401", "HND402", "HND403", "HND404", "HND405", "HND406", "HND407",
-    "HND501", "HND502", "HND503", "HND504",
+    "HND501", "HND502", "HND503", "HND504", "HND505",
     "HND601",
     "HND701", "HND702", "HND703", "HND704",
 )
@@ -32,6 +32,7 @@ PINNED_NAMES = {
     "HND401": "stopped-early", "HND402": "loss-still-improving", "HND403": "overfitting",
     "HND404": "divergence-or-nonfinite", "HND405": "loss-spikes", "HND501": "sampling-too-random",
     "HND502": "no-repetition-penalty", "HND503": "generation-longer-than-context", "HND504": "decoding-mismatch",
+    "HND505": "degenerate-samples",
     "HND701": "nonfinite-weights", "HND702": "parameters-never-moved", "HND703": "stage-departs",
     "HND704": "weights-drift",
 }

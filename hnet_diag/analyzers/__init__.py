@@ -31,12 +31,13 @@ ANALYZERS: dict[str, tuple[str, str]] = {
     "learning": ("learning", "analyze_learning"),
     "weights": ("weights", "analyze_weights"),
     "boundaries": ("boundaries", "analyze_boundaries"),
+    "samples": ("sample_quality", "analyze_samples"),
 }
 
 #: results that measure what only an H-Net has (per-stage LR ratios, chunking and routing,
 #: step-wise decoding of the bundled model): a rule reading only these does not apply to
 #: another model, and its report says so in one line instead of "no data"
-HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding", "boundaries"})
+HNET_ONLY: frozenset[str] = frozenset({"lr_ratio", "load_balance", "decoding", "boundaries", "samples"})
 
 
 #: analyzers whose input is not the Run itself: result name -> (module, function) that
@@ -46,8 +47,11 @@ INPUTS: dict[str, tuple[str, str]] = {
     "decoding": ("hnet_diag.sources.reference_model", "decoding_input"),
     "boundaries": ("hnet_diag.sources.reference_model", "boundary_input"),
     "weights": ("hnet_diag.sources.training_bytes", "weights_input"),
+    "samples": ("hnet_diag.sources.samples_input", "samples_input"),
 }
 
+#: analyzers that run the model (slow next to the rest): left out while a run is being written
+MODEL_RUNS: frozenset[str] = frozenset({"decoding", "boundaries", "samples"})
 
 def analyze_weights(run: Any) -> Any:
     """The weights analyzer on `run`, with the run's training data read to tell the embedding
@@ -59,14 +63,17 @@ def analyze_weights(run: Any) -> Any:
     return analyzer("weights")(run)
 
 
-def analyzer(name: str) -> Callable[[Any], Any]:
+def analyzer(name: str, **options: Any) -> Callable[[Any], Any]:
     """A function of a Run computing the result registered under `name` (with its inputs
-    prepared first where `INPUTS` names a loader)."""
+    prepared first where `INPUTS` names a loader; `options` go to that loader, e.g.
+    analyzer("samples", prompts=["ROMEO:\n"]))."""
     import importlib
 
     module, func = ANALYZERS[name]
     analyze = getattr(importlib.import_module(f"hnet_diag.analyzers.{module}"), func)
     if name not in INPUTS:
+        if options:
+            raise TypeError(f"the {name} analyzer takes no options (only those with an input loader do)")
         return analyze
     import functools
 
@@ -75,7 +82,7 @@ def analyzer(name: str) -> Callable[[Any], Any]:
 
     @functools.wraps(analyze)  # keeps the analyzer's name and return type (Results checks it)
     def from_run(run: Any) -> Any:
-        return analyze(prepare(run))
+        return analyze(prepare(run, **options))
 
     return from_run
 
@@ -83,9 +90,25 @@ def analyzer(name: str) -> Callable[[Any], Any]:
 def analyze_all(run: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run every analyzer on `run`: {"gradients": GradientResult, ...}.
 
-    `skip` leaves out analyzers by name (e.g. ("decoding",), the only slow one).
+    `skip` leaves out analyzers by name (e.g. ("decoding", "samples"), the ones that run the model).
     """
     from .cache import cached
 
     view = cached(run)  # one metric extraction and one gradient/loss analysis shared by all
     return {name: view.result(name, analyzer(name)) for name in ANALYZERS if name not in skip}
+
+
+def samples(run: Any, prompts: Any = None, seed: int = 0, max_new_bytes: int | None = None,
+            max_params: Any = "default") -> Any:
+    """Notebook entry: samples from the run's newest bundled-trainer checkpoint, measured.
+
+        from hnet_diag.analyzers import samples
+        r = samples(load_run("runs/exp1"), prompts=["ROMEO:\\n"])
+        r.at("run").loglik_per_byte, r.at("recommended"); r.plot()
+
+    See `analyzers.sample_quality.samples` for the arguments.
+    """
+    from .sample_quality import samples as sample_run
+
+    return sample_run(run, prompts=prompts, seed=seed, max_new_bytes=max_new_bytes, max_params=max_params)
+

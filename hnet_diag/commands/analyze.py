@@ -39,6 +39,27 @@ def add_link_option(p: argparse.ArgumentParser) -> None:
                         "(by default they are skipped with a warning, so nothing from elsewhere ends up in a report)")
 
 
+def add_sample_options(p: argparse.ArgumentParser) -> None:
+    """--no-samples / --prompts FILE: whether and from what the checkpoint writes samples for the report."""
+    p.add_argument("--no-samples", action="store_true",
+                   help="do not run the run's checkpoint for samples or the boundary map (the sampling findings "
+                        "then judge the settings by value)")
+    p.add_argument("--prompts", metavar="FILE",
+                   help="prompts for the samples, one per line (write \\n for a line break; default: passages "
+                        "from the run's validation text)")
+
+
+def sample_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The input loaders' options from --no-samples / --prompts (a bad prompts file is an InputError)."""
+    from ..sources.samples_input import read_prompts
+
+    if getattr(args, "no_samples", False):  # the model is not run: no samples, no boundary map
+        return {"samples": {"enabled": False}, "boundaries": {"enabled": False}}
+    if getattr(args, "prompts", None):
+        return {"samples": {"prompts": read_prompts(args.prompts)}}
+    return {}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
@@ -48,6 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("md", "json"), default=None,
                    help="report format (default: from the -o suffix, else md)")
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    add_sample_options(p)
     add_link_option(p)
     add_rule_options(p)
 
@@ -62,7 +84,8 @@ def diagnose_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
 
     return diagnose_path(args.run, select=args.select, ignore=args.ignore, thresholds=args.threshold or (),
                          settings_file=getattr(args, "settings", None),
-                         follow_external_links=getattr(args, "follow_external_links", False))
+                         follow_external_links=getattr(args, "follow_external_links", False),
+                         options=sample_options(args))
 
 
 def default_output(run_path: Path, name: str, suffix: str) -> Path:

@@ -19,7 +19,7 @@ with uriBaseId %SRCROOT%), the only paths GitHub places on a file.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .analyze import add_link_option, add_rule_options
+    from .analyze import add_link_option, add_rule_options, add_sample_options
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--junit", metavar="FILE", help="also write one JUnit XML test case per rule")
     p.add_argument("--json", metavar="FILE", help="also write the JSON report")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    add_sample_options(p)
     add_link_option(p)
     add_rule_options(p)
 

@@ -138,10 +138,10 @@ def diagnose_live(run: Any, settings: Any, finished: bool) -> Any:
     """`diagnose` with the analyzers of `analyze`, told how far the run has got.
 
     `Results.progress` lets the rules that judge a run's end, or where its routing
-    settled, wait (`Rule.live`); the checks that run the model (decoding, boundary map) run only
-    once the run has ended.
+    settled, wait (`Rule.live`); the checks that run the model (decoding, boundary map, samples) run
+    only once the run has ended.
     """
-    from ..analyzers import ANALYZERS, analyzer
+    from ..analyzers import ANALYZERS, MODEL_RUNS, analyzer
     from ..analyzers.cache import cached
     from ..diagnosis import diagnose
     from ..run import RunProgress
@@ -154,7 +154,7 @@ def diagnose_live(run: Any, settings: Any, finished: bool) -> Any:
     failed: dict[str, str] = {}
     warnings: list[str] = []
     for name in ANALYZERS:
-        if name in ("decoding", "boundaries") and not finished:  # they run the model: once, at the end
+        if name in MODEL_RUNS and not finished:
             failed[name] = f"the {name} check runs once the run has ended"
             continue
         try:

@@ -80,6 +80,8 @@ def to_json_dict(d: "Diagnosis") -> dict[str, Any]:
         "weights": _measured(d.results.weights),
         # where each stage put its chunk boundaries on a reference passage (analyzers.boundaries)
         "boundaries": _measured(d.results.boundaries),
+        # the checkpoint's own samples (analyzers.sample_quality): per setting, the measurements and the (cut) samples
+        "samples": _measured(d.results.samples),
     }
 
 

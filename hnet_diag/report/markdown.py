@@ -23,6 +23,7 @@ AREAS: tuple[tuple[str, str], ...] = (
     ("convergence", "Convergence and Early Stopping"),
     ("loss", "Loss Health"),
     ("generation", "Generation Settings"),
+    ("samples", "Samples from the Checkpoint"),
     ("decoding", "Decoding Consistency"),
     ("weights", "Weights and Optimizer State"),
 )
@@ -107,10 +108,13 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
                 "detail": cell(f.message) if f.status.value != "no-data" else "",
             })
         area_plots = [{"file": fname, "caption": caption} for fname, _k, caption, a in PLOTS if a == key and fname in plots]
-        extra = boundary_context(d) if key == "load balance" else None
-        if rows or area_plots:
-            areas.append({"title": title, "rows": rows, "plots": area_plots, "boundaries": extra,
-                          "weights": weights_context(d.results.weights) if key == "weights" else None})
+        extra = {"boundaries": boundary_context(d) if key == "load balance" else None,
+                 "weights": weights_context(d.results.weights) if key == "weights" else None,
+                 # samples of an H-Net run (a run whose samples check is not applicable shows no note)
+                 "samples": samples_context(d) if key == "samples" and (rows or getattr(d.results.samples, "ok", False))
+                 else None}
+        if rows or area_plots or extra["samples"]:
+            areas.append({"title": title, "rows": rows, "plots": area_plots, **extra})
 
     claims = [
         {"claim": cell(c.claim), "verdict_label": c.label, "evidence": cell(c.evidence)}
@@ -231,6 +235,55 @@ def weights_context(w: Any) -> dict[str, Any] | None:
         notes.append(f"No drift: {w.drift_note.split(': no drift')[0]}.")
     return {"step": w.step, "n_tensors": w.n_tensors, "n_moments": w.n_moments, "rows": rows,
             "drift_steps": w.drift_steps, "notes": notes}
+
+
+#: characters of a sample shown in the report (the JSON keeps the analyzer's own cut)
+SAMPLE_CHARS = 100
+
+
+def sample_text(text: str, limit: int = SAMPLE_CHARS) -> str:
+    """A prompt or sample as one safe Markdown table cell: code span-free, escaped, line breaks shown as ⏎."""
+    import re
+
+    cut = text if len(text) <= limit else text[:limit] + "…"
+    cut = "".join(c if c.isprintable() or c == "\n" else "\ufffd" for c in cut).replace("\n", "⏎")
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", cut) or "(nothing)"
+
+
+def samples_context(d: "Diagnosis") -> dict[str, Any] | None:
+    """The samples side by side (one row per prompt, one column per setting) and their measurements."""
+    sa = d.results.samples
+    if sa is None:
+        return None
+    if not sa.ok or not sa.sets:
+        return {"note": sa.reason or "no sample", "columns": [], "rows": [], "measures": []}
+    sets = sa.sets
+    rows = []
+    for i, sample in enumerate(sets[0].samples):
+        cells = [sample_text(s.samples[i].text) + ("" if not s.samples[i].ended else " ⟂") if i < len(s.samples) else "—"
+                 for s in sets]
+        rows.append({"prompt": sample_text(sample.prompt, 60), "cells": cells})
+
+    def num(v: Any, kind: str = "") -> str:
+        if v is None:
+            return "—"
+        return f"{100 * v:.1f}%" if kind == "%" else fmt(v)
+
+    measures = [
+        ("bytes written", [str(s.n_bytes) for s in sets]),
+        ("repeated 4-grams (bytes)", [num(s.repeated_4gram_share, "%") for s in sets]),
+        ("longest repeated span", [f"{s.longest_repeated_span} bytes" for s in sets]),
+        ("distinct-1 / distinct-2 (words)", [f"{num(s.distinct_1)} / {num(s.distinct_2)}" for s in sets]),
+        ("log-likelihood per byte (model's own, nats)", [num(s.loglik_per_byte) for s in sets]),
+        ("valid UTF-8", [num(s.valid_utf8_share, "%") for s in sets]),
+    ]
+    columns = [f"{'run' if s.setting == 'run' else 'recommended'}: {s.label}" for s in sets]
+    ckpt = Path(sa.checkpoint).name if sa.checkpoint else "?"
+    note = (f"Samples written by the checkpoint `{ckpt}` (step {sa.checkpoint_step}) with seed {sa.seed} "
+            f"(seed + i for prompt i), up to {sets[0].max_new_bytes} bytes each; run settings: {sa.settings_note}; "
+            f"prompts: {sa.prompt_source}. ⟂ marks a sample that ended its document; ⏎ a line break.")
+    return {"note": note, "columns": [cell(c) for c in columns], "rows": rows,
+            "measures": [{"name": n, "cells": v} for n, v in measures]}
 
 
 def report_title(d: "Diagnosis") -> str:

@@ -24,6 +24,7 @@ PLOTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("ranks.png", ("ranks",), "Loss per rank (the departing rank highlighted)", "loss"),
     ("weights.png", ("weights",), "Weight-matrix RMS per stage and component (newest checkpoint; outlined: the "
                                   "oldest), with Adam's update proxy where the checkpoint holds moments", "weights"),
+    ("samples.png", ("samples",), "The checkpoint's samples measured per sampling setting", "samples"),
 )
 
 
