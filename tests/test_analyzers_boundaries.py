@@ -251,3 +251,14 @@ def test_the_passage_comes_only_from_bundled_or_in_run_data_files(tmp_path):
     assert validation_passage(load_run(run), {"data": ["link.txt"]})[1] == CORPUS
     passage, where = validation_passage(load_run(run), {"data": ["mine.txt"]})
     assert where == "the run's validation split (mine.txt)" and passage and passage in (run / "mine.txt").read_bytes()
+
+
+def test_no_samples_leaves_the_boundary_map_out_and_hnd304_says_why(tmp_path):
+    from hnet_diag.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["analyze", str(RUNS / "no_warmup"), "-o", str(out), "--no-plots", "--no-samples"]) == 0
+    data = json.loads(out.read_text())
+    assert data["boundaries"] is None
+    check = next(c for c in data["checks"] if c["code"] == "HND304")
+    assert check["status"] == "no-data" and "--no-samples" in check["message"]
