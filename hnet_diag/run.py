@@ -324,11 +324,17 @@ class Run:
 
     @property
     def last_step(self) -> int | None:
-        """Largest step seen in any metric or checkpoint."""
+        """Largest step seen in any metric or checkpoint, or recorded as reached by the trainer.
+
+        A Hugging Face trainer_state.json says where the trainer stopped (`global_step`) even
+        when the last logged loss is some steps earlier (logging every 100 steps of a
+        692-step run ends the log at 600): the run still reached its plan.
+        """
         steps = []
         if not self.scalars.empty:
             steps.append(int(self.scalars["step"].max()))
         steps += [c.step for c in self.checkpoints if c.step is not None]
+        steps += [s for s in map(_trainer_state_step, self.configs.items()) if s is not None]
         return max(steps) if steps else None
 
     def summary(self) -> dict[str, Any]:
@@ -346,3 +352,14 @@ class Run:
             "events": [f"{e.kind} at step {e.step} ({e.source})" for e in self.events],
             "warnings": [str(w) for w in self.warnings],
         }
+
+
+def _trainer_state_step(item: tuple[str, dict[str, Any]]) -> int | None:
+    """`global_step` of a Hugging Face trainer_state.json's settings, else None."""
+    path, cfg = item
+    if Path(path).name != "trainer_state.json" or not isinstance(cfg, dict):
+        return None
+    step = cfg.get("global_step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return None
+    return step
