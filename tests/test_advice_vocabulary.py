@@ -112,3 +112,14 @@ def test_the_bundled_table_renders_parsed_flags_back_to_the_same_text(flags):
     from hnet_diag.advice.flags import parse_flags
 
     assert " ".join(bundled_flags(parse_flags(flags))) == " ".join(flags)
+
+
+def test_hf_clipping_at_its_default_says_it_only_matters_if_the_run_changed_it():
+    """trainer_state.json does not record max_grad_norm; HF clips at 1.0 unless told otherwise."""
+    for trainer in ("hf", "llamafactory"):
+        unknown = advise([Action("max_grad_norm", to=1.0, text="1.0")], trainer)
+        assert any("default" in n and "max_grad_norm" in n for n in unknown.notes), (trainer, unknown.notes)
+        known = advise([Action("max_grad_norm", to=1.0, from_=0.0, text="1.0")], trainer)
+        assert not any("default" in n for n in known.notes), (trainer, known.notes)
+        other = advise([Action("max_grad_norm", to=0.5, text="0.5")], trainer)
+        assert not any("default" in n for n in other.notes), (trainer, other.notes)

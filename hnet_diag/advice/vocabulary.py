@@ -168,11 +168,30 @@ def _hf_schedule(a: Action) -> list[Piece]:
     return pieces
 
 
+#: the HF Trainer's (and LLaMA-Factory's) default `max_grad_norm`
+HF_DEFAULT_MAX_GRAD_NORM = 1.0
+
+
+def _hf_clip_default_note(a: Action) -> list[Piece]:
+    """Asking an HF run for its own default clipping is only news if the run changed it.
+
+    trainer_state.json does not record `max_grad_norm`, so hnet-diag cannot tell whether the run
+    clipped; the note says what the recommendation changes in each case instead of implying the
+    run had no clipping.
+    """
+    if a.from_ is not None or a.to is None or float(a.to) != HF_DEFAULT_MAX_GRAD_NORM:
+        return []
+    limit = f"{HF_DEFAULT_MAX_GRAD_NORM:.1f}"
+    return [Piece("note", f"The HF Trainer already clips at `max_grad_norm={limit}` by default; the run's clipping "
+                          f"value is not recorded, so this changes something only if its settings turned clipping "
+                          f"off (0) or set it above {limit}.")]
+
+
 HF: dict[str, Entry] = {
     "learning_rate": _kw("TrainingArguments", "learning_rate"),
     "warmup_steps": _kw("TrainingArguments", "warmup_steps"),
     "max_steps": _kw("TrainingArguments", "max_steps"),
-    "max_grad_norm": _kw("TrainingArguments", "max_grad_norm"),
+    "max_grad_norm": _both(_kw("TrainingArguments", "max_grad_norm"), _hf_clip_default_note),
     "weight_decay": _kw("TrainingArguments", "weight_decay"),
     "schedule": _hf_schedule,
     "resume": lambda a: [Piece("line", "trainer.train(resume_from_checkpoint=True)", "--resume_from_checkpoint <output_dir>/checkpoint-N")],
@@ -186,7 +205,8 @@ HF: dict[str, Entry] = {
 
 #: LLaMA-Factory trains through the HF Trainer and takes the same names in its YAML config
 LLAMAFACTORY: dict[str, Entry] = {
-    **{k: _yaml(k) for k in ("learning_rate", "warmup_steps", "max_steps", "max_grad_norm", "weight_decay")},
+    **{k: _yaml(k) for k in ("learning_rate", "warmup_steps", "max_steps", "weight_decay")},
+    "max_grad_norm": _both(_yaml("max_grad_norm"), _hf_clip_default_note),
     "schedule": lambda a: [Piece("line", f"lr_scheduler_type: {'warmup_stable_decay' if a.value == 'wsd' else a.value}")],
     "resume": lambda a: [Piece("line", "resume_from_checkpoint: <output_dir>/checkpoint-N")],
     "early_stopping": lambda a: [Piece("line", "load_best_model_at_end: true"),
