@@ -190,7 +190,7 @@ def validation_passage(run: Any, training: dict | None = None, n_bytes: int = DE
     from ..trainer.data import bundled_corpus, read_documents, split_documents
 
     names = (training or {}).get("data")
-    paths = _data_files(run, names)
+    paths, _ = data_files(getattr(run, "path", ""), names)
     if paths:
         where = "the run's validation split (" + ", ".join(str(n) for n in names) + ")"
     else:
@@ -207,34 +207,37 @@ def validation_passage(run: Any, training: dict | None = None, n_bytes: int = DE
 MAX_DATA_FILE_BYTES = 64 * 2**20
 
 
-def _data_files(run: Any, names: Any) -> list[Path]:
-    """The run's training data files, when every one can be read safely; else [].
+def data_files(run_path: Any, names: Any) -> tuple[list[Path], str]:
+    """(the run's training data files, "") when every one can be read safely, else ([], why not).
 
     A config is untrusted input whose bytes would end up in the report: only files shipped
     with the package (`bundled:NAME`) and files inside the run folder (after resolving links)
-    are read, and none larger than MAX_DATA_FILE_BYTES.
+    are read, and none larger than MAX_DATA_FILE_BYTES. The boundary map's passage, the
+    samples' prompts and the training-byte counts all read data files through this one rule.
     """
     from ..trainer.data import BUNDLED_PREFIX, bundled_corpus
 
     if not (isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names)):
-        return []
+        return [], "the run names no training text"
     corpus_dir = bundled_corpus().parent.resolve()
-    run_dir = Path(getattr(run, "path", "") or "")
+    run_dir = Path(run_path or "")
     run_dir = (run_dir if run_dir.is_dir() else run_dir.parent).resolve()
     found = []
     for n in names:
         if n.startswith(BUNDLED_PREFIX):
-            path, inside = corpus_dir / n[len(BUNDLED_PREFIX):], corpus_dir
+            path, inside, where = corpus_dir / n[len(BUNDLED_PREFIX):], corpus_dir, "a bundled corpus"
         else:
-            path, inside = run_dir / n, run_dir
+            path, inside, where = run_dir / n, run_dir, "inside the run folder"
         try:
             real = path.resolve()
-            if not (real.is_relative_to(inside) and real.is_file() and real.stat().st_size <= MAX_DATA_FILE_BYTES):
-                return []
+            if not (real.is_relative_to(inside) and real.is_file()):
+                return [], f"the run's training text {n} is not {where}"
+            if real.stat().st_size > MAX_DATA_FILE_BYTES:
+                return [], f"the run's training text {n} is larger than {MAX_DATA_FILE_BYTES >> 20} MiB"
         except (OSError, ValueError):
-            return []
+            return [], f"the run's training text {n} is not {where}"
         found.append(real)
-    return found
+    return found, ""
 
 
 def boundary_input(run: Any, text: str | bytes | None = None, max_params: int | None = DEFAULT_MAX_PARAMS,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,36 +96,21 @@ def passage_prompts(docs: list[bytes], n: int = N_PROMPTS, size: int = PROMPT_BY
 
 
 def run_text(ckpt: Any, run_path: Any) -> tuple[list[str] | None, str]:
-    """The run's training files when they can be read safely, else (None, why not)."""
-    from ..trainer.data import BUNDLED_PREFIX, resolve_data_path
+    """The run's training files when they can be read safely (`reference_model.data_files`),
+    bundled ones by their `bundled:` name, else (None, why not)."""
+    from ..trainer.data import BUNDLED_PREFIX
+    from .reference_model import data_files
 
     training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
     data = training.get("data")
     if isinstance(data, str):
         data = [data]
-    if not isinstance(data, list) or not data or not all(isinstance(d, str) for d in data):
-        return None, "the run names no training text"
-    base = Path(run_path)
-    base = base.parent if base.is_file() else base
-    files: list[str] = []
-    for name in data:
-        if name.startswith(BUNDLED_PREFIX):
-            path = resolve_data_path(name)
-            if not re.fullmatch(r"[\w.-]+", name[len(BUNDLED_PREFIX):]) or not path.is_file():
-                return None, f"the run's training text {name} is not a bundled corpus"
-            files.append(name)
-            continue
-        path = Path(name) if Path(name).is_absolute() else base / name
-        try:
-            inside = path.resolve().is_relative_to(base.resolve()) and path.is_file()
-        except OSError:
-            inside = False
-        if not inside:
-            return None, f"the run's training text {name} is not inside the run folder"
-        files.append(str(path))
-    if sum(resolve_data_path(f).stat().st_size for f in files) > MAX_DATA_BYTES:
+    paths, why = data_files(run_path, data)
+    if not paths:
+        return None, why
+    if sum(p.stat().st_size for p in paths) > MAX_DATA_BYTES:
         return None, "the run's training text is larger than 64 MiB"
-    return files, ""
+    return [name if name.startswith(BUNDLED_PREFIX) else str(path) for name, path in zip(data, paths)], ""
 
 
 def default_prompts(ckpt: Any, run_path: Any) -> tuple[tuple[bytes, ...], str]:

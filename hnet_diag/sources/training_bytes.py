@@ -7,7 +7,7 @@ package). They are counted as bytes, whole files, training and validation split 
 (the split is by documents inside the files), plus BOS (254), which the trainer puts
 before every document. A config is untrusted input and the report lists which byte values
 a file holds, so only the files the boundary map may read are read
-(`reference_model._data_files`: bundled files, and regular files inside the run folder
+(`reference_model.data_files`: bundled files, and regular files inside the run folder
 after resolving links, each at most 64 MB); anything else (a path elsewhere on this
 machine, a file the run was copied without) leaves the data unknown, with the reason.
 Nothing is downloaded. Files are read in 8 MiB blocks up to `MAX_BYTES` in all.
@@ -63,9 +63,9 @@ def training_bytes(run: Any) -> tuple[DataBytes | None, str]:
         return None, "the run's config names no training data files"
     import numpy as np
 
-    from .reference_model import MAX_DATA_FILE_BYTES, _data_files
+    from .reference_model import MAX_DATA_FILE_BYTES, data_files
 
-    paths = _data_files(run, names)  # the same rule as the boundary map's passage
+    paths, _ = data_files(getattr(run, "path", ""), names)  # the same rule as the boundary map's passage
     if not paths:
         return None, ("the run's training data files (" + ", ".join(names) + ") are not all readable here: only "
                       f"bundled files and regular files inside the run folder up to {MAX_DATA_FILE_BYTES >> 20} MB "
