@@ -215,3 +215,55 @@ def test_loss_spike_on_a_real_pinn_run_and_none_on_the_bundled_healthy_run():
     assert f.evidence.steps == (4949,) and f.evidence.measured > 10  # z in noise scales
     healthy = diagnose(load_run(REAL.parent / "runs" / "healthy"))
     assert "HND405" not in {x.code for x in healthy.alarms}
+
+
+# -- a training loss exactly constant from the start ---------------------------------------------
+def _codes(run_dir):
+    from hnet_diag import diagnose
+
+    return {f.code: f for f in diagnose(load_run(run_dir)).findings}
+
+
+def test_a_loss_exactly_zero_from_its_second_point_is_no_learning_on_a_real_llamafactory_run():
+    """graduate_agent_llamafactory (tuning half): 122.14 at step 10, then exactly 0.0 at 36 points
+    (every label masked out of the loss). The gain rule cannot judge it (its head median is 0)."""
+    run = load_run(REAL / "graduate_agent_llamafactory")
+    r = analyze_learning(run)
+    assert (r.constant_points, r.constant_value, r.constant_from_step, r.constant_from_start) == (36, 0.0, 20, True)
+    assert r.constant_grad_median is None  # LLaMA-Factory logs no grad norm
+    f = _codes(REAL / "graduate_agent_llamafactory")["HND407"]
+    assert f.status.value == "fail"
+    assert "exactly 0 at each of its last 36 logged points (steps 20-370)" in f.message
+    assert f.evidence.window == (20, 370) and f.evidence.measured == 36
+
+
+def test_a_loss_that_fell_and_was_rounded_to_zero_at_the_end_learned(tmp_path):
+    # a memorising fine-tune logged at 4 decimals: 0.0 only once it got there
+    losses = [round(2.0 * 0.8**i, 4) for i in range(40)] + [0.0] * 10
+    rows = [{"current_steps": 10 * (i + 1), "total_steps": 500, "loss": v, "lr": 1e-4}
+            for i, v in enumerate(losses)]
+    (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = analyze_learning(load_run(tmp_path))
+    assert r.constant_value == 0.0 and r.constant_points >= 10 and not r.constant_from_start
+    assert _codes(tmp_path)["HND407"].status.value == "pass"
+
+
+def test_a_grpo_loss_of_zero_while_gradients_flow_is_a_surrogate_not_a_plateau(tmp_path):
+    """GRPO with beta 0 logs loss 0.0 by construction while it trains (huggingface/open-r1#239,
+    huggingface/trl#2703); the grad norms below are the ones printed in huggingface/trl#3452."""
+    grads = [0.09568341821432114, 0.10015729814767838, 0.11633292585611343, 0.10906606912612915,
+             0.12483209371566772, 0.1010, 0.0987, 0.1150]
+    state = {"global_step": 8, "max_steps": 8, "log_history": [
+        {"step": i + 1, "loss": 0.0, "grad_norm": gn, "learning_rate": 3e-6, "reward": 1.8 + 0.01 * i}
+        for i, gn in enumerate(grads)]}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))
+    r = analyze_learning(load_run(tmp_path))
+    assert r.constant_from_start and r.constant_points == 8 and r.constant_grad_median > 0.09
+    f = _codes(tmp_path)["HND407"]
+    assert f.status.value == "pass"
+    assert "surrogate loss" in f.message and "judge learning by the reward" in f.message
+    # the same run with no gradient reaching the model is not learning
+    for rec in state["log_history"]:
+        rec["grad_norm"] = 0.0
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))
+    assert _codes(tmp_path)["HND407"].status.value == "fail"

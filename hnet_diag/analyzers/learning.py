@@ -74,6 +74,12 @@ class LearningResult(AnalyzerResult):
     noise: float | None = None  # robust noise scale of the loss around its trend
     gain_over_noise: float | None = None  # (head - tail) / noise
     trend_z: float | None = None  # Mann-Kendall z over the whole run (< 0 falling)
+    # a loss identical to the last digit from (nearly) the start to the end
+    constant_points: int = 0  # trailing points exactly equal to the last value
+    constant_value: float | None = None
+    constant_from_step: int | None = None  # first step of that stretch
+    constant_from_start: bool = False  # the stretch began within the first tenth of the points
+    constant_grad_median: float | None = None  # median grad norm over the stretch (None: not logged)
     # rebound
     trend_min: float | None = None  # minimum of the smooth trend before the last window
     trend_min_step: int | None = None
@@ -175,6 +181,28 @@ def _grad_fields(run) -> dict[str, Any]:
     return out
 
 
+def constant_stretch(loss: pd.Series, head_points: int, grad: pd.Series) -> dict[str, Any]:
+    """The trailing stretch of a loss that is exactly one value, and whether it began in the head.
+
+    A model that learns never logs the same loss to the last digit point after point: a loss
+    that is exactly constant from its first tenth to its end (122.14 then 0.0 thirty-six
+    times: every target masked out of the loss) means nothing reaches the optimiser. Only
+    the start matters: a loss that descended and was rounded to 0.0 at the end (LLaMA-Factory
+    logs 4 decimals) learned, and too well. Where gradients were logged and flowed through
+    the stretch, the loss is a surrogate whose value carries no signal (GRPO with beta = 0
+    logs 0.0 while it trains), so the median grad norm over the stretch travels with it.
+    """
+    v = loss.to_numpy()
+    k = 0
+    while k < len(v) and v[-1 - k] == v[-1]:
+        k += 1
+    first = int(loss.index[len(v) - k])
+    g = grad[grad.index >= first] if not grad.empty else grad
+    return dict(constant_points=k, constant_value=float(v[-1]), constant_from_step=first,
+                constant_from_start=len(v) - k < head_points,
+                constant_grad_median=float(g.median()) if not g.empty else None)
+
+
 def _entropy_fields(run) -> dict[str, Any]:
     for name in run.metric_names():
         if str(name).lower().split("/")[-1] == "entropy":
@@ -244,6 +272,7 @@ def analyze_learning(run, head_fraction: float = 0.1, tail_fraction: float = 0.2
                                given_back=opt((end - tmin) / (hm - tmin)) if hm > tmin else None,
                                end_share_above_2x=float((s.iloc[-ke:] > 2 * tmin).mean()) if tmin > 0 else None)
     return LearningResult(
+        **constant_stretch(s, kh, finite(run.metric("grad_norm"))),
         loss_metric=name, points=n, head_median=hm, tail_median=tm,
         head_window=(int(head.index[0]), int(head.index[-1])), tail_window=(int(tail.index[0]), int(tail.index[-1])),
         gain_relative=opt(gain / abs(hm)) if hm else None,

@@ -415,14 +415,39 @@ HND406 = Rule(
 )
 
 
+def constant_loss(le: Any, t: Thresholds) -> tuple[bool, str]:
+    """Whether the training loss was exactly constant from its first tenth to its end, and the
+    pass note when it was but gradients flowed (a surrogate loss, judged by its reward instead).
+
+    Only a stretch that began at the start counts: a loss that fell and was logged as 0.0 at
+    the end (rounded) learned. A policy-gradient loss is 0 by construction (GRPO with beta = 0:
+    the group-normalised advantages sum to zero) while the gradient is not, so a stretch with
+    gradient norm flowing is no evidence; grad norm exactly 0 over it is (HND104 says so too).
+    """
+    if not (le.constant_from_start and le.constant_points >= t["min_points"]):
+        return False, ""
+    if le.constant_grad_median:
+        return False, (f"; {le.loss_metric} was exactly {g(le.constant_value)} at its last {le.constant_points} points "
+                       f"while the gradient norm flowed (median {g(le.constant_grad_median)}): a surrogate loss "
+                       f"whose value carries no signal (GRPO with beta 0 logs 0.0 while it trains); judge learning "
+                       f"by the reward")
+    return True, ""
+
+
 def check_no_learning(r: Results, t: Thresholds) -> Outcome:
     le = r.learning
     pinned_chance = [p for p in le.pinned if p.chance_classes is not None]
-    if le.gain_relative is None and not le.pinned:
-        return Outcome(None, {"reason": "fewer than 5 finite training-loss points and no pinned validation loss"})
+    if le.points < t["min_points"] and not le.pinned:
+        return Outcome(None, {"reason": f"fewer than {int(t['min_points'])} finite training-loss points and no "
+                                        f"pinned validation loss"})
     flat = (le.gain_relative is not None and le.points >= t["min_points"] and le.gain_relative < t["min_gain"])
+    constant, constant_note = constant_loss(le, t)
     what = []
-    if flat:
+    if constant:
+        what.append(f"{le.loss_metric} was exactly {g(le.constant_value)} at each of its last {le.constant_points} "
+                    f"logged points (steps {le.constant_from_step}-{le.tail_window[1]}), from its first tenth on: "
+                    f"a model that learns never logs one loss to the last digit point after point")
+    elif flat:
         what.append(f"{le.loss_metric} went from {g(le.head_median)} (median of the first tenth) to {g(le.tail_median)} "
                     f"(median of the last fifth), a gain of {pct(le.gain_relative)} (threshold {pct(t['min_gain'])})")
     for p in le.pinned:
@@ -433,10 +458,15 @@ def check_no_learning(r: Results, t: Thresholds) -> Outcome:
                 chance += f"; {p.accuracy_metric} {g(p.accuracy, 3)} against chance {g(p.accuracy_chance, 3)}"
         what.append(f"{p.metric} stayed at {g(p.level, 4)} over {p.points} evaluations (steps {p.first_step}-"
                     f"{p.last_step}; every point within {pct(p.spread)} of the first){chance}")
-    fired = flat or bool(pinned_chance) or (bool(le.pinned) and (le.gain_relative or 0.0) < t["min_gain_pinned"])
+    fired = flat or constant or bool(pinned_chance) or (bool(le.pinned) and (le.gain_relative or 0.0) < t["min_gain_pinned"])
     facts = {"what": "; ".join(what) or f"{le.loss_metric} gained {pct(le.gain_relative)}",
-             "gain": pct(le.gain_relative), "metric": le.loss_metric}
+             "gain": pct(le.gain_relative), "metric": le.loss_metric, "constant_note": constant_note}
     metric = pinned_chance[0].metric if pinned_chance else le.loss_metric
+    if constant and not flat and not pinned_chance:  # the evidence is the stretch, not a gain
+        ev = Evidence(metric=metric, measured=float(le.constant_points), threshold=t["min_points"],
+                      steps=(le.constant_from_step, le.tail_window[1]), values=(le.constant_value, le.constant_value),
+                      window=(le.constant_from_step, le.tail_window[1]), plot="loss.png")
+        return Outcome(fired, facts, ev)
     ev = Evidence(metric=metric, measured=le.gain_relative, threshold=t["min_gain"],
                   window=(le.head_window[0], le.tail_window[1]) if le.head_window and le.tail_window else None,
                   plot="loss.png")
@@ -450,12 +480,13 @@ HND407 = Rule(
     thresholds=(
         T("min_gain", 0.02, "the training loss must fall by this fraction from its first tenth to its last fifth "
                             "(medians)"),
-        T("min_points", 5, "training-loss points needed to judge the gain"),
+        T("min_points", 5, "training-loss points needed to judge the gain, and the least run of points at one "
+                           "exact value (from the first tenth to the end) that counts as a constant loss"),
         T("min_gain_pinned", 0.1, "a validation loss pinned at a constant (not ln k) counts when the training loss "
                                   "gained less than this"),
     ),
     message="{what}.",
-    pass_message="{metric} gained {gain} over the run (threshold {tp_min_gain}).",
+    pass_message="{metric} gained {gain} over the run (threshold {tp_min_gain}){constant_note}.",
     recommendation="The model is not learning: check that the targets reach the loss (labels not all masked, "
                    "the label column and classes right), that the learning rate is not zero or far too small, and "
                    "that the trained parameters are not frozen, before spending more steps",
@@ -465,7 +496,10 @@ HND407 = Rule(
     doc=RuleDoc(
         what="The training loss's median over the first tenth of its points against its last fifth; every "
              "validation loss that never moved from its first value (within 0.5%), and whether that value is "
-             "ln(k) for a whole k (a k-way classifier at chance), with the validation accuracy against 1/k.",
+             "ln(k) for a whole k (a k-way classifier at chance), with the validation accuracy against 1/k; "
+             "and a training loss exactly one value (0.0 included) from its first tenth to its end, unless the "
+             "gradient norm flowed over that stretch (a policy-gradient surrogate such as GRPO's, 0 by "
+             "construction while it trains).",
         why="A loss flat from the first step to the last, or an eval loss pinned at ln(num_classes) with "
             "accuracy at chance, means the optimiser is not changing what the model predicts: a pipeline or "
             "setting error that more steps will not fix.",
