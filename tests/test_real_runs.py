@@ -120,7 +120,12 @@ def test_precision_and_recall_per_class_stay_at_what_was_reached(first_scores, h
 # The test fails on any miss or false alarm not listed (a regression, or a new run whose result
 # was not recorded); an entry that hnet-diag has since come to get right may be struck out.
 KNOWN_ADDED = {
-    "missed": set(),
+    "missed": {
+        # validation, cohort 2026-12-01: eval_loss best 0.157 (epoch 3) then 0.215, 0.195, 0.228,
+        # 0.177, 0.237, 0.214, 0.214; HND403 measures the +36.6% rise at 1.3x its point scatter
+        # (the evaluations alternate by ~0.04), under its 2x bar; the guide's 2x median change says overfit
+        ("codebert_tactics_5420", "overfit"),
+    },
     # struck out 2026-12-01: graduate_agent_llamafactory and swift_grpo_mcp_zero no_learning
     # (loss exactly 0.0 from the start; HND407's constant-loss check, TUNING_LOG.md: decided on
     # the tuning-half run, so swift_grpo_mcp_zero no longer counts as a fresh test of it)
