@@ -133,7 +133,12 @@ KNOWN_ADDED = {
     # false alarms on the healthy asl_lightning_v0 and irradiance_lightning_v0 (HND203/HND405 changes)
     # law_llm_692 (stopped_early false alarm: last loss logged at 600 of 692) was mended by
     # reading trainer_state's global_step as a reached step (a reading fix; TUNING_LOG.md)
-    "false": set(),
+    "false": {
+        # tuning, cohort 2026-12-01: T5 at batch size 1, loss 0.028 -> 0.0018 (step 770) -> last
+        # third median 0.0138, ending 0.032: a real 7x rebound (HND406 high, HND404 critical at
+        # 8.6x), which the guide does not call divergence because the rise is 0.012 < its 0.05 floor
+        ("t5_text_simplification_3330", "divergence"),
+    },
     "healthy_high": set(),  # (run, code) of a critical/high finding on a healthy added run
 }
 
