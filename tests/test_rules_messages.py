@@ -56,3 +56,26 @@ def test_every_text_a_rule_shows_fills_all_its_placeholders(rule):
         seen.add(f.status)
         assert "?" not in f.message, f.message
     assert len(seen) >= 2, f"{rule.code}: only {seen} seen, the check would be vacuous"
+
+
+def test_gradient_spikes_say_whether_the_loss_felt_them(tmp_path):
+    import json
+
+    # a real healthy run (fixtures/real_runs): two single-point spikes the loss never felt
+    t5 = diagnose(load_run(HEALTHY.parents[1] / "real_runs" / "t5_summarization_215k")).finding("HND101")
+    assert t5.status.value == "fail" and t5.severity.value == "high"
+    assert "each a single logged point, and the loss did not react to any of them" in t5.message
+    # the same shape with the loss jumping right after the second spike: critical, and said so
+    rows = []
+    for s in range(1, 401):
+        gn = 1.0 + 0.01 * (s % 7)
+        loss = 3.0 - s / 400
+        if s in (200, 300):
+            gn = 40.0
+        if s in (301, 302):
+            loss += 2.0
+        rows.append({"step": s, "loss": loss, "grad_norm": gn, "lr": 1e-3})
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    felt = diagnose(load_run(tmp_path)).finding("HND101")
+    assert felt.status.value == "fail" and felt.severity.value == "critical"
+    assert "followed by a loss spike" in felt.message and "did not react" not in felt.message

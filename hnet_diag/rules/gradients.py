@@ -45,6 +45,24 @@ def _isolated_note(total: list[Any], stage: int | None, per_stage: dict[int, lis
             f"{top.step}, below the bar of {int(t['min_stage_spikes'])} on one stage")
 
 
+def reaction_note(spikes: list[Any], loss_follow: int) -> str:
+    """How sure the spikes make the finding: did the loss feel them, did they last.
+
+    A spike the loss followed is instability the run paid for (critical); spikes that lasted
+    one logged point each and that the loss never felt are the weakest evidence the rule
+    accepts, and the reader should know which of the two this is.
+    """
+    if not spikes:
+        return ""
+    if loss_follow:
+        return f"; {loss_follow} followed by a loss spike"
+    single = all((s.n_points or 1) <= 1 for s in spikes)
+    if all(s.loss_spike_after is False for s in spikes):
+        return ("; each a single logged point, and the loss did not react to any of them" if single
+                else "; the loss did not react to any of them")
+    return "; each a single logged point" if single else ""
+
+
 def check_gradient_spikes(r: Results, t: Thresholds) -> Outcome:
     gr = r.gradients
     if not gr.n_points and not gr.stages:
@@ -90,7 +108,7 @@ def check_gradient_spikes(r: Results, t: Thresholds) -> Outcome:
         "max_value": g(top.value if top else None),
         "max_step": top.step if top else "?",
         "lr_note": f", LR {g(top.lr)}" if top and top.lr is not None else "",
-        "loss_note": f"; {loss_follow} followed by a loss spike" if loss_follow else "",
+        "loss_note": reaction_note(spikes, loss_follow),
         "stage_note": stage_note,
         "lr_flag": lr_flag,
         "lr_change": lr_change,
