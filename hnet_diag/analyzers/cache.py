@@ -5,7 +5,9 @@ series many times (the warmup and LR-ratio analyzers reuse the gradient and loss
 analyses). On a 100k-step run that scanning dominated. The view splits the frame by
 metric in one pass, answers `metric()` from the piece (same selection rules: it calls
 `Run.metric` on the piece), and memoises analyzer results computed with default
-arguments. It never changes the Run.
+arguments, and the model rebuilt from the run's checkpoint, which the decoding check, the
+boundary map and the samples all run (`sources.reference_model.rebuild_model`). It never
+changes the Run, and it lives as long as one analysis.
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ class CachedRun:
     stages = Run.stages
 
     def result(self, key: str, compute: Callable[[Any], Any]) -> Any:
-        """`compute(self)` once per key (for analyzer calls with default arguments)."""
+        """`compute(self)` once per key (analyzer calls with default arguments, the rebuilt model)."""
         if key not in self._results:
             self._results[key] = compute(self)
         return self._results[key]

@@ -103,7 +103,8 @@ def decoding_input(
         return DecodingInput(seed=seed, reason="no reference-trainer checkpoint (a checkpoint whose config has an "
                                                "H-Net 'model' config)")
     base = dict(checkpoint=ckpt.path, checkpoint_step=ckpt.step, seed=seed)
-    model, cfg, reason = rebuild_model(ckpt, max_params, hint="call analyze_decoding(decoding_input(run, max_params=None))")
+    model, cfg, reason = rebuild_model(ckpt, max_params, hint="call analyze_decoding(decoding_input(run, max_params=None))",
+                                       view=run)
     if reason is not None:
         return DecodingInput(**base, reason=reason)
     training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}
@@ -118,20 +119,27 @@ def decoding_input(
 
 
 def rebuild_model(ckpt: Any, max_params: int | None = DEFAULT_MAX_PARAMS,
-                  hint: str = "pass max_params=None") -> tuple[Any, Any, str | None]:
+                  hint: str = "pass max_params=None", view: Any = None) -> tuple[Any, Any, str | None]:
     """(model in eval mode, its HNetConfig, None) from a reference-trainer checkpoint, or (None, None|cfg, reason).
 
-    Shared by every check that runs the model (decoding, samples), so each refuses the same
-    models for the same reasons: an unreadable config, a model above `max_params` (counted
-    from the config, not only the file: a 670 KB file may claim d_model 4096), too many
-    layers, or weights that do not fit the config. `hint` says how to lift the size limit.
+    Shared by every check that runs the model (decoding, boundaries, samples), so each refuses
+    the same models for the same reasons: an unreadable config, a model above `max_params`
+    (counted from the config, not only the file: a 670 KB file may claim d_model 4096), too
+    many layers, or weights that do not fit the config. `hint` says how to lift the size limit.
+
+    view: the analysis' shared view of the run (`analyzers.cache.CachedRun`, what `analyze_all`
+        and `diagnose` hand every input loader). The model is one fact of the analysis: the
+        first check to need it builds it and keeps it on the view (see `model_key`), so the
+        decoding check, the boundary map and the samples of one report share one rebuild. The
+        checks above still run on every call, so a caller with a lower `max_params` is refused
+        as before. Its users only run it (forward, `step` with their own caches, under
+        no_grad) and never change it. A plain Run (or None) rebuilds on every call.
     """
     try:
-        import torch
-    except ImportError as err:  # torch is what the model needs; without it there is nothing to rebuild
+        import torch  # noqa: F401 - torch is what the model needs; without it there is nothing to rebuild
+    except ImportError as err:
         return None, None, f"the reference model cannot be imported ({err})"
     from ..trainer.config import HNetConfig
-    from ..trainer.model import HNetLM
 
     try:
         cfg = HNetConfig.from_dict(ckpt.config["model"])
@@ -143,16 +151,47 @@ def rebuild_model(ckpt: Any, max_params: int | None = DEFAULT_MAX_PARAMS,
                            f"max_params={max_params:,}; {hint} to run it anyway")
     if cfg.num_layers() > MAX_LAYERS:
         return None, cfg, f"the model in {ckpt.path} has {cfg.num_layers():,} layers, more than {MAX_LAYERS:,}; not rebuilt"
+    key = model_key(ckpt)
+    if key is not None and callable(getattr(view, "result", None)):
+        model, why = view.result(key, lambda _view: _load_model(ckpt.path, cfg))
+    else:
+        model, why = _load_model(ckpt.path, cfg)
+    if model is None:
+        return None, cfg, f"cannot rebuild the model from {ckpt.path} ({why})"
+    return model, cfg, None
+
+
+def model_key(ckpt: Any) -> tuple | None:
+    """What one rebuilt model is kept by: the checkpoint file (resolved path, inode, size,
+    mtime, so a file rewritten in place is a new one) and the model config it is built with
+    (which may come from a file beside the weights). None when the file cannot be stat'ed."""
+    import json
+
+    try:
+        path = Path(ckpt.path).resolve()
+        st = path.stat()
+        config = json.dumps(ckpt.config["model"], sort_keys=True, default=str)
+    except (OSError, TypeError, ValueError, KeyError):
+        return None
+    return ("reference model", str(path), st.st_ino, st.st_size, st.st_mtime_ns, config)
+
+
+def _load_model(path: Any, cfg: Any) -> tuple[Any, str | None]:
+    """(HNetLM in eval mode with the checkpoint's weights, None), or (None, why not)."""
+    import torch
+
+    from ..trainer.model import HNetLM
+
     try:
         with warnings.catch_warnings():  # torch's deprecation notes are not about the run
             warnings.simplefilter("ignore")
-            state = torch.load(Path(ckpt.path), map_location="cpu", weights_only=True)
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
         sd = state.get("model", state) if isinstance(state, dict) else None
         model = HNetLM(cfg)
         model.load_state_dict(sd)
     except Exception as err:  # noqa: BLE001 - a checkpoint we cannot rebuild is "no data", not a crash
-        return None, cfg, f"cannot rebuild the model from {ckpt.path} ({_why(err)})"
-    return model.eval(), cfg, None
+        return None, _why(err)
+    return model.eval(), None
 
 
 #: bytes of the default reference passage for the boundary map (a few training windows:
@@ -255,7 +294,7 @@ def boundary_input(run: Any, text: str | bytes | None = None, max_params: int | 
     if ckpt is None:
         return BoundaryInput(reason="no reference-trainer checkpoint (a checkpoint whose config has an H-Net 'model' config)")
     base = dict(checkpoint=ckpt.path, checkpoint_step=ckpt.step)
-    model, _cfg, reason = rebuild_model(ckpt, max_params, hint="call boundary_map(run, max_params=None)")
+    model, _cfg, reason = rebuild_model(ckpt, max_params, hint="call boundary_map(run, max_params=None)", view=run)
     if reason is not None:
         return BoundaryInput(**base, reason=reason)
     training = ckpt.config.get("training") if isinstance(ckpt.config.get("training"), dict) else {}

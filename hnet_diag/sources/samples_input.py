@@ -189,7 +189,7 @@ def samples_input(
     if bad:
         return SamplesInput(**base, settings_note=note, reason=f"the run's sampling settings cannot be used ({bad})")
     model, _cfg, reason = rebuild_model(ckpt, max_params, hint="pass --no-samples, or call "
-                                        "analyze_samples(samples_input(run, max_params=None)) in Python,")
+                                        "analyze_samples(samples_input(run, max_params=None)) in Python,", view=run)
     if reason is not None:
         return SamplesInput(**base, settings_note=note, reason=f"samples skipped: {reason}")
     if prompts is None:
