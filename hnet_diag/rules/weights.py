@@ -15,11 +15,12 @@ Each rule stands with its predicate; see `hnet_diag.rules` for how to add one.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..formatting import g
 from ..results import Results
 from .rule import Cause, Evidence, Outcome, Rule, RuleDoc, Severity, Thresholds
-from .shared import NO, T, clip_flag, lower_lr_flags
+from .shared import NO, T, clip_flag, lower_lr_flags, window_of
 
 #: tensor names quoted in a message before "and N more"
 SHOWN = 4
@@ -34,6 +35,20 @@ def _where(step: int | None) -> str:
     return f"step {step}" if step is not None else "an unknown step"
 
 
+def _at_checkpoints(*steps: int | None, **measured: Any) -> Evidence:
+    """Evidence read from checkpoints: the steps they were written at (those known) and the
+    window they span, so root-cause linking sees where the weights were looked at."""
+    known = tuple(s for s in steps if s is not None)
+    return Evidence(metric="checkpoint", steps=known, window=window_of(known), **measured)
+
+
+def _too_early(w: Any, min_steps: float, why: str) -> Outcome | None:
+    """No data while the checkpoint is not min_steps optimizer steps into training (or states no step)."""
+    if w.step is None or w.step < min_steps:
+        return Outcome(None, {"reason": f"the checkpoint is at {_where(w.step)}, before {g(min_steps)} steps: {why}"})
+    return None
+
+
 def check_nonfinite_weights(r: Results, t: Thresholds) -> Outcome:
     w = r.weights
     if not w.ok:
@@ -46,10 +61,8 @@ def check_nonfinite_weights(r: Results, t: Thresholds) -> Outcome:
         "tensors": _names([f"{b.name} ({b.nan_count} NaN, {b.inf_count} Inf of {b.numel})" for b in bad]),
         "kinds": " and ".join(sorted({"weights" if b.kind == "weight" else "Adam moments" for b in bad})) or "tensors",
     }
-    ev = Evidence(metric="checkpoint", steps=(w.step,) if w.step is not None else (),
-                  values=tuple(float(b.nan_count + b.inf_count) for b in bad),
-                  measured=float(len(bad)), threshold=t["max_tensors"],
-                  window=(w.step, w.step) if w.step is not None else None)
+    ev = _at_checkpoints(w.step, values=tuple(float(b.nan_count + b.inf_count) for b in bad),
+                         measured=float(len(bad)), threshold=t["max_tensors"])
     return Outcome(len(bad) > t["max_tensors"], facts, ev)
 
 
@@ -103,13 +116,9 @@ def check_never_moved(r: Results, t: Thresholds) -> Outcome:
                            else f"{g(zero[0].exp_avg_sq_norm)} (gradients arrived, the updates did not)")
                         if zero and zero[0].exp_avg_sq_norm is not None else ""),
     }
-    ev = Evidence(metric="checkpoint", steps=(w.step,), values=tuple(float(z.numel) for z in zero),
-                  measured=float(len(zero)), threshold=t["min_steps"],
-                  stage=zero[0].stage if zero else None, window=(w.step, w.step))
-    if w.step < t["min_steps"]:
-        return Outcome(None, {"reason": f"the checkpoint is at step {w.step}, before {g(t['min_steps'])} steps: "
-                                        "zero-initialised tensors may not have moved yet"})
-    return Outcome(bool(zero), facts, ev)
+    ev = _at_checkpoints(w.step, values=tuple(float(z.numel) for z in zero), measured=float(len(zero)),
+                         threshold=t["min_steps"], stage=zero[0].stage if zero else None)
+    return _too_early(w, t["min_steps"], "zero-initialised tensors may not have moved yet") or Outcome(bool(zero), facts, ev)
 
 
 HND702 = Rule(
@@ -157,9 +166,9 @@ def check_stage_departs(r: Results, t: Thresholds) -> Outcome:
     proxy = [(c, _departure(c.proxy_vs_peers)) for c in w.components if c.proxy_vs_peers is not None]
     if not rms and not proxy:
         return Outcome(None, {"reason": "no group has peers to compare with (one stage, or no weight matrices)"})
-    if w.step is None or w.step < t["min_steps"]:
-        return Outcome(None, {"reason": f"the checkpoint is at {_where(w.step)}, before {g(t['min_steps'])} steps: "
-                                        "early moments and weights are too noisy to compare groups"})
+    early = _too_early(w, t["min_steps"], "early moments and weights are too noisy to compare groups")
+    if early is not None:
+        return early
     # a zero matrix is HND702's finding (never moved), not a departure in scale
     rms = [(c, d) for c, d in rms if c.matrix_rms]
     worst_rms = max(rms, key=lambda p: p[1], default=(None, 1.0))
@@ -192,12 +201,10 @@ def check_stage_departs(r: Results, t: Thresholds) -> Outcome:
     # the evidence quotes the departure nearest its threshold (the one that fired, if any)
     use_proxy = bool(bad_proxy) or (not bad_rms and worst_proxy[1] / t["max_proxy_factor"]
                                     >= worst_rms[1] / t["max_rms_factor"])
-    ev = Evidence(metric="checkpoint", steps=(w.step,) if w.step is not None else (),
-                  values=tuple(float(d) for _, d in (*bad_proxy, *bad_rms)),
-                  measured=float(worst_proxy[1] if use_proxy else worst_rms[1]),
-                  threshold=t["max_proxy_factor"] if use_proxy else t["max_rms_factor"],
-                  stage=first.stage if first is not None else None,
-                  window=(w.step, w.step) if w.step is not None else None)
+    ev = _at_checkpoints(w.step, values=tuple(float(d) for _, d in (*bad_proxy, *bad_rms)),
+                         measured=float(worst_proxy[1] if use_proxy else worst_rms[1]),
+                         threshold=t["max_proxy_factor"] if use_proxy else t["max_rms_factor"],
+                         stage=first.stage if first is not None else None)
     return Outcome(bool(parts), facts, ev)
 
 
@@ -282,9 +289,9 @@ def check_drift(r: Results, t: Thresholds) -> Outcome:
     }
     extreme = [d.growth for d in stages]
     measured = worst.growth if worst is not None else (min(extreme) if extreme else None)
-    ev = Evidence(metric="checkpoint", steps=(first, last), values=tuple(float(x) for x in extreme),
-                  measured=measured, threshold=t["min_growth"] if shrunk or worst is None else t["max_growth"],
-                  stage=worst.stage if worst is not None else None, window=(first, last))
+    ev = _at_checkpoints(first, last, values=tuple(float(x) for x in extreme), measured=measured,
+                         threshold=t["min_growth"] if shrunk or worst is None else t["max_growth"],
+                         stage=worst.stage if worst is not None else None)
     return Outcome(bool(shrunk or grown), facts, ev)
 
 
