@@ -125,6 +125,10 @@ KNOWN_ADDED = {
         # 0.177, 0.237, 0.214, 0.214; HND403 measures the +36.6% rise at 1.3x its point scatter
         # (the evaluations alternate by ~0.04), under its 2x bar; the guide's 2x median change says overfit
         ("codebert_tactics_5420", "overfit"),
+        # 2026-12-01 cohort (after RULES_FROZEN): validation; GRPO loss printed 0.0/-0.0 at 792
+        # of 1000 steps, but grad_norm ~0.05 flows and the reward rises 0.18 -> 0.31, so HND407's
+        # constant-loss check stands down (a GRPO surrogate); the guide's loss-gain rule says 0 -> 0
+        ("dllm_remask_grpo_1000", "no_learning"),
     },
     # struck out 2026-12-01: graduate_agent_llamafactory and swift_grpo_mcp_zero no_learning
     # (loss exactly 0.0 from the start; HND407's constant-loss check, TUNING_LOG.md: decided on
