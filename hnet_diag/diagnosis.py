@@ -98,7 +98,7 @@ def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any
     `options` go to the input loaders of the analyzers that have one, by analyzer name:
     {"samples": {"enabled": False}} is `--no-samples`, {"samples": {"prompts": [...]}} `--prompts`.
     """
-    from .rules.causes import defer_to_roots, link_causes, merge_recommendations, resolve_conflicts
+    from .rules.causes import defer_to_roots, link_causes, merge_recommendations, resolve_conflicts, settle_competitions
     from .rules.claims import check_claims
     from .rules.engine import EngineSettings, build_settings, run_rules
     from .settings_file import ProjectSettings
@@ -118,7 +118,9 @@ def diagnose(run: Any, settings: Any = None, results: Results | Mapping[str, Any
     results = Results.of(results, run)
 
     findings = with_changes(run_rules(results, settings), run)
+    findings, settled = settle_competitions(findings)  # the evidence decides a competing pair before any priority
     findings, conflicts = resolve_conflicts(findings)
+    conflicts = settled + conflicts
     causes = link_causes(findings)
     findings, deferred = defer_to_roots(findings, causes)
     conflicts = conflicts + deferred

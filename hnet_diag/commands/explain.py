@@ -27,6 +27,9 @@ def rule_page(rule) -> str:
         flags = " ".join(re.sub(r"\{(\w+)\}", r"<\1>", f) for f in rule.flags if f.startswith("--"))
         if flags:
             lines += ["", "Flags it recommends: " + flags]
+    competing = _competing(rule)
+    if competing:
+        lines += ["", "## When a competing finding fires too", "", *competing]
     if rule.all_thresholds():
         own = {t.name for t in rule.thresholds}
         owner = {t.name: m.code for m in rule.mirrors for t in m.all_thresholds()}
@@ -39,6 +42,22 @@ def rule_page(rule) -> str:
         lines += ["", f"Override: `--threshold {code}.{first}=VALUE` or, in pyproject.toml,",
                   f"`[tool.hnet-diag.thresholds.{code}]` `{first} = VALUE`."]
     return "\n".join(lines) + "\n"
+
+
+def _competing(rule) -> list[str]:
+    """Which competing diagnosis this rule's evidence settles, or which rule settles this one (`Cause.decides`)."""
+    from ..rules.registry import BY_CODE, DECIDES
+
+    out = []
+    for (code, other), _ in sorted(DECIDES.items()):
+        if code == rule.code:
+            out.append(f"- {other} ({BY_CODE[other].name}): when both fire, this rule's evidence decides between them; "
+                       f"{other} joins this rule's root cause, says so in its message, and its recommendation is "
+                       "withdrawn, whatever the severities.")
+        elif other == rule.code:
+            out.append(f"- {code} ({BY_CODE[code].name}): when both fire, its evidence decides between them; this "
+                       f"finding joins {code}'s root cause, says what it still means, and recommends nothing.")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,6 +47,8 @@ every other trainer's words are rendered from the actions parsed off them
 (`hnet_diag.advice`).
 
 A new action in `actions=` that must never sit beside some finding gets its reason in
-`actions.py` and is listed in that finding's `Cause.contradicted_by`. A healthy sign goes
+`actions.py` and is listed in that finding's `Cause.contradicted_by`. A rule whose evidence
+settles a competing diagnosis when both fire lists it in `Cause.decides` (`Decides(code,
+evidence, note)`: HND403's rising validation loss decides HND402's "still improving"). A healthy sign goes
 into `healthy.py` with `mirrors=(the problem rule,)` and no copy of its thresholds.
 """

@@ -11,13 +11,21 @@ Recommendations are then deduplicated and checked against each other: each carri
 `actions` ("max_grad_norm:up"), and CONFLICTS lists which actions contradict which findings
 (never "loosen clipping" beside "gradient explosion"). When a pair contradicts, the
 recommendation of the lower-priority finding is withdrawn and the report says why.
+
+Two causes can also compete: read one way the run is undertrained (HND402, the training
+loss still falls), read the other it overfits (HND403, the validation loss rose from its
+best). Where a rule declares that its evidence decides such a pair (`Cause.decides`, table
+DECIDES), `settle_competitions` says so before any priority is weighed: the competing
+finding says what it still means, its recommendation is withdrawn with the deciding
+evidence as the reason, and `link_causes` puts it under the deciding rule's root cause with
+that evidence as the link.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from .registry import CAUSAL_ORDER, CAUSE_TITLES, CONFLICTS, GENERIC_SYMPTOMS, MECHANISMS, SPECIFIC_ROOTS
+from .registry import CAUSAL_ORDER, CAUSE_TITLES, CONFLICTS, DECIDES, GENERIC_SYMPTOMS, MECHANISMS, SPECIFIC_ROOTS
 from .rule import Finding, Recommendation
 
 
@@ -71,8 +79,60 @@ def shares_evidence(a: Finding, b: Finding) -> bool:
     return False
 
 
+def deciding_evidence(this: Finding, other: Finding) -> str | None:
+    """The sentence saying which evidence of `this` finding settles the competing `other`
+    (`Cause.decides`), or None when `this` rule does not decide `other`'s."""
+    d = DECIDES.get((this.code, other.code))
+    if d is None:
+        return None
+    return _fill(d.evidence, this, other, f"{this.code}'s evidence decides: {this.message.rstrip('.')}")
+
+
+def _fill(template: str, this: Finding, other: Finding, fallback: str) -> str:
+    try:
+        return template.format(this=this, other=other)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):  # evidence lacking a field the text quotes
+        return fallback
+
+
+def settle_competitions(findings: Sequence[Finding]) -> tuple[list[Finding], list[Conflict]]:
+    """Where one alarm's evidence decides a competing alarm (`Cause.decides`), the competing
+    finding's message says what it still means and its recommendation is withdrawn.
+
+    This runs before the priority-based conflict check on purpose: the evidence decides, not
+    the severities, so a user's severity override cannot turn "overfitting, stop at the best
+    step" back into "undertrained, train longer". Returns the findings and one Conflict per
+    withdrawn recommendation, whose reason is the deciding evidence.
+    """
+    alarms = {f.code: f for f in findings if f.is_alarm}
+    settled: dict[str, tuple[Finding, Any]] = {}
+    for (code, other), d in DECIDES.items():
+        if code in alarms and other in alarms and other not in settled:
+            settled[other] = (alarms[code], d)
+    if not settled:
+        return list(findings), []
+    out: list[Finding] = []
+    conflicts: list[Conflict] = []
+    for f in findings:
+        if f.code not in settled or not f.is_alarm:
+            out.append(f)
+            continue
+        this, d = settled[f.code]
+        if f.recommendation:
+            conflicts.append(Conflict(kept=this.code, dropped=f.code, action=", ".join(f.recommendation.keys),
+                                      reason=deciding_evidence(this, f) or ""))
+        note = _fill(d.note, this, f, f"{this.code}'s evidence decides between them")
+        out.append(f.with_(message=f"{f.message.rstrip('.')}; {note}.", recommendation=None))
+    return out, conflicts
+
+
 def link_causes(findings: Sequence[Finding]) -> list[RootCause]:
-    """Group alarm findings into root causes (singletons included), root first."""
+    """Group alarm findings into root causes (singletons included), root first.
+
+    A pair is linked by a known mechanism when their evidence overlaps, and always when one
+    decides the other (`Cause.decides`: the deciding evidence is the link, the deciding rule
+    the root whatever the causal order).
+    """
     alarms = [f for f in findings if f.is_alarm]
     parent = {f.code: f.code for f in alarms}
     joined: list[tuple[str, str, str]] = []  # (code, code, mechanism) for every link made
@@ -85,8 +145,9 @@ def link_causes(findings: Sequence[Finding]) -> list[RootCause]:
 
     for i, a in enumerate(alarms):
         for b in alarms[i + 1:]:
-            why = MECHANISMS.get(frozenset({a.code, b.code}))
-            if why and shares_evidence(a, b):
+            decided = deciding_evidence(a, b) or deciding_evidence(b, a)
+            why = decided or MECHANISMS.get(frozenset({a.code, b.code}))
+            if why and (decided or shares_evidence(a, b)):
                 ra, rb = find(a.code), find(b.code)
                 if ra != rb:
                     parent[rb] = ra
@@ -97,7 +158,9 @@ def link_causes(findings: Sequence[Finding]) -> list[RootCause]:
         groups.setdefault(find(f.code), []).append(f)
     causes = []
     for members in groups.values():
-        members.sort(key=lambda f: _order(f.code))
+        present = {f.code for f in members}
+        beaten = {other for code, other in DECIDES if code in present and other in present}
+        members.sort(key=lambda f: (f.code in beaten, _order(f.code)))
         codes = tuple(f.code for f in members)
         links = tuple(why for a, b, why in joined if a in codes and b in codes)
         root = members[0]

@@ -11,7 +11,7 @@ from typing import Any
 from ..advice import Action
 from ..formatting import g, pct
 from ..results import Results
-from .rule import Cause, Evidence, Outcome, Rule, RuleDoc, Severity, Thresholds
+from .rule import Cause, Decides, Evidence, Outcome, Rule, RuleDoc, Severity, Thresholds
 from .shared import T, clip_flag, lower_lr_flags, window_of
 
 #: evaluations without improvement before early stopping ends an overfitting run (HND403's
@@ -208,6 +208,20 @@ HND403 = Rule(
     ),
     cause=Cause(
         order=140,
+        # the training loss still falling at the end (HND402) reads as "undertrained, train longer";
+        # beside a validation loss that rose from its best and stays up it is memorisation
+        decides=(Decides(
+            "HND402",
+            evidence="{this.evidence.metric} rose from its best {this.evidence.values[0]:.3g} at step "
+                     "{this.evidence.steps[0]} to {this.evidence.values[1]:.3g} at step {this.evidence.steps[1]} "
+                     "while the training loss still fell by {other.evidence.measured:.1%} "
+                     "over steps {other.evidence.window[0]}-{other.evidence.window[1]}: the rising validation series "
+                     "decides, since a model that fits its training data better and held-out data worse is "
+                     "overfitting, not undertrained, and more steps would widen the gap",
+            note="this is the training loss only: {this.evidence.metric} rose from its best at step "
+                 "{this.evidence.steps[0]} ({this.code}), so the run overfits rather than being undertrained, and "
+                 "no more steps are recommended",
+        ),),
     ),
 )
 

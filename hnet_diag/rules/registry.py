@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import convergence, distributed, generation, gradients, healthy, load_balance, schedule, weights
 from .actions import CONFLICT_REASONS
-from .rule import Rule, Severity
+from .rule import Decides, Rule, Severity
 
 #: the family modules, in code order (HND1xx ... HND7xx, then the HND9xx healthy signs)
 FAMILIES = (gradients, schedule, load_balance, convergence, generation, distributed, weights, healthy)
@@ -40,6 +40,11 @@ CONFLICTS: dict[str, tuple[frozenset[str], str]] = {
     for action, why in CONFLICT_REASONS.items()
 }
 
+#: (deciding code, competing code) -> how the first's evidence settles the second (`Cause.decides`)
+DECIDES: dict[tuple[str, str], Decides] = {
+    (r.code, d.code): d for r in _CAUSED for d in r.cause.decides  # type: ignore[union-attr]
+}
+
 #: symptoms whose generic fix (lower the LR) is withdrawn when a linked root names the knob
 GENERIC_SYMPTOMS = frozenset(r.code for r in _CAUSED if r.cause.generic_fix)  # type: ignore[union-attr]
 SPECIFIC_ROOTS = frozenset(r.code for r in _CAUSED if r.cause.specific_fix)  # type: ignore[union-attr]
@@ -62,6 +67,9 @@ def check_registry() -> None:
         for other, _ in r.cause.explains if r.cause else ():
             if other not in BY_CODE:
                 raise ValueError(f"{r.code} explains unknown code {other}")
+        for d in r.cause.decides if r.cause else ():
+            if d.code not in BY_CODE or d.code == r.code or (d.code, r.code) in DECIDES:
+                raise ValueError(f"{r.code} decides {d.code}: an unknown code, itself, or one that decides it back")
     orders = [r.cause.order for r in _CAUSED]  # type: ignore[union-attr]
     if len(set(orders)) != len(orders):
         raise ValueError("two rules share a causal order")

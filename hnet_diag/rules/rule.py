@@ -165,7 +165,8 @@ class Cause:
     pair exists (declared on either rule) and their evidence overlaps. `contradicted_by`
     lists actions ("max_grad_norm:up") never to recommend while this finding stands; their
     reasons live in `actions.py`. `generic_fix`: a symptom whose generic fix (lower the LR)
-    is withdrawn when a `specific_fix` root explains it.
+    is withdrawn when a `specific_fix` root explains it. `decides`: competing diagnoses this
+    rule's evidence settles when both stand (see `Decides`).
     """
 
     order: int
@@ -174,6 +175,27 @@ class Cause:
     contradicted_by: tuple[str, ...] = ()
     generic_fix: bool = False
     specific_fix: bool = False
+    decides: tuple["Decides", ...] = ()
+
+
+@dataclass(frozen=True)
+class Decides:
+    """This rule's evidence settles a competing diagnosis when both findings stand.
+
+    Two causes can read the same run two ways: a training loss still falling at the end says
+    "undertrained, train longer" (HND402), a validation loss risen from its best and staying
+    up says "overfitting, stop earlier" (HND403). When one's evidence is what tells them apart,
+    it decides: the competing finding (`code`) joins this rule's root cause (this rule its
+    root, whatever the causal order), its recommendation is withdrawn whatever the
+    priorities, and its message gains `note`. `evidence` is the sentence that says which
+    evidence decided, shown as the root cause's link and as the withdrawn recommendation's
+    reason. Both are `str.format` templates over the two findings, `this` (the deciding one)
+    and `other`: "{this.evidence.metric} rose from step {this.evidence.steps[0]}".
+    """
+
+    code: str
+    evidence: str
+    note: str
 
 
 @dataclass(frozen=True)
