@@ -156,3 +156,33 @@ def test_a_disagreement_with_event_files_names_the_event_file(tmp_path):
     run = load_run(tmp_path)
     (warning,) = [w for w in run.warnings if "disagree" in w.message]
     assert "events.out.tfevents" in warning.message and "with . " not in warning.message
+
+
+PHI4_LOG = REAL / "phi4_llamafactory_console_240" / "training_v3.log"
+
+
+def test_hf_records_printed_after_the_bars_of_a_finished_run_get_steps_from_its_plan():
+    """LLaMA-Factory under nohup: stdout (the 48 records) is flushed after stderr (the bars),
+    so no record sits beside its `N/240`; the Trainer said `Total optimization steps = 240`,
+    `Num Epochs = 20`, and its summary says epoch 20.0, so the records are steps 5, 10, ... 240."""
+    records = re.findall(r"\{'loss': ([\d.]+)", PHI4_LOG.read_text(encoding="utf-8"))
+    run = load_run(PHI4_LOG.parent)
+    loss = run.metric("loss")
+    assert list(loss.index) == list(range(5, 241, 5)) and len(records) == 48
+    assert list(loss.values) == pytest.approx([float(v) for v in records])
+    assert run.training.max_steps == 240 and run.last_step == 240
+
+
+def test_hf_records_stay_counted_when_the_log_does_not_show_the_run_finished(tmp_path):
+    # the same log without the Trainer's final summary: the run may have stopped anywhere,
+    # so 48 records say nothing of the interval and the steps count the records
+    text = PHI4_LOG.read_text(encoding="utf-8")
+    cut = text[: text.index("{'train_runtime'")]
+    (tmp_path / "training.log").write_text(cut, encoding="utf-8")
+    loss = load_run(tmp_path).metric("loss")
+    assert list(loss.index) == list(range(1, 49))
+    # one more record than a finished run at any single interval has (logging_first_step):
+    # no integer L gives floor(240 / L) = 49, so the records are counted too
+    extra = cut.replace("{'loss': 2.0905,", "{'loss': 2.2, 'grad_norm': 1.0, 'epoch': 0.08}\n{'loss': 2.0905,", 1)
+    (tmp_path / "training.log").write_text(extra + text[text.index("{'train_runtime'"):], encoding="utf-8")
+    assert list(load_run(tmp_path).metric("loss").index) == list(range(1, 50))

@@ -41,7 +41,14 @@ Rules, chosen so one rule explains every number the reader produces:
   `k * logging_steps` for the k-th training record when `logging_steps` is known (from a
   `logging_steps=N` line in the log, i.e. the printed TrainingArguments, or from
   `logging-steps` in the settings, which wins), else simply k, so steps count logged records.
-  `Continuing training from global step N` offsets the count by N. ms-swift writes the
+  `Continuing training from global step N` offsets the count by N. When the log prints
+  no `logging_steps` but says the run's size and that it ran to its end (the Trainer's
+  `Total optimization steps = M` and `Num Epochs = E`, and the final summary dict at epoch E),
+  the interval is the one integer L with `floor(M / L)` = the number of training records
+  (the Trainer logs at every multiple of L), and the steps are k * L; with no such single L
+  the records are counted. (Seen in a LLaMA-Factory `nohup` log whose records, buffered on
+  stdout, all come after the progress bars: 48 records of a 240-step run are steps 5..240.)
+  ms-swift writes the
   step and the plan into the record (`'global_step/max_steps': '6/9'`): N is the step and
   M the planned step count, as with a progress bar's `N/M`. A dict with `eval_`
   keys belongs to the step of the preceding training record. The final summary dict
@@ -128,6 +135,7 @@ _DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]
 _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
 _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
 _TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
+_NUM_EPOCHS = re.compile(r"Num Epochs\s*=\s*([\d,]+)")
 _TQDM_BAR = re.compile(r"\|\s*(\d+)/(\d+) \[")  # "| 10/4854 [00:16<2:14:42,  1.67s/it]"
 _SWIFT_STEP_KEY = "global_step/max_steps"  # ms-swift: 'global_step/max_steps': '6/9'
 _SWIFT_STEP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -317,6 +325,8 @@ class _LogParser:
         self.n_restarts = 0
         self.per_epoch_counter = False
         self.total_steps: int | None = None  # "Total optimization steps = N" (Trainer)
+        self.num_epochs: int | None = None  # "Num Epochs = N" (Trainer)
+        self.hf_by_order = 0  # HF record lines whose step is their order (no interval known)
         self.max_steps: int | None = None
         self.hf_count = 0  # training dicts seen since the last (re)start
         self.hf_base = 0
@@ -519,6 +529,10 @@ class _LogParser:
         elif kind == "hf_train":
             self.hf_count += 1
             step = self.hf_step = self.hf_base + self.hf_count * (self.logging_steps or 1)
+            self.hf_by_order += self.logging_steps is None
+        elif kind == "hf_eval" and self.hf_step is not None:
+            step = self.hf_step
+            self.hf_by_order += self.logging_steps is None
         elif kind == "hf_train_bar":
             step = self.hf_step = int(nums[plan.step_at])
             self.max_steps = int(nums[plan.max_at])
@@ -560,6 +574,9 @@ class _LogParser:
         if tm and len(tm.group(1)) <= 24:
             total = int(tm.group(1).replace(",", "") or 0)
             self.total_steps = total if _in_int64(total) else self.total_steps
+        em = _NUM_EPOCHS.search(line)
+        if em and len(em.group(1)) <= 18:
+            self.num_epochs = int(em.group(1).replace(",", "") or 0)
         cm = _CONTINUING.search(line)
         if cm and len(cm.group(1)) <= 18:
             self.hf_base, self.hf_count = int(cm.group(1)), 0
@@ -651,7 +668,8 @@ class _LogParser:
             vm = _STEPLESS_VAL.match(body) if "loss" in body else None
             if vm:  # llm.c prints "val loss X" before the next step line: it is this step's
                 return plan("val", [("val_loss", offset + vm.start(1), None)])
-            if "logging_steps" in body or "optimization steps" in body or "Continuing training" in body:
+            if ("logging_steps" in body or "optimization steps" in body or "Continuing training" in body
+                    or "Num Epochs" in body):
                 return self.info_plan
             return _SKIP
         found = []
@@ -712,6 +730,32 @@ class _LogParser:
         if any(k.startswith("eval_") for k in keys):  # belongs to the preceding train step
             return plan("hf_eval", found)
         return _SKIP  # some other dict (a config, a sample): not a metric record
+
+    def infer_logging_steps(self) -> None:
+        """Steps of Hugging Face records counted by order become k * L when the log shows the
+        run ended where it planned to (`Total optimization steps = M`, `Num Epochs = E`, the
+        final summary at epoch E) and one interval L alone gives `floor(M / L)` records.
+
+        The Trainer logs at every multiple of `logging_steps`, so a finished run of M steps
+        has floor(M / L) training records. A run stopped short (early stopping, an error)
+        has fewer, which is why the summary's epoch must reach the planned epochs; an extra
+        record (`logging_first_step`) usually leaves no single L, and then nothing changes.
+        """
+        m, n = self.total_steps, self.hf_count
+        done = self.summary.get("epoch")
+        if (self.logging_steps is not None or m is None or not n or self.hf_base or self.n_restarts
+                or self.num_epochs is None or done is None or done < self.num_epochs - 0.01
+                or self.hf_by_order != len(self.line_steps)):
+            return
+        lo, hi = m // (n + 1) + 1, m // n  # the integers L with floor(m / L) == n
+        if lo != hi or hi < 2:
+            return
+        self.line_steps = [s * hi for s in self.line_steps]
+        self.logging_steps = hi
+        if self.hf_step is not None:
+            self.hf_step *= hi
+        if self.last_step is not None:
+            self.last_step *= hi
 
     def settings_found(self) -> dict[str, Any]:
         """What the log says of the run's plan, as a config mapping (read whole or tailed alike):
@@ -813,6 +857,7 @@ def _source_data(parser: _LogParser, path: Path) -> SourceData:
                 "are listed as restart events (a per-epoch counter? add a log pattern with an `epoch` group)",
             )
         )
+    parser.infer_logging_steps()
     if parser.n_records:
         per_line = np.fromiter((len(c) for c in parser.line_codes), dtype=np.int64, count=len(parser.line_codes))
         codes = np.fromiter(chain.from_iterable(parser.line_codes), dtype=np.int32, count=parser.n_records)
