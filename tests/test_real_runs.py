@@ -148,13 +148,11 @@ KNOWN_ADDED = {
         # 8.6x), which the guide does not call divergence because the rise is 0.012 < its 0.05 floor
         ("t5_text_simplification_3330", "divergence"),
     },
-    "healthy_high": {  # (run, code) of a critical/high finding on a healthy added run
-        # validation, cohort 2026-12-01, a false alarm by the data: a reward model's loss falls
-        # 1.05 -> 0.11 by step 60 (warmup ends at 40), one logged point reads 0.25 at step 70, and
-        # the rest scatters 0.06-0.19 while falling; HND201 (high) reads that point as the trend
-        # rising 17.2% above its running minimum (threshold 15%)
-        ("rlhf_recsys_reward_336", "HND201"),
-    },
+    "healthy_high": set(),  # (run, code) of a critical/high finding on a healthy added run
+    # struck out 2026-12-01 00:05: ("rlhf_recsys_reward_336", "HND201"), validation, cohort
+    # 2026-12-01: one logged point of 0.25 among 0.06-0.19 read as the trend rising 17.2%, within
+    # the loss's own scatter of 17.6%. HND201's rise must now beat 2x that scatter (issue 9 item 4;
+    # TUNING_LOG.md): a change made after seeing this run, so it no longer counts as a fresh test.
 }
 
 

@@ -79,3 +79,17 @@ def test_gradient_spikes_say_whether_the_loss_felt_them(tmp_path):
     felt = diagnose(load_run(tmp_path)).finding("HND101")
     assert felt.status.value == "fail" and felt.severity.value == "critical"
     assert "followed by a loss spike" in felt.message and "did not react" not in felt.message
+
+
+def test_a_loss_rise_after_warmup_must_beat_the_loss_own_scatter():
+    """HND201's rise above the running minimum (biased low on a noisy loss) must be at least 2x
+    the loss's scatter around its trend: on rlhf_recsys_reward_336 (healthy) one logged point of
+    0.25 lifts a 3-point trend 17.2%, within its 17.6% scatter; on convnext_competition_4352 the
+    18.3% rise is 2.2x its 8.2% scatter and still counts."""
+    real = HEALTHY.parents[1] / "real_runs"
+    noisy = diagnose(load_run(real / "rlhf_recsys_reward_336")).finding("HND201")
+    assert noisy.status.value == "pass"
+    assert "loss rise 17.2% (threshold 15.0%), within 2x the loss's own scatter of 17.6%" in noisy.message
+    clear = diagnose(load_run(real / "convnext_competition_4352")).finding("HND201")
+    assert clear.status.value == "fail"
+    assert "2.2x the loss's own scatter of 8.2%, threshold 2x" in clear.message

@@ -44,7 +44,11 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
     trend = w.window_loss_rise_trend is not None
     rise = w.window_loss_rise_trend if trend else w.window_loss_rise
     rise_step = w.window_loss_rise_trend_step if trend else w.window_loss_rise_step
-    rose = bool(rise is not None and rise >= t["min_loss_rise"] and (rise_step or 0) >= w.warmup_steps)
+    # the running minimum of a noisy series is biased low: the rise must also beat the loss's
+    # own scatter around its trend (relative to its level), or it is the noise it measures
+    noise = w.loss_noise_relative
+    above_noise = noise is None or rise is None or rise >= t["min_rise_over_noise"] * noise
+    rose = bool(rise is not None and rise >= t["min_loss_rise"] and (rise_step or 0) >= w.warmup_steps and above_noise)
     early = False
     if gr is not None and getattr(gr, "ok", False) and gr.first_steps and w.warmup_steps <= gr.first_steps:
         early = (gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
@@ -59,7 +63,9 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
                     f"{g(t['min_concentration'])}x)")
     if rose:
         seen.append(f"the loss{' trend' if trend else ''} rose {pct(rise)} above its running minimum at step {rise_step}, "
-                    f"after the LR peaked (threshold {pct(t['min_loss_rise'])})")
+                    f"after the LR peaked (threshold {pct(t['min_loss_rise'])}"
+                    + (f"; {g(rise / noise, 2)}x the loss's own scatter of {pct(noise)}, threshold "
+                       f"{g(t['min_rise_over_noise'])}x" if noise else "") + ")")
     if early:
         loss_part = "" if rose else f" and the loss rose {pct(gr.first_steps_loss_rise)}"
         seen.append(f"{gr.first_steps_high_norms} of the first {gr.first_steps} steps had gradient norms above "
@@ -73,6 +79,8 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
         "near": near, "steps": ", ".join(map(str, events)) or "none", "total": w.spikes_total, "lo": lo, "hi": hi,
         "warmup": w.warmup_steps, "seen": "; ".join(seen),
         "rise": pct(rise) if rise is not None else "unknown",
+        "noise_note": (f", within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
+                       if rise is not None and rise >= t["min_loss_rise"] and not above_noise else ""),
         "concentration": g(concentration, 2), "fraction": pct(w.warmup_fraction),
         "of": f"{planned} planned steps" if w.fraction_of == "planned_steps" and planned else "the steps run",
         "suggested": suggested, "suggested_fraction": pct(suggested / planned) if planned else "?",
@@ -97,12 +105,15 @@ HND201 = Rule(
         T("min_loss_rise", 0.15, "a rise of the loss's trend (a running median over 5% of the run) above its running "
                                      "minimum, once the LR peaked, that counts as instability (the raw loss of a "
                                      "per-step fine-tune log climbs 15-60% from batch noise alone)"),
+        T("min_rise_over_noise", 2.0, "...and at least this many times the loss's own scatter around its trend "
+                                      "(robust, relative to its median): the running minimum of a noisy series is "
+                                      "biased low, so a smaller rise is its noise"),
         T("min_high_norm_share", 0.5, "with no warmup: share of the first steps with high gradient norms"),
         T("suggested_fraction", paper.WARMUP_FRACTION, "warmup fraction of the planned steps to suggest (the paper uses 10%)"),
     ),
     message="instability where a {warmup}-step warmup ({fraction} of {of}) ends, in steps {lo}-{hi}: {seen}.",
     pass_message="no instability where the {warmup}-step warmup ends (steps {lo}-{hi}): significant spikes {near} "
-                 "(threshold {t_min_spikes_near_end}), loss rise {rise} (threshold {tp_min_loss_rise}).",
+                 "(threshold {t_min_spikes_near_end}), loss rise {rise} (threshold {tp_min_loss_rise}){noise_note}.",
     recommendation="Lengthen the warmup so the LR reaches its peak only once the model can take it (the paper warms "
                    "up over 10% of training)",
     flags=("--warmup-steps {suggested}",), actions=("warmup_steps:up",),
