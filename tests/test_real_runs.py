@@ -148,7 +148,16 @@ KNOWN_ADDED = {
         # 8.6x), which the guide does not call divergence because the rise is 0.012 < its 0.05 floor
         ("t5_text_simplification_3330", "divergence"),
     },
-    "healthy_high": set(),  # (run, code) of a critical/high finding on a healthy added run
+    "healthy_high": {  # (run, code) of a critical/high finding on a healthy added run
+        # validation, cohort 2026-12-01-b (scored after the HND201 noise change): false alarms.
+        # HND201 by its no-warmup path: all of the first 10 steps have grad norms above 2x the
+        # later median and the loss rose 20.7%, in a 112-step LoRA whose early norms are simply
+        # larger (its loss falls throughout)
+        ("mixtral_autoscientist_112", "HND201"),
+        # HND101 on one single-point 10.2x grad-norm spike at LR 8.4e-8 near the end of a GRPO run;
+        # the loss did not react (the single-spike bar of 10x, the same shape as t5_summarization_215k)
+        ("mmherc_grpo_250", "HND101"),
+    },
     # struck out 2026-12-01 00:05: ("rlhf_recsys_reward_336", "HND201"), validation, cohort
     # 2026-12-01: one logged point of 0.25 among 0.06-0.19 read as the trend rising 17.2%, within
     # the loss's own scatter of 17.6%. HND201's rise must now beat 2x that scatter (issue 9 item 4;
