@@ -456,10 +456,11 @@ def check_no_learning(r: Results, t: Thresholds) -> Outcome:
                                         f"pinned validation loss"})
     flat = (le.gain_relative is not None and le.points >= t["min_points"] and le.gain_relative < t["min_gain"])
     constant, constant_note = constant_loss(le, t)
+    stretch = (le.constant_from_step, le.tail_window[1]) if constant else None
     what = []
     if constant:
         what.append(f"{le.loss_metric} was exactly {g(le.constant_value)} at each of its last {le.constant_points} "
-                    f"logged points (steps {le.constant_from_step}-{le.tail_window[1]}), from its first tenth on: "
+                    f"logged points (steps {stretch[0]}-{stretch[1]}), from its first tenth on: "
                     f"a model that learns never logs one loss to the last digit point after point")
     elif flat:
         what.append(f"{le.loss_metric} went from {g(le.head_median)} (median of the first tenth) to {g(le.tail_median)} "
@@ -478,8 +479,7 @@ def check_no_learning(r: Results, t: Thresholds) -> Outcome:
     metric = pinned_chance[0].metric if pinned_chance else le.loss_metric
     if constant and not flat and not pinned_chance:  # the evidence is the stretch, not a gain
         ev = Evidence(metric=metric, measured=float(le.constant_points), threshold=t["min_points"],
-                      steps=(le.constant_from_step, le.tail_window[1]), values=(le.constant_value, le.constant_value),
-                      window=(le.constant_from_step, le.tail_window[1]), plot="loss.png")
+                      steps=stretch, values=(le.constant_value, le.constant_value), window=stretch, plot="loss.png")
         return Outcome(fired, facts, ev)
     ev = Evidence(metric=metric, measured=le.gain_relative, threshold=t["min_gain"],
                   window=(le.head_window[0], le.tail_window[1]) if le.head_window and le.tail_window else None,

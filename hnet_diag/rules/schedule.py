@@ -47,8 +47,9 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
     # the running minimum of a noisy series is biased low: the rise must also beat the loss's
     # own scatter around its trend (relative to its level), or it is the noise it measures
     noise = w.loss_noise_relative
-    above_noise = noise is None or rise is None or rise >= t["min_rise_over_noise"] * noise
-    rose = bool(rise is not None and rise >= t["min_loss_rise"] and (rise_step or 0) >= w.warmup_steps and above_noise)
+    large = rise is not None and rise >= t["min_loss_rise"]
+    within_noise = large and noise is not None and rise < t["min_rise_over_noise"] * noise
+    rose = bool(large and (rise_step or 0) >= w.warmup_steps and not within_noise)
     early = False
     if gr is not None and getattr(gr, "ok", False) and gr.first_steps and w.warmup_steps <= gr.first_steps:
         early = (gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
@@ -80,7 +81,7 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
         "warmup": w.warmup_steps, "seen": "; ".join(seen),
         "rise": pct(rise) if rise is not None else "unknown",
         "noise_note": (f", within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
-                       if rise is not None and rise >= t["min_loss_rise"] and not above_noise else ""),
+                       if within_noise else ""),
         "concentration": g(concentration, 2), "fraction": pct(w.warmup_fraction),
         "of": f"{planned} planned steps" if w.fraction_of == "planned_steps" and planned else "the steps run",
         "suggested": suggested, "suggested_fraction": pct(suggested / planned) if planned else "?",
