@@ -93,10 +93,11 @@ REACHED = {
 }
 
 
-# Critical/high findings on healthy runs, as they fell (TUNING_LOG.md): none on the tuning half;
-# on the validation half, HND101 at high on t5_summarization_215k (two gradient spikes the loss
-# never felt), kept because the rule change that hid it had been chosen after seeing that run.
-HEALTHY_HIGH_REACHED = {"tuning": set(), "validation": {("t5_summarization_215k", "HND101", "high")}}
+# Critical/high findings on healthy runs, as they fell (TUNING_LOG.md): none on either half.
+# The validation half's one, HND101 at high on t5_summarization_215k (two single-point gradient
+# spikes the loss never felt), went to medium with HND101's grading by evidence (2026-12-01
+# 03:00), a change made after that run was seen: it no longer counts as a fresh test of it.
+HEALTHY_HIGH_REACHED = {"tuning": set(), "validation": set()}
 
 
 @pytest.mark.parametrize("half", ["tuning", "validation"])
@@ -154,10 +155,10 @@ KNOWN_ADDED = {
         # later median and the loss rose 20.7%, in a 112-step LoRA whose early norms are simply
         # larger (its loss falls throughout)
         ("mixtral_autoscientist_112", "HND201"),
-        # HND101 on one single-point 10.2x grad-norm spike at LR 8.4e-8 near the end of a GRPO run;
-        # the loss did not react (the single-spike bar of 10x, the same shape as t5_summarization_215k)
-        ("mmherc_grpo_250", "HND101"),
     },
+    # struck out 2026-12-01 03:00: ("mmherc_grpo_250", "HND101"), validation, cohort 2026-12-01-b:
+    # one single-point 10.2x grad-norm spike at LR 8.4e-8 the loss did not feel, now medium by
+    # HND101's grading by evidence (TUNING_LOG.md), a change made after seeing it: no longer fresh.
     # struck out 2026-12-01 00:05: ("rlhf_recsys_reward_336", "HND201"), validation, cohort
     # 2026-12-01: one logged point of 0.25 among 0.06-0.19 read as the trend rising 17.2%, within
     # the loss's own scatter of 17.6%. HND201's rise must now beat 2x that scatter (issue 9 item 4;

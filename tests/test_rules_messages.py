@@ -63,7 +63,7 @@ def test_gradient_spikes_say_whether_the_loss_felt_them(tmp_path):
 
     # a real healthy run (fixtures/real_runs): two single-point spikes the loss never felt
     t5 = diagnose(load_run(HEALTHY.parents[1] / "real_runs" / "t5_summarization_215k")).finding("HND101")
-    assert t5.status.value == "fail" and t5.severity.value == "high"
+    assert t5.status.value == "warn" and t5.severity.value == "medium"  # how sure: the weakest evidence
     assert "each a single logged point, and the loss did not react to any of them" in t5.message
     # the same shape with the loss jumping right after the second spike: critical, and said so
     rows = []
@@ -93,3 +93,4 @@ def test_a_loss_rise_after_warmup_must_beat_the_loss_own_scatter():
     clear = diagnose(load_run(real / "convnext_competition_4352")).finding("HND201")
     assert clear.status.value == "fail"
     assert "2.2x the loss's own scatter of 8.2%, threshold 2x" in clear.message
+

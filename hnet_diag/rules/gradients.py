@@ -45,6 +45,16 @@ def _isolated_note(total: list[Any], stage: int | None, per_stage: dict[int, lis
             f"{top.step}, below the bar of {int(t['min_stage_spikes'])} on one stage")
 
 
+def fleeting_and_unfelt(spikes: list[Any]) -> bool:
+    """Every spike lasted one logged point and the loss was seen not to react to any.
+
+    The weakest evidence the rule accepts: nothing persisted over a window and the run paid
+    nothing for it (issue 9: weigh a spike by whether the loss reacts; prefer evidence that
+    persists). An unknown reaction (no loss logged) is not "unfelt".
+    """
+    return bool(spikes) and all((s.n_points or 1) <= 1 and s.loss_spike_after is False for s in spikes)
+
+
 def reaction_note(spikes: list[Any], loss_follow: int) -> str:
     """How sure the spikes make the finding: did the loss feel them, did they last.
 
@@ -92,10 +102,15 @@ def check_gradient_spikes(r: Results, t: Thresholds) -> Outcome:
         top = max(spikes, key=lambda s: s.ratio)
         loss_follow = sum(bool(s.loss_spike_after) for s in spikes)
     fired = fired_total or fired_stage
-    # a spike the loss felt makes it critical. (A "medium below 5 spikes the loss never felt"
-    # was tried and withdrawn: it was chosen after a validation-half run was seen, and neither
-    # the tuning half nor the trainer fixtures support it; fixtures/real_runs/TUNING_LOG.md.)
-    severity = Severity.CRITICAL if fired and loss_follow else None
+    # how sure: a spike the loss felt is instability the run paid for (critical); spikes that
+    # each lasted one logged point and that the loss was seen not to feel are reported at
+    # medium (fixtures/real_runs/TUNING_LOG.md, 2026-12-01 03:00); anything else at the
+    # rule's own high
+    severity = None
+    if fired and loss_follow:
+        severity = Severity.CRITICAL
+    elif fired and fleeting_and_unfelt(spikes):
+        severity = Severity.MEDIUM
     lr_flag, lr_change = lower_lr_flags(r)
     stage_note = ""
     if worst_stage is not None:
@@ -155,7 +170,9 @@ HND101 = Rule(
     risk="A lower learning rate slows progress per step; if the loss falls clearly slower, raise it back halfway.",
     doc=RuleDoc(
         what="Finds spikes in the pre-clip gradient norm (total, and per stage when logged) after warmup, with a "
-             "rolling median/MAD detector on the log norm. Spikes in the first steps are normal and ignored.",
+             "rolling median/MAD detector on the log norm. Spikes in the first steps are normal and ignored. "
+             "Graded by how sure the evidence is: critical when a loss spike followed, medium when every spike "
+             "lasted one logged point and the logged loss did not react to any, high otherwise.",
         why="After warmup the LR is at its peak; norms jumping several times above their local level mean updates "
             "the optimizer cannot absorb. Clipping hides the size of the step but not its direction, and spikes "
             "followed by loss spikes are how runs diverge.",

@@ -50,10 +50,14 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
     large = rise is not None and rise >= t["min_loss_rise"]
     within_noise = large and noise is not None and rise < t["min_rise_over_noise"] * noise
     rose = bool(large and (rise_step or 0) >= w.warmup_steps and not within_noise)
-    early = False
+    # the first steps' rise is read on the raw loss (too few points for a trend), so the same
+    # scatter test applies to it: a rise within twice the loss's scatter is not instability
+    early = early_within_noise = False
     if gr is not None and getattr(gr, "ok", False) and gr.first_steps and w.warmup_steps <= gr.first_steps:
+        early_rise = gr.first_steps_loss_rise or 0.0
+        early_within_noise = noise is not None and early_rise < t["min_rise_over_noise"] * noise
         early = (gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
-                 and (gr.first_steps_loss_rise or 0.0) >= t["min_loss_rise"])
+                 and early_rise >= t["min_loss_rise"] and not early_within_noise)
     if not (clustered or rose or early) and w.concentration is None and w.spikes_total and rise is None:
         return Outcome(None, {"reason": "spike distribution around the end of warmup unknown"})
     fired = clustered or rose or early
@@ -68,10 +72,13 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
                     + (f"; {g(rise / noise, 2)}x the loss's own scatter of {pct(noise)}, threshold "
                        f"{g(t['min_rise_over_noise'])}x" if noise else "") + ")")
     if early:
-        loss_part = "" if rose else f" and the loss rose {pct(gr.first_steps_loss_rise)}"
+        loss_part = "" if rose else (
+            f" and the loss rose {pct(gr.first_steps_loss_rise)}"
+            + (f", {g(gr.first_steps_loss_rise / noise, 2)}x its own scatter of {pct(noise)}" if noise else ""))
+        bars = f"{pct(t['min_high_norm_share'])} of the steps" + ("" if rose else (
+            f", a rise of {pct(t['min_loss_rise'])}" + (f" and {g(t['min_rise_over_noise'])}x the scatter" if noise else "")))
         seen.append(f"{gr.first_steps_high_norms} of the first {gr.first_steps} steps had gradient norms above "
-                    f"{g(gr.high_norm_factor)}x the later median{loss_part} (threshold: {pct(t['min_high_norm_share'])} "
-                    "of the steps)")
+                    f"{g(gr.high_norm_factor)}x the later median{loss_part} (thresholds: {bars})")
     planned = w.planned_steps
     suggested = max(2 * w.warmup_steps, int(round(t["suggested_fraction"] * planned)) if planned else 100, 1)
     suggested = int(float(f"{suggested:.2g}"))
@@ -82,6 +89,13 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
         "rise": pct(rise) if rise is not None else "unknown",
         "noise_note": (f", within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
                        if within_noise else ""),
+        # a pass must say when the first steps looked unstable but their loss rise was noise
+        "early_note": (f"; in the first {gr.first_steps} steps {gr.first_steps_high_norms} gradient norms were above "
+                       f"{g(gr.high_norm_factor)}x the later median and the loss rose {pct(gr.first_steps_loss_rise)}, "
+                       f"within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
+                       if early_within_noise and not fired
+                       and gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
+                       and (gr.first_steps_loss_rise or 0.0) >= t["min_loss_rise"] else ""),
         "concentration": g(concentration, 2), "fraction": pct(w.warmup_fraction),
         "of": f"{planned} planned steps" if w.fraction_of == "planned_steps" and planned else "the steps run",
         "suggested": suggested, "suggested_fraction": pct(suggested / planned) if planned else "?",
@@ -109,12 +123,13 @@ HND201 = Rule(
         T("min_rise_over_noise", 2.0, "...and at least this many times the loss's own scatter around its trend "
                                       "(robust, relative to its median): the running minimum of a noisy series is "
                                       "biased low, so a smaller rise is its noise"),
-        T("min_high_norm_share", 0.5, "with no warmup: share of the first steps with high gradient norms"),
+        T("min_high_norm_share", 0.5, "with no warmup: share of the first steps with high gradient norms (their "
+                                      "loss rise must pass the same two bars as above)"),
         T("suggested_fraction", paper.WARMUP_FRACTION, "warmup fraction of the planned steps to suggest (the paper uses 10%)"),
     ),
     message="instability where a {warmup}-step warmup ({fraction} of {of}) ends, in steps {lo}-{hi}: {seen}.",
     pass_message="no instability where the {warmup}-step warmup ends (steps {lo}-{hi}): significant spikes {near} "
-                 "(threshold {t_min_spikes_near_end}), loss rise {rise} (threshold {tp_min_loss_rise}){noise_note}.",
+                 "(threshold {t_min_spikes_near_end}), loss rise {rise} (threshold {tp_min_loss_rise}){noise_note}{early_note}.",
     recommendation="Lengthen the warmup so the LR reaches its peak only once the model can take it (the paper warms "
                    "up over 10% of training)",
     flags=("--warmup-steps {suggested}",), actions=("warmup_steps:up",),
@@ -123,7 +138,8 @@ HND201 = Rule(
     doc=RuleDoc(
         what="Looks for instability in a window around the step where warmup ends (the LR first reaches its "
              "peak): significant gradient/loss spikes clustered there, the loss rising above its running minimum "
-             "after the peak, or, with no warmup, mostly high gradient norms and a loss rise in the first steps.",
+             "after the peak, or, with no warmup, mostly high gradient norms and a loss rise in the first steps. "
+             "A loss rise counts only when it also beats twice the loss's own scatter around its trend.",
         why="The warmup ratio alone proves nothing: 2% can be plenty. Instability that clusters exactly where the "
             "LR peaks is the evidence that the model reached the peak LR too soon.",
         example="HND201 instability where a 2000-step warmup (2.0% of 100000 planned steps) ends, in steps "
