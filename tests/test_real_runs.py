@@ -130,12 +130,10 @@ KNOWN_ADDED = {
         # of 1000 steps, but grad_norm ~0.05 flows and the reward rises 0.18 -> 0.31, so HND407's
         # constant-loss check stands down (a GRPO surrogate); the guide's loss-gain rule says 0 -> 0
         ("dllm_remask_grpo_1000", "no_learning"),
-        # 2026-12-01 cohort (after RULES_FROZEN): tuning; train_loss 0.216-0.238 for three points,
-        # then 3.79 and 5.30-5.35 to the end (domain loss pinned at 50.0): the jump comes before
-        # any gain (first-tenth median = the minimum), so HND406 finds nothing given back and only
-        # HND407 (loss went up, no learning) fires; the guide calls it a rebound to 24x the minimum
-        ("camels_ada_lightning_v22", "divergence"),
     },
+    # struck out 2026-12-01 03:10: ("camels_ada_lightning_v22", "divergence"), tuning: a loss
+    # that jumped 24x before any gain; HND406 now reads "nothing to give back" as a rise from the
+    # start instead of skipping (TUNING_LOG.md)
     # struck out 2026-12-01: graduate_agent_llamafactory and swift_grpo_mcp_zero no_learning
     # (loss exactly 0.0 from the start; HND407's constant-loss check, TUNING_LOG.md: decided on
     # the tuning-half run, so swift_grpo_mcp_zero no longer counts as a fresh test of it)

@@ -94,3 +94,16 @@ def test_a_loss_rise_after_warmup_must_beat_the_loss_own_scatter():
     assert clear.status.value == "fail"
     assert "2.2x the loss's own scatter of 8.2%, threshold 2x" in clear.message
 
+
+def test_a_loss_that_rose_before_it_ever_fell_is_a_rebound_and_said_so():
+    """camels_ada_lightning_v22 (real, tuning half): train loss 0.22 for its first points, then
+    3.8 and 5.3 to the end. Its minimum is its first tenth, so there was no gain to give back;
+    HND406 reads that as a rise from the start (not "too few points"), and HND404, which wants a
+    still-rising end, passes without claiming the loss ended near its minimum."""
+    run = diagnose(load_run(HEALTHY.parents[1] / "real_runs" / "camels_ada_lightning_v22"))
+    rebound = run.finding("HND406")
+    assert rebound.status.value == "fail" and rebound.evidence.measured > 20
+    assert "already at that minimum: it rose without having learned first" in rebound.message
+    nan_or_rising = run.finding("HND404")
+    assert nan_or_rising.status.value == "pass"
+    assert "within 1.5x" not in nan_or_rising.message and "but no longer rising" in nan_or_rising.message

@@ -233,6 +233,17 @@ def _stage_fields(run) -> dict[str, Any]:
     return {"stage_shares": tuple(shares)}
 
 
+def _given_back(head: float, trend_min: float, end: float) -> float | None:
+    """Share of the early gain (first-tenth median minus the trend's minimum) the end lost.
+
+    A loss whose minimum is its first tenth's level learned nothing to give back: if it ends
+    above its minimum it lost more than all it had (infinite), if not, nothing (zero).
+    """
+    if head > trend_min:
+        return (end - trend_min) / (head - trend_min)
+    return math.inf if end > trend_min else 0.0
+
+
 def analyze_learning(run, head_fraction: float = 0.1, tail_fraction: float = 0.2, end_fraction: float = 0.1,
                      pinned_tol: float = 0.005) -> LearningResult:
     """Gain over the run, rebound from the minimum, pinned validation, collapsed gradients.
@@ -269,7 +280,7 @@ def analyze_learning(run, head_fraction: float = 0.1, tail_fraction: float = 0.2
     end = float(s.iloc[-ke:].median())
     reb: dict[str, Any] = dict(trend_min=tmin, trend_min_step=int(before_end.idxmin()), end_level=end,
                                end_over_min=opt(end / tmin) if tmin > 0 else None,
-                               given_back=opt((end - tmin) / (hm - tmin)) if hm > tmin else None,
+                               given_back=_given_back(hm, tmin, end),
                                end_share_above_2x=float((s.iloc[-ke:] > 2 * tmin).mean()) if tmin > 0 else None)
     return LearningResult(
         **constant_stretch(s, kh, finite(run.metric("grad_norm"))),

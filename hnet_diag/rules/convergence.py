@@ -254,7 +254,14 @@ def check_divergence(r: Results, t: Thresholds) -> Outcome:
     fired = nonfinite_loss or diverged or bool(others)
     lr_flag, lr_change = lower_lr_flags(r)
     start = lo.first_nonfinite_step if nonfinite_loss else lo.running_min_step
-    facts = {"what": "; ".join(what), "lr_flag": lr_flag, "lr_change": lr_change, "clip_flag": clip_flag(r)}
+    # a pass must not say "within 1.5x" of a loss that ended far above its minimum but flat
+    # (a rebound that stopped rising is HND406's to judge)
+    high_flat = lo.final_over_min is not None and lo.final_over_min >= t["max_final_over_min"]
+    end_note = (f"final loss {g(lo.final_over_min, 3)}x its minimum but no longer rising (trend z "
+                f"{g(lo.end_trend_z, 2)}, threshold {g(t['min_trend_z'])}; HND406 judges a rebound that held)"
+                if high_flat else f"final loss within {g(t['max_final_over_min'])}x of its minimum")
+    facts = {"what": "; ".join(what), "lr_flag": lr_flag, "lr_change": lr_change, "clip_flag": clip_flag(r),
+             "end_note": end_note}
     ev = Evidence(metric=lo.loss_metric, measured=float("nan") if nonfinite_loss else lo.final_over_min,
                   threshold=t["max_final_over_min"],
                   window=(start, max(start, lo.val_last_step or start)) if start is not None else None, plot="loss.png")
@@ -271,7 +278,7 @@ HND404 = Rule(
         T("min_trend_z", 2.0, "...with a rising trend at least this strong at the end (Mann-Kendall z)"),
     ),
     message="{what}.",
-    pass_message="loss finite everywhere; final loss within {t_max_final_over_min}x of its minimum.",
+    pass_message="loss finite everywhere; {end_note}.",
     recommendation="Training diverged: lower the learning rate ({lr_change}) and restart from the last good checkpoint",
     flags=("{lr_flag}", "{clip_flag}"), actions=("learning_rate:down",),
     expect="a finite loss ending near its minimum (HND404 passes)",
@@ -383,7 +390,11 @@ def check_rebound(r: Results, t: Thresholds) -> Outcome:
              and le.end_share_above_2x >= t["min_share_held"])
     lr_flag, lr_change = lower_lr_flags(r)
     facts = {"metric": le.loss_metric, "end": g(le.end_level), "ratio": g(le.end_over_min, 3), "min": g(le.trend_min),
-             "min_step": le.trend_min_step, "back": pct(min(le.given_back, 9.99)), "held": pct(le.end_share_above_2x),
+             "min_step": le.trend_min_step, "held": pct(le.end_share_above_2x),
+             # a loss whose first tenth already sat at the minimum had no gain to give back: it rose from the start
+             "back": (f"giving back {pct(min(le.given_back, 9.99))} of what it had learned" if math.isfinite(le.given_back)
+                      else f"from a first tenth (median {g(le.head_median)}) already at that minimum: it rose "
+                           "without having learned first"),
              "lr_flag": lr_flag, "lr_change": lr_change, "clip_flag": clip_flag(r)}
     ev = Evidence(metric=le.loss_metric, measured=le.end_over_min, threshold=t["min_end_over_min"],
                   window=(le.trend_min_step, le.tail_window[1]) if le.tail_window and le.trend_min_step is not None else None,
@@ -404,7 +415,7 @@ HND406 = Rule(
                                  "(it stayed up)"),
     ),
     message="{metric} ended at {end}, {ratio}x the minimum of its trend {min} (step {min_step}; threshold "
-            "{t_min_end_over_min}x), giving back {back} of what it had learned; {held} of the last points stay "
+            "{t_min_end_over_min}x), {back}; {held} of the last points stay "
             "above twice the minimum.",
     pass_message="{metric} ends at {ratio}x the minimum of its trend ({min} at step {min_step}).",
     recommendation="The loss climbed back and stayed up: lower the learning rate ({lr_change}) and restart from the "
