@@ -188,3 +188,15 @@ def test_trainer_state_global_step_counts_as_reached():
     _, diagnosis = diagnose_path(run_dir)
     codes = {f.code for f in diagnosis.findings if f.status.value in ("fail", "warn")}
     assert "HND401" not in codes
+
+
+def test_the_runs_seen_before_a_change_are_named_and_left_out_of_the_never_tuned_on_table():
+    seen = score_real_runs.load_seen()
+    assert seen, "SEEN.toml lists the runs a change was made after seeing"
+    for name, why in seen.items():
+        # a misspelt name would silently leave a contaminated run in the clean table
+        assert name in LABELS and LABELS[name]["half"] == "validation" and LABELS[name].get("added"), name
+        assert why.startswith("HND"), (name, why)
+    clean = score_real_runs.never_tuned_on(LABELS)
+    assert not set(clean) & set(seen)
+    assert all(LABELS[n]["half"] == "validation" and LABELS[n].get("added") for n in clean)
