@@ -130,6 +130,13 @@ KNOWN_ADDED = {
         # of 1000 steps, but grad_norm ~0.05 flows and the reward rises 0.18 -> 0.31, so HND407's
         # constant-loss check stands down (a GRPO surrogate); the guide's loss-gain rule says 0 -> 0
         ("dllm_remask_grpo_1000", "no_learning"),
+        # cohort 2026-12-01-c (after RULES_FROZEN_C): validation; a GRPO surrogate loss that sits
+        # around 0 (-0.217 to +0.043, many points ~3e-5) while the reward moves 0.40 -> 0.72 ->
+        # 0.13 per fifth: the guide's rebound rule reads a final median -0.0021 against a smoothed
+        # minimum of -0.053 (2x a negative minimum is below it), a rise of 0.051 just over its 0.05
+        # floor; no NaN, no loss that climbed and stayed, so HND404/HND406 stay silent (HND407
+        # fires high, a class not judged after divergence). A label by the guide's letter
+        ("chaos_economy_grpo_200", "divergence"),
     },
     # struck out 2026-12-01 03:10: ("camels_ada_lightning_v22", "divergence"), tuning: a loss
     # that jumped 24x before any gain; HND406 now reads "nothing to give back" as a rise from the
