@@ -267,3 +267,28 @@ def test_a_grpo_loss_of_zero_while_gradients_flow_is_a_surrogate_not_a_plateau(t
         rec["grad_norm"] = 0.0
     (tmp_path / "trainer_state.json").write_text(json.dumps(state))
     assert _codes(tmp_path)["HND407"].status.value == "fail"
+
+
+def test_a_rise_above_the_running_minimum_is_measured_only_on_a_positive_loss():
+    from hnet_diag.analyzers.trend import max_rise_above_running_min
+
+    steps = range(10, 110, 10)
+    ce = pd.Series([2.0, 1.6, 1.4, 1.3, 1.7, 1.25, 1.2, 1.2, 1.1, 1.1], index=steps)
+    rise, step = max_rise_above_running_min(ce)
+    assert step == 50 and rise == pytest.approx(1.7 / 1.3 - 1)
+    # a GRPO-style surrogate centred on 0: 0.0133 after -0.0143 is no 900% rise, it is no ratio at all
+    surrogate = pd.Series([8e-4, -0.0143, 3e-4, 0.0133, -5e-4, 2e-3, -1e-3, 2.5e-3, 1e-4, 3e-3], index=steps)
+    assert max_rise_above_running_min(surrogate) == (None, None)
+    # a loss rounded to 0.0 once fitted is still a positive loss: its zeros are left out
+    rounded = pd.Series([0.4, 0.1, 0.02, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.0], index=steps)
+    assert max_rise_above_running_min(rounded)[0] == pytest.approx(0.0)
+
+
+def test_a_grpo_surrogate_loss_has_no_warmup_rise():
+    """gptoss_minesweeper_grpo_500 (real, validation; SEEN.toml): a surrogate between -0.014 and
+    0.013 read as 'the loss trend rose 900% above its running minimum'; now no rise is measured."""
+    from hnet_diag.analyzers import analyze_all
+
+    real = Path(__file__).resolve().parents[1] / "fixtures" / "real_runs" / "gptoss_minesweeper_grpo_500"
+    warmup = analyze_all(load_run(real))["warmup"]
+    assert warmup.window_loss_rise is None and warmup.window_loss_rise_trend is None

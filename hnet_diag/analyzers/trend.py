@@ -107,9 +107,16 @@ def max_rise_above_running_min(
     centred rolling median of that many points. Default 1 (raw): on the real fixture runs
     (batch 4 x 256 bytes) smoothing by 3 shrank the no-warmup climb from 23% to 9% while
     noise-only climbs stayed at 4-6%, so raw values separate them better; the noise level
-    of small batches (~6% here) is what a rule's threshold has to clear. Positive series only.
+    of small batches (~6% here) is what a rule's threshold has to clear.
+
+    Positive series only: a ratio to a running minimum means nothing for a quantity that goes
+    negative (a policy-gradient surrogate or any centred objective; 1e-4 after -0.01 would
+    read as a rise of thousands of percent), so such a series has no rise (None). Exact
+    zeros are dropped instead: a loss printed as 0.0 is one rounded below display precision.
     """
     s = finite(series)
+    if (s < 0).any():
+        return None, None
     s = s[s > 0]
     if smooth > 1 and len(s) >= smooth:
         s = s.rolling(smooth, center=True, min_periods=1).median()
