@@ -149,6 +149,18 @@ def test_a_nan_loss_is_not_also_called_a_rebound():
     assert evaluate(BY_CODE["HND406"], {"learning": LEARN_REBOUND, "loss": nan}).status is Status.NO_DATA
 
 
+def test_a_rebound_must_climb_beyond_the_losss_own_scatter():
+    # the same shape (2.5x the minimum, held, more than all the gain given back) at two noise levels
+    shape = dict(loss_metric="loss", points=5000, head_median=0.0025, tail_median=0.0012, head_window=(0, 499),
+                 tail_window=(4000, 4999), gain_relative=0.5, trend_min=0.0005, trend_min_step=3249,
+                 end_level=0.00125, end_over_min=2.5, given_back=0.375, end_share_above_2x=0.6)
+    calm = evaluate(BY_CODE["HND406"], {"learning": LearningResult(**shape, noise=0.0001), "loss": LOSS_OK})
+    assert calm.is_alarm and "7.5x the loss's own scatter" in calm.message
+    noisy = evaluate(BY_CODE["HND406"], {"learning": LearningResult(**shape, noise=0.0007), "loss": LOSS_OK})
+    assert noisy.status is Status.PASS and "within 2x the loss's own scatter 7e-4" in noisy.message
+    assert evaluate(BY_CODE["HND406"], {"learning": LEARN_REBOUND, "loss": LOSS_OK}).is_alarm  # scatter unknown
+
+
 def test_per_stage_spikes_and_small_loss_blips_near_warmup_end_are_not_significant():
     noisy = WarmupResult(**{**WARM_SHORT.__dict__, "spikes_near_end": (
         spike(26, 20.0, "warmup", metric="grad_norm/stage1"), spike(36, 6.0), spike(40, 1.15, metric="loss"))})

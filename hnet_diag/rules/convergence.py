@@ -386,11 +386,22 @@ def check_rebound(r: Results, t: Thresholds) -> Outcome:
         return Outcome(None, {"reason": "too few finite training-loss points for a trend"})
     if r.loss is not None and getattr(r.loss, "loss_nonfinite_count", 0):
         return Outcome(None, {"reason": "the loss went NaN/Inf (HND404 reports that divergence)"})
-    fired = (le.end_over_min >= t["min_end_over_min"] and le.given_back >= t["min_given_back"]
-             and le.end_share_above_2x >= t["min_share_held"])
+    # the trend's minimum of a noisy loss is biased low (issue 9 item 4): the climb from it must
+    # also beat the loss's own scatter around its trend, or it is that scatter
+    climb = le.end_level - le.trend_min
+    over_noise = climb / le.noise if le.noise else None
+    within_noise = over_noise is not None and over_noise < t["min_rise_over_noise"]
+    rebound = (le.end_over_min >= t["min_end_over_min"] and le.given_back >= t["min_given_back"]
+               and le.end_share_above_2x >= t["min_share_held"])
+    fired = rebound and not within_noise
     lr_flag, lr_change = lower_lr_flags(r)
     facts = {"metric": le.loss_metric, "end": g(le.end_level), "ratio": g(le.end_over_min, 3), "min": g(le.trend_min),
              "min_step": le.trend_min_step, "held": pct(le.end_share_above_2x),
+             "noise_note": (f"; the climb of {g(climb)} is {g(over_noise, 2)}x the loss's own scatter {g(le.noise)} "
+                            f"(threshold {g(t['min_rise_over_noise'])}x)" if over_noise is not None else ""),
+             # a pass says when the rebound's shape was there but within the scatter
+             "pass_note": (f", a climb of {g(climb)} within {g(t['min_rise_over_noise'])}x the loss's own scatter "
+                           f"{g(le.noise)}" if rebound and within_noise else ""),
              # a loss whose first tenth already sat at the minimum had no gain to give back: it rose from the start
              "back": (f"giving back {pct(min(le.given_back, 9.99))} of what it had learned" if math.isfinite(le.given_back)
                       else f"from a first tenth (median {g(le.head_median)}) already at that minimum: it rose "
@@ -413,11 +424,13 @@ HND406 = Rule(
                                   "median minus the minimum)"),
         T("min_share_held", 0.5, "...and at least this share of the last 10% of points above twice the minimum "
                                  "(it stayed up)"),
+        T("min_rise_over_noise", 2.0, "...and the climb (end minus minimum) at least this many times the loss's own "
+                                      "scatter around its trend: the minimum of a noisy series is biased low"),
     ),
     message="{metric} ended at {end}, {ratio}x the minimum of its trend {min} (step {min_step}; threshold "
             "{t_min_end_over_min}x), {back}; {held} of the last points stay "
-            "above twice the minimum.",
-    pass_message="{metric} ends at {ratio}x the minimum of its trend ({min} at step {min_step}).",
+            "above twice the minimum{noise_note}.",
+    pass_message="{metric} ends at {ratio}x the minimum of its trend ({min} at step {min_step}){pass_note}.",
     recommendation="The loss climbed back and stayed up: lower the learning rate ({lr_change}) and restart from the "
                    "checkpoint nearest the minimum",
     flags=("{lr_flag}", "{clip_flag}"), actions=("learning_rate:down",),
