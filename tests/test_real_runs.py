@@ -153,12 +153,11 @@ KNOWN_ADDED = {
         # third median 0.0138, ending 0.032: a real 7x rebound (HND406 high, HND404 critical at
         # 8.6x), which the guide does not call divergence because the rise is 0.012 < its 0.05 floor
         ("t5_text_simplification_3330", "divergence"),
-        # validation, cohort 2026-12-01-c (scored after RULES_FROZEN_C): HND406 high on a per-batch
-        # train_loss that scatters 0.0002-0.0039 from start to end (first tenth 0.0025, last tenth
-        # 0.0012, trend minimum 0.0005 around step 3249): the guide's 2x and give-back tests hold, its
-        # 0.05 floor does not (a 0.0007 rise inside that scatter); HND403 on val_loss is right
-        ("gmm_nn_lightning_v0", "divergence"),
     },
+    # struck out 2026-12-01 03:45: ("gmm_nn_lightning_v0", "divergence"), validation, cohort
+    # 2026-12-01-c: HND406 on a 0.0007 climb within the loss's own scatter (7.1e-4); HND406's climb
+    # must now beat 2x that scatter (issue 9 item 4; TUNING_LOG.md), a change made after seeing
+    # this run (SEEN.toml)
     "healthy_high": {  # (run, code) of a critical/high finding on a healthy added run
         # validation, cohort 2026-12-01-b (scored after the HND201 noise change): false alarms.
         # HND201 by its no-warmup path: all of the first 10 steps have grad norms above 2x the
@@ -202,13 +201,24 @@ def test_trainer_state_global_step_counts_as_reached():
     assert "HND401" not in codes
 
 
-def test_the_runs_seen_before_a_change_are_named_and_left_out_of_the_never_tuned_on_table():
-    seen = score_real_runs.load_seen()
+def test_a_verdict_read_before_a_change_to_its_code_is_left_out_of_the_never_tuned_on_table():
+    seen = score_real_runs.seen_codes()
     assert seen, "SEEN.toml lists the runs a change was made after seeing"
-    for name, why in seen.items():
-        # a misspelt name would silently leave a contaminated run in the clean table
+    for name, codes in seen.items():
+        # a misspelt name or code would silently leave a contaminated verdict in the clean table
         assert name in LABELS and LABELS[name]["half"] == "validation" and LABELS[name].get("added"), name
-        assert why.startswith("HND"), (name, why)
+        assert codes, (name, "SEEN.toml's reason must start with the code(s) changed")
     clean = score_real_runs.never_tuned_on(LABELS)
-    assert not set(clean) & set(seen)
-    assert all(LABELS[n]["half"] == "validation" and LABELS[n].get("added") for n in clean)
+    assert set(seen) <= set(clean)
+    with_all = score_real_runs.score(clean, "validation")
+    less_seen = score_real_runs.score(clean, "validation", seen)
+    # only what the changed codes judge is left out: gmm_nn_lightning_v0 was a false divergence
+    # (HND406, changed after it was read) and is not counted either way; the no_learning miss
+    # dllm_remask_grpo_1000 (seen for HND201, which judges no class) still counts
+    assert "gmm_nn_lightning_v0" not in less_seen["classes"]["divergence"]["false"]
+    assert "dllm_remask_grpo_1000" in less_seen["classes"]["no_learning"]["missed"]
+    # and a run seen for a no_learning code (swift_grpo_mcp_zero, HND407) drops out of that class
+    labelled = lambda r: r["classes"]["no_learning"]["tp"] + r["classes"]["no_learning"]["fn"]  # noqa: E731
+    seen_nl = sum(1 for n, c in seen.items() if "HND407" in c and "no_learning" in LABELS[n]["classes"])
+    assert seen_nl >= 1 and labelled(with_all) - labelled(less_seen) == seen_nl
+    assert not any(name in seen and code in seen[name] for name, code, _ in less_seen["healthy_high"])
