@@ -7,6 +7,12 @@ once per epoch only (an `epoch` column and no step column, e.g. Lightning with
 epoch as its step: the curve's shape is what the analyzers need, and the unit is stated in a
 warning so no finding calls an epoch a step silently.
 
+The same table in a text log (`*.log`, `*.txt`, `*.out`) is read here too, comma- or
+tab-separated: Keras' `CSVLogger('training.log')` (the example in Keras' own documentation)
+writes `epoch,accuracy,loss,val_accuracy,val_loss` rows into a `.log` file, and hand-written
+loops print `step<TAB>loss`. `table_delimiter` decides from the first two lines, so a console
+log whose prose has commas is never taken for a table.
+
 The header is checked before pandas sees the file: a header over 1 MiB or with more than
 10,000 columns is not a metric log (pandas would allocate per column; a 20 MB header of
 commas is 21 million columns). A row whose step is not a finite integer within int64 is
@@ -14,6 +20,7 @@ skipped, the rest of the file is kept.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -25,21 +32,48 @@ from .jsonl import TIME_KEYS
 from .untrusted import MAX_CSV_COLUMNS, MAX_CSV_HEADER_BYTES, cannot_read, checked_step, open_regular
 
 
-def _check_header(path: Path) -> None:
+_COLUMN_NAME = re.compile(r"[A-Za-z_][\w./\-]*\Z")
+_STEP_COLUMNS = {k.lower() for k in STEP_KEYS} | {"epoch"}
+
+
+def table_delimiter(head: str) -> str | None:
+    """The delimiter ("," or tab) when the start of a text file is a metric table, else None.
+
+    A table here is a header line of column names (identifiers, one of them a step key or
+    `epoch`) followed by a line of as many cells, each a number or empty. Both must hold, so
+    prose ("step 5, loss 2.1"), a Trainer banner or a data file of words is never a table.
+    """
+    lines = [line.strip().lstrip("\ufeff") for line in head.splitlines() if line.strip()][:2]
+    if len(lines) < 2:
+        return None
+    for sep in (",", "\t"):
+        names = [c.strip() for c in lines[0].split(sep)]
+        cells = [c.strip() for c in lines[1].split(sep)]
+        if (len(names) >= 2 and len(cells) == len(names)
+                and all(_COLUMN_NAME.match(n) for n in names)
+                and any(n.lower() in _STEP_COLUMNS for n in names)
+                and all(c == "" or to_float(c) is not None for c in cells)):
+            return sep
+    return None
+
+
+def _check_header(path: Path, sep: str = ",") -> None:
     with open_regular(path, "csv") as fh:
         head = fh.readline(MAX_CSV_HEADER_BYTES + 1)
     if len(head) > MAX_CSV_HEADER_BYTES:
         raise InputError(path, f"CSV header longer than {MAX_CSV_HEADER_BYTES >> 20} MiB; not a metric log")
-    if head.count(b",") + 1 > MAX_CSV_COLUMNS:
-        raise InputError(path, f"CSV header has {head.count(b',') + 1:,} columns (more than {MAX_CSV_COLUMNS:,}); not a metric log")
+    n_columns = head.count(sep.encode()) + 1
+    if n_columns > MAX_CSV_COLUMNS:
+        raise InputError(path, f"CSV header has {n_columns:,} columns (more than {MAX_CSV_COLUMNS:,}); not a metric log")
 
 
-def read(path: Path) -> SourceData:
+def read(path: Path, sep: str = ",") -> SourceData:
+    """Read a metric table: `sep` is "," for `*.csv`, or what `table_delimiter` found in a text log."""
     try:
-        _check_header(path)
+        _check_header(path, sep)
         with open_regular(path, "csv") as fh:
-            df = pd.read_csv(fh, dtype=str, keep_default_na=False, on_bad_lines="error", encoding="utf-8-sig",
-                             encoding_errors="replace")
+            df = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False, on_bad_lines="error",
+                             encoding="utf-8-sig", encoding_errors="replace")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
         first = str(err).strip().splitlines()
         raise InputError(path, f"malformed CSV ({first[0][:200] if first else type(err).__name__})") from err

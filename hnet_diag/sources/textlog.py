@@ -807,6 +807,15 @@ def _looks_binary(path: Path) -> bool:
         return b"\x00" in fh.read(SNIFF_HEAD_BYTES)
 
 
+def _table_delimiter(path: Path) -> str | None:
+    """"," or tab when the file starts as a metric table (`csv.table_delimiter`), else None."""
+    from .csv import table_delimiter
+
+    with open_regular(path) as fh:
+        head = fh.read(SNIFF_HEAD_BYTES).decode("utf-8", errors="replace")
+    return table_delimiter(head)
+
+
 def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
     """Parse one text log; None when the file does not look like a training log."""
     options = options or LogOptions()
@@ -814,8 +823,13 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
     try:
         if _looks_binary(path):
             return None
+        sep = _table_delimiter(path)
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
+    if sep is not None:  # a metric table in a text file (Keras CSVLogger's training.log)
+        from . import csv as csv_source
+
+        return csv_source.read(path, sep=sep)
     parser = _LogParser(str(path), list(options.patterns), options.logging_steps, options.source)
     n_lines = 0
     try:
