@@ -40,11 +40,11 @@ _STAGE = r"(?:stage|s|stage_)?[_\-]?(?P<i>\d+)"
 _ALIASES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p), name)
     for p, name in [
-        (r"(?:train[/_\-.])?loss(?:_step)?|training_loss|train_loss|loss/train|lm_loss|ce_loss", "loss"),
+        (r"(?:train[/_\-.])?(?:loss(?:_step)?|crossentropyloss)|training_loss|train_loss|loss/train|lm_loss|ce_loss", "loss"),
         (r"(?:val|valid|validation|eval)[/_\-.]?loss|loss/(?:val|valid|validation|eval)", "val_loss"),
         (r"(?:train[/_\-.])?bpb|bits_per_byte|train_bpb", "bpb"),
         (r"(?:val|valid|validation|eval)[/_\-.]?bpb|bpb/(?:val|valid|validation|eval)", "val_bpb"),
-        (r"(?:train[/_\-.])?(?:grad_norm|gradient_norm|grad[/_\-.]norm|grad_norm_total|norm|total_grad_norm)", "grad_norm"),
+        (r"(?:train[/_\-.]|optim[/_\-.])?(?:grad_norm|gradient_norm|grad[/_\-.]norm|grad_norm_total|norm|total_grad_norm)", "grad_norm"),
         (rf"(?:train[/_\-.])?grad_norm[/_\-.]{_STAGE}", "grad_norm/stage{i}"),
         (r"(?:train[/_\-.])?(?:clipped|grad_clipped|clip)", "clipped"),
         (r"(?:train[/_\-.])?(?:lr|learning_rate|lr-adamw|lr-adam|learning-rate)", "lr"),

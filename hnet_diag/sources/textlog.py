@@ -140,6 +140,12 @@ _TQDM_BAR = re.compile(r"\|\s*(\d+)/(\d+) \[")  # "| 10/4854 [00:16<2:14:42,  1.
 _SWIFT_STEP_KEY = "global_step/max_steps"  # ms-swift: 'global_step/max_steps': '6/9'
 _SWIFT_STEP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*$")
 _CONTINUING = re.compile(r"Continuing training from global step (\d+)")
+# OLMo's trainer prints one record over several lines: a header `[step=N/M,epoch=E]` after the
+# logger prefix, then one indented `group/name=value` line per metric
+_OLMO_HEADER = re.compile(r"\[step=\d+(?:/\d+)?,epoch=\d+\]\s*$")
+_OLMO_FIELD = re.compile(r"\s+([A-Za-z][\w./\-() ]*)=([-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|" + _NUM + r")\s*$")
+_NOT_IN_KEY = re.compile(r"[^\w./\-]+")
+_OLMO_SNIFF = re.compile(r"\[step=\d+(?:/\d+)?,epoch=\d+\][ \t]*\r?\n[ \t]+[A-Za-z][\w./\-() ]*=[-+\d.,]", re.M)
 
 # a `key value` pair naming the step is the counter, not a metric: the shared record keys,
 # plus the spellings lines print ("global step", llm.c's "s:100")
@@ -332,6 +338,8 @@ class _LogParser:
         self.hf_base = 0
         self.hf_step: int | None = None
         self.summary: dict[str, float] = {}
+        self.multiline = False  # OLMo-style records (header line + indented fields): joined first
+        self.pending: list[str] | None = None  # the record being joined, across read chunks
 
     @property
     def n_records(self) -> int:
@@ -360,6 +368,35 @@ class _LogParser:
         return out
 
     # -- per line ------------------------------------------------------------------------
+    def join_records(self, lines: list[str]) -> list[str]:
+        """OLMo's multi-line records as one line each: `<ISO time> [step=N/M,epoch=E] k=v k=v`.
+
+        The logger prefix between the time and the header (host:rank, module:line, level) is
+        dropped: its `name:number` pairs are no metrics. A record still open at the end of a
+        chunk is kept for the next one (`flush` ends it at the end of the file)."""
+        out: list[str] = []
+        for line in lines:
+            if self.pending is not None:
+                fm = _OLMO_FIELD.match(line)
+                if fm:  # `System/Peak GPU Memory (MB)=111,477` -> `System/Peak_GPU_Memory_MB=111477`
+                    key = _NOT_IN_KEY.sub("_", fm.group(1)).strip("_")
+                    self.pending.append(f"{key}={fm.group(2).replace(',', '')}")
+                    continue
+                out.append(" ".join(self.pending))
+                self.pending = None
+            hm = _OLMO_HEADER.search(line)
+            if hm:
+                iso = _ISO.match(line)
+                self.pending = [iso.group(0), hm.group(0).strip()] if iso else [hm.group(0).strip()]
+                continue
+            out.append(line)
+        return out
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            record, self.pending = " ".join(self.pending), None
+            self.feed([record])
+
     def feed(self, lines: list[str]) -> None:
         """Parse a batch of lines (one read chunk).
 
@@ -834,6 +871,10 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
     n_lines = 0
     try:
         for lines, n_bytes in _chunks(path):
+            if not n_lines and _OLMO_SNIFF.search("\n".join(lines[:SNIFF_LINES])):
+                parser.multiline = True
+            if parser.multiline:
+                lines = parser.join_records(lines)
             sniffing = not parser.n_records and not parser.summary
             if sniffing and n_lines + len(lines) > SNIFF_LINES:  # the sniff window ends here
                 head = SNIFF_LINES - n_lines
@@ -845,6 +886,7 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
             parser.feed(lines)
             if n_bytes >= SNIFF_BYTES and not parser.n_records and not parser.summary:
                 return _nothing(parser)
+        parser.flush()
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
     if not parser.n_records and not parser.summary:
