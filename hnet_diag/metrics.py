@@ -47,7 +47,9 @@ _ALIASES: list[tuple[re.Pattern[str], str]] = [
         (r"(?:train[/_\-.]|optim[/_\-.])?(?:grad_norm|gradient_norm|grad[/_\-.]norm|grad_norm_total|norm|total_grad_norm)", "grad_norm"),
         (rf"(?:train[/_\-.])?grad_norm[/_\-.]{_STAGE}", "grad_norm/stage{i}"),
         (r"(?:train[/_\-.])?(?:clipped|grad_clipped|clip)", "clipped"),
-        (r"(?:train[/_\-.])?(?:lr|learning_rate|lr-adamw|lr-adam|learning-rate)", "lr"),
+        # Lightning's LearningRateMonitor: `lr-<Optimizer>`, and `lr-<Optimizer>/pg1` for the first
+        # of several param groups (its /pgN count from 1; the others keep their own names)
+        (r"(?:train[/_\-.])?(?:lr|learning_rate|learning-rate|lr-[a-z][a-z0-9_]*(?:/pg1)?)", "lr"),
         (rf"(?:train[/_\-.])?(?:lr|learning_rate)[/_\-.](?:group[_\-]?)?{_STAGE}", "lr/stage{i}"),
         (r"(?:train[/_\-.])?ratio_loss", "ratio_loss"),
         (rf"(?:train[/_\-.])?(?:ratio_loss|load_balance_loss|lb_loss)[/_\-.]{_STAGE}", "ratio_loss/stage{i}"),

@@ -14,6 +14,9 @@ from hnet_diag.metrics import canonical_name, split_stage
         ("train/grad_norm/stage1", "grad_norm/stage1"),
         ("learning_rate", "lr"),
         ("lr-AdamW", "lr"),
+        ("lr-SGD", "lr"),  # Lightning's LearningRateMonitor names the optimizer
+        ("lr-AdamW/pg1", "lr"),  # ... and numbers param groups from 1 (dnabert_lightning_v1)
+        ("lr-AdamW/pg2", "lr-AdamW/pg2"),  # a second param group is no H-Net stage
         ("lr/group_2", "lr/stage2"),
         ("ratio_loss/stage0", "ratio_loss/stage0"),
     ],
