@@ -2,7 +2,11 @@
 
 The step comes from the first of `sources.base.STEP_KEYS` a record has (`step`,
 `global_step`, `iter`, `iteration`, `_step` of wandb ...); a line without one gets the
-previous record's step + 1, which is what a logger that appends once per step means.
+previous record's step + 1, which is what a logger that appends once per step means. In a
+file whose records do carry a step, a record without one is a header or summary (a
+`{"event": "config", "lr": ..., "seed": ...}` line before the first step, a closing `done`
+record): its settings are no metrics, so it is left out (one warning counts them). The live
+tail (`sources/tail.py`) cannot know the rest of the file and keeps the step + 1 reading.
 LLaMA-Factory's `trainer_log.jsonl` counts in `current_steps` and states the plan in
 `total_steps`: the first is the step, the second the planned steps (a setting, not a
 metric), and its progress/timing fields (`percentage`, `elapsed_time`, `remaining_time`)
@@ -57,6 +61,15 @@ def record_rows(obj: dict, prev_step: int, out: list[tuple[str, int, float, floa
     return step, plan
 
 
+def _is_count(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _has_step(obj: dict) -> bool:
+    """Whether a record names its step (a STEP_KEYS key, or LLaMA-Factory's current_steps)."""
+    return any(_is_count(obj.get(k)) for k in (*STEP_KEYS, LLAMAFACTORY_STEP))
+
+
 def read(path: Path) -> SourceData:
     data = SourceData()
     records: list[tuple[str, int, float, float | None]] = []
@@ -67,6 +80,7 @@ def read(path: Path) -> SourceData:
     lines = text.split("\n")
     if lines and not lines[-1].strip():
         lines.pop()
+    parsed: list[tuple[int, dict]] = []
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -77,6 +91,13 @@ def read(path: Path) -> SourceData:
             continue
         if not isinstance(obj, dict):
             bad_lines.append(lineno)
+            continue
+        parsed.append((lineno, obj))
+    stepped = any(_has_step(obj) for _, obj in parsed)
+    stepless: list[int] = []  # header/summary records of a stepped log
+    for lineno, obj in parsed:
+        if stepped and not _has_step(obj):
+            stepless.append(lineno)
             continue
         step, plan = record_rows(obj, prev_step, records)
         if plan is not None:
@@ -93,6 +114,11 @@ def read(path: Path) -> SourceData:
         else:
             shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
             data.warnings.append(LoadWarning(str(path), f"{len(bad_lines)} malformed line(s) skipped (line {shown})"))
+    if stepless and records:
+        shown = ", ".join(map(str, stepless[:5])) + (" ..." if len(stepless) > 5 else "")
+        data.warnings.append(LoadWarning(str(path), (
+            f"{len(stepless)} record(s) without a step in a log whose records carry one (line {shown}): "
+            "read as a header or summary, not as metrics")))
     if bad_steps:
         shown = ", ".join(map(str, bad_steps[:5])) + (" ..." if len(bad_steps) > 5 else "")
         data.warnings.append(LoadWarning(str(path), f"{len(bad_steps)} line(s) whose step is not a finite integer within int64 skipped (line {shown})"))
