@@ -137,6 +137,12 @@ KNOWN_ADDED = {
         # floor; no NaN, no loss that climbed and stayed, so HND404/HND406 stay silent (HND407
         # fires high, a class not judged after divergence). A label by the guide's letter
         ("chaos_economy_grpo_200", "divergence"),
+        # cohort 2026-12-01-d (corpus9, after RULES_FROZEN_D): validation; DistilBERT LoRA with 150
+        # evaluations: eval_loss best 0.2707 (eval 95), last two 0.2853, 0.2855 (+5.4%, 2.9x its
+        # scatter), but the end sits below the median of all earlier evaluations (0.2897): a flat
+        # noisy series (last 50 evals 0.278-0.310), so HND403 reads the best as a lucky low
+        # (min_end_over_typical); the guide's 5% / 2x-median-change margin says overfit
+        ("distilbert_sentiment_lora_7500", "overfit"),
     },
     # struck out 2026-12-01 03:10: ("camels_ada_lightning_v22", "divergence"), tuning: a loss
     # that jumped 24x before any gain; HND406 now reads "nothing to give back" as a rise from the
@@ -153,6 +159,18 @@ KNOWN_ADDED = {
         # third median 0.0138, ending 0.032: a real 7x rebound (HND406 high, HND404 critical at
         # 8.6x), which the guide does not call divergence because the rise is 0.012 < its 0.05 floor
         ("t5_text_simplification_3330", "divergence"),
+        # cohort 2026-12-01-d (corpus9): validation; a BERT-mini QA fine-tune whose eval_loss is NaN
+        # at all 7 evaluations (one per epoch, from the first at step 5475) while the training loss
+        # (5.94 -> 5.18) and grad_norm stay finite: HND404 reads non-finite val_loss as divergence;
+        # the guide's divergence is the training loss or gradient norm only (a broken evaluation,
+        # not a diverged run)
+        ("bertmini_wikiqa_evalnan_43800", "divergence"),
+        # cohort 2026-12-01-d (corpus9): validation; BERT token classifier, eval_loss per epoch
+        # 0.055, 0.045, 0.0449 (best), 0.0604, 0.0664 while the loss falls 0.0318 -> 0.005: HND403
+        # reads +41.4% at 5.3x its point scatter; the guide's margin (2x the median change 0.0080
+        # = 0.0160) puts the bar at 0.0609, and 0.0604 falls under it by 0.0005. An overfitting
+        # onset by eye, healthy by the guide's letter
+        ("bert_tokencls_7035", "overfit"),
     },
     # struck out 2026-12-01 03:45: ("gmm_nn_lightning_v0", "divergence"), validation, cohort
     # 2026-12-01-c: HND406 on a 0.0007 climb within the loss's own scatter (7.1e-4); HND406's climb
@@ -164,6 +182,16 @@ KNOWN_ADDED = {
         # later median and the loss rose 20.7%, in a 112-step LoRA whose early norms are simply
         # larger (its loss falls throughout)
         ("mixtral_autoscientist_112", "HND201"),
+        # cohort 2026-12-01-d (corpus9), validation, scored after RULES_FROZEN_D:
+        # the two above (bertmini_wikiqa_evalnan_43800 HND404 high on an all-NaN eval_loss, a
+        # broken evaluation; bert_tokencls_7035 HND403 high, a guide-boundary overfit) and
+        # esm2_kcat_1281, an ESM-2 regressor whose per-batch MSE scatters 15-39 (scatter 11.7%):
+        # HND201 reads the trend 32.8% above its running minimum at step 580, 2.8x that scatter,
+        # where the 500-step warmup ends; the loss keeps falling after (13.5-17 at the end): a
+        # false alarm by the data
+        ("bertmini_wikiqa_evalnan_43800", "HND404"),
+        ("bert_tokencls_7035", "HND403"),
+        ("esm2_kcat_1281", "HND201"),
     },
     # struck out 2026-12-01 03:00: ("mmherc_grpo_250", "HND101"), validation, cohort 2026-12-01-b:
     # one single-point 10.2x grad-norm spike at LR 8.4e-8 the loss did not feel, now medium by
