@@ -159,12 +159,6 @@ KNOWN_ADDED = {
         # third median 0.0138, ending 0.032: a real 7x rebound (HND406 high, HND404 critical at
         # 8.6x), which the guide does not call divergence because the rise is 0.012 < its 0.05 floor
         ("t5_text_simplification_3330", "divergence"),
-        # cohort 2026-12-01-d (corpus9): validation; a BERT-mini QA fine-tune whose eval_loss is NaN
-        # at all 7 evaluations (one per epoch, from the first at step 5475) while the training loss
-        # (5.94 -> 5.18) and grad_norm stay finite: HND404 reads non-finite val_loss as divergence;
-        # the guide's divergence is the training loss or gradient norm only (a broken evaluation,
-        # not a diverged run)
-        ("bertmini_wikiqa_evalnan_43800", "divergence"),
         # cohort 2026-12-01-d (corpus9): validation; BERT token classifier, eval_loss per epoch
         # 0.055, 0.045, 0.0449 (best), 0.0604, 0.0664 while the loss falls 0.0318 -> 0.005: HND403
         # reads +41.4% at 5.3x its point scatter; the guide's margin (2x the median change 0.0080
@@ -176,6 +170,10 @@ KNOWN_ADDED = {
     # 2026-12-01-c: HND406 on a 0.0007 climb within the loss's own scatter (7.1e-4); HND406's climb
     # must now beat 2x that scatter (issue 9 item 4; TUNING_LOG.md), a change made after seeing
     # this run (SEEN.toml)
+    # struck out 2026-12-01 04:25: bertmini_wikiqa_evalnan_43800, validation, cohort 2026-12-01-d,
+    # scored after RULES_FROZEN_D as a false divergence with HND404 high on a healthy run (eval_loss
+    # NaN at all 7 evaluations, training loss finite). HND404 no longer reads a validation series
+    # that was never finite as divergence (TUNING_LOG.md): a change made after seeing it (SEEN.toml)
     "healthy_high": {  # (run, code) of a critical/high finding on a healthy added run
         # validation, cohort 2026-12-01-b (scored after the HND201 noise change): false alarms.
         # HND201 by its no-warmup path: all of the first 10 steps have grad norms above 2x the
@@ -183,13 +181,11 @@ KNOWN_ADDED = {
         # larger (its loss falls throughout)
         ("mixtral_autoscientist_112", "HND201"),
         # cohort 2026-12-01-d (corpus9), validation, scored after RULES_FROZEN_D:
-        # the two above (bertmini_wikiqa_evalnan_43800 HND404 high on an all-NaN eval_loss, a
-        # broken evaluation; bert_tokencls_7035 HND403 high, a guide-boundary overfit) and
+        # bert_tokencls_7035 HND403 high (a guide-boundary overfit, above) and
         # esm2_kcat_1281, an ESM-2 regressor whose per-batch MSE scatters 15-39 (scatter 11.7%):
         # HND201 reads the trend 32.8% above its running minimum at step 580, 2.8x that scatter,
         # where the 500-step warmup ends; the loss keeps falling after (13.5-17 at the end): a
         # false alarm by the data
-        ("bertmini_wikiqa_evalnan_43800", "HND404"),
         ("bert_tokencls_7035", "HND403"),
         ("esm2_kcat_1281", "HND201"),
     },

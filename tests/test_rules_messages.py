@@ -107,3 +107,21 @@ def test_a_loss_that_rose_before_it_ever_fell_is_a_rebound_and_said_so():
     nan_or_rising = run.finding("HND404")
     assert nan_or_rising.status.value == "pass"
     assert "within 1.5x" not in nan_or_rising.message and "but no longer rising" in nan_or_rising.message
+
+
+def test_a_validation_loss_that_was_never_finite_is_a_broken_evaluation_not_divergence(tmp_path):
+    """bertmini_wikiqa_evalnan_43800 (real, validation; SEEN.toml): eval_loss NaN at all 7
+    evaluations while the training loss stayed finite. A val_loss that turns NaN after finite
+    values still counts (a model that broke), and so does a NaN training loss."""
+    import json
+    import math
+
+    real = HEALTHY.parents[1] / "real_runs" / "bertmini_wikiqa_evalnan_43800"
+    f = diagnose(load_run(real)).finding("HND404")
+    assert f.status.value == "pass"
+    assert "val_loss was non-finite at every one of its 7 evaluations" in f.message
+    rows = [{"step": s, "loss": 3.0 - s / 200, "grad_norm": 1.0} for s in range(1, 201)]
+    rows += [{"step": s, "val_loss": (2.5 if s < 150 else math.nan)} for s in range(50, 201, 50)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    broke = diagnose(load_run(tmp_path)).finding("HND404")
+    assert broke.is_alarm and "non-finite values in val_loss (2, first at step 150)" in broke.message

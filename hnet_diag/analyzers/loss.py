@@ -52,6 +52,11 @@ class NonFinite:
     count: int
     nan_count: int
     inf_count: int
+    logged: int = 0  # values logged for the metric in all (count == logged: never finite)
+
+    @property
+    def never_finite(self) -> bool:
+        return self.logged > 0 and self.count >= self.logged
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ def count_nonfinite(run, health_only: bool = True) -> list[NonFinite]:
     if not bad.any():
         return []
     sub = df[bad]
+    logged = df.groupby("metric", sort=False)["value"].size()
     out = []
     for metric, rows in sub.groupby("metric", sort=True):
         if str(metric).startswith(NONFINITE_EXEMPT) or is_health_metric(str(metric)) != health_only:
@@ -181,6 +187,7 @@ def count_nonfinite(run, health_only: bool = True) -> list[NonFinite]:
                 count=len(rows),
                 nan_count=int(np.isnan(v).sum()),
                 inf_count=int(np.isinf(v).sum()),
+                logged=int(logged.get(metric, len(rows))),
             )
         )
     out.sort(key=lambda n: (n.metric not in LOSS_NAMES, n.first_step, n.metric))

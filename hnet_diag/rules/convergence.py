@@ -21,6 +21,7 @@ EARLY_STOPPING_PATIENCE = 2
 
 #: metrics whose NaN/Inf means the optimisation broke (not timing or throughput columns)
 TRAINING_SIGNALS = {"loss", "val_loss", "bpb", "val_bpb", "grad_norm", "ratio_loss"}
+EVAL_SIGNALS = {"val_loss", "val_bpb"}
 
 
 def stopped_by_callback(es: Any, val_metric: str | None) -> str:
@@ -238,6 +239,10 @@ def check_divergence(r: Results, t: Thresholds) -> Outcome:
         return Outcome(None, {"reason": "too few loss points"})
     # NaN in a timing or throughput column (step 0 of many loggers) says nothing about training
     others = [n for n in lo.nonfinite if n.metric != lo.loss_metric and n.metric.split("/")[0] in TRAINING_SIGNALS]
+    # a validation series never finite, beside a finite training loss, is an evaluation that
+    # never worked (an empty eval set, an overflow in half precision), not training that diverged
+    broken_eval = [n for n in others if n.metric.split("/")[0] in EVAL_SIGNALS and n.never_finite and not nonfinite_loss]
+    others = [n for n in others if n not in broken_eval]
     what = []
     # the loss's own first bad step; first_nonfinite_step is the earliest over every metric
     loss_first = next((n.first_step for n in lo.nonfinite if n.metric == lo.loss_metric), lo.first_nonfinite_step)
@@ -260,6 +265,9 @@ def check_divergence(r: Results, t: Thresholds) -> Outcome:
     end_note = (f"final loss {g(lo.final_over_min, 3)}x its minimum but no longer rising (trend z "
                 f"{g(lo.end_trend_z, 2)}, threshold {g(t['min_trend_z'])}; HND406 judges a rebound that held)"
                 if high_flat else f"final loss within {g(t['max_final_over_min'])}x of its minimum")
+    if broken_eval:
+        end_note += "; " + ", ".join(f"{n.metric} was non-finite at every one of its {n.logged} evaluations" for n in broken_eval)
+        end_note += " while the training loss stayed finite: the evaluation never worked, which is no divergence"
     facts = {"what": "; ".join(what), "lr_flag": lr_flag, "lr_change": lr_change, "clip_flag": clip_flag(r),
              "end_note": end_note}
     ev = Evidence(metric=lo.loss_metric, measured=float("nan") if nonfinite_loss else lo.final_over_min,
