@@ -143,6 +143,11 @@ KNOWN_ADDED = {
         # noisy series (last 50 evals 0.278-0.310), so HND403 reads the best as a lucky low
         # (min_end_over_typical); the guide's 5% / 2x-median-change margin says overfit
         ("distilbert_sentiment_lora_7500", "overfit"),
+        # cohort 2026-12-01-e (corpus10, after RULES_FROZEN_E): tuning; a DistilBERT checkpoint
+        # at step 1500 of max_steps 8280 with only 3 logged training-loss points (every 500 steps):
+        # HND401 needs 5 finite loss values before it judges the run's end ("not enough data"),
+        # the guide reads the step count alone
+        ("distilbert_hotel_sentiment_1500", "stopped_early"),
     },
     # struck out 2026-12-01 03:10: ("camels_ada_lightning_v22", "divergence"), tuning: a loss
     # that jumped 24x before any gain; HND406 now reads "nothing to give back" as a rise from the
