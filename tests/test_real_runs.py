@@ -170,6 +170,12 @@ KNOWN_ADDED = {
         # = 0.0160) puts the bar at 0.0609, and 0.0604 falls under it by 0.0005. An overfitting
         # onset by eye, healthy by the guide's letter
         ("bert_tokencls_7035", "overfit"),
+        # cohort 2026-12-01-e (corpus10, after RULES_FROZEN_E): validation; seq2seq at a constant
+        # 2e-4, eval_loss best at the first of 5 evaluations (0.411) then 0.440, 0.458, 0.447, 0.480
+        # while the loss falls 0.328 -> 0.244: HND403 reads +12.8% at 5.2x its point scatter; the
+        # guide's bar (best + 2x the median change 0.0236 = 0.458) puts the second-to-last 0.447
+        # under it. A rising validation loss by eye, healthy for overfit by the guide's letter
+        ("thesis_seq2seq_evalrise_500", "overfit"),
     },
     # struck out 2026-12-01 03:45: ("gmm_nn_lightning_v0", "divergence"), validation, cohort
     # 2026-12-01-c: HND406 on a 0.0007 climb within the loss's own scatter (7.1e-4); HND406's climb
