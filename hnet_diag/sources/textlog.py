@@ -839,18 +839,13 @@ def _chunks(path: Path):
             yield lines, total
 
 
+def _head(path: Path) -> bytes:
+    with open_regular(path) as fh:
+        return fh.read(SNIFF_HEAD_BYTES)
+
+
 def _looks_binary(path: Path) -> bool:
-    with open_regular(path) as fh:
-        return b"\x00" in fh.read(SNIFF_HEAD_BYTES)
-
-
-def _table_delimiter(path: Path) -> str | None:
-    """"," or tab when the file starts as a metric table (`csv.table_delimiter`), else None."""
-    from .csv import table_delimiter
-
-    with open_regular(path) as fh:
-        head = fh.read(SNIFF_HEAD_BYTES).decode("utf-8", errors="replace")
-    return table_delimiter(head)
+    return b"\x00" in _head(path)
 
 
 def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
@@ -858,14 +853,15 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
     options = options or LogOptions()
     path = Path(path)
     try:
-        if _looks_binary(path):
-            return None
-        sep = _table_delimiter(path)
+        head = _head(path)
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
-    if sep is not None:  # a metric table in a text file (Keras CSVLogger's training.log)
-        from . import csv as csv_source
+    if b"\x00" in head:
+        return None
+    from . import csv as csv_source
 
+    sep = csv_source.table_delimiter(head.decode("utf-8", errors="replace"))
+    if sep is not None:  # a metric table in a text file (Keras CSVLogger's training.log)
         return csv_source.read(path, sep=sep)
     parser = _LogParser(str(path), list(options.patterns), options.logging_steps, options.source)
     n_lines = 0
