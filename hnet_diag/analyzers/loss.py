@@ -187,7 +187,7 @@ def count_nonfinite(run, health_only: bool = True) -> list[NonFinite]:
                 count=len(rows),
                 nan_count=int(np.isnan(v).sum()),
                 inf_count=int(np.isinf(v).sum()),
-                logged=int(logged.get(metric, len(rows))),
+                logged=int(logged[metric]),
             )
         )
     out.sort(key=lambda n: (n.metric not in LOSS_NAMES, n.first_step, n.metric))

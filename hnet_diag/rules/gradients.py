@@ -52,7 +52,11 @@ def fleeting_and_unfelt(spikes: list[Any]) -> bool:
     nothing for it (issue 9: weigh a spike by whether the loss reacts; prefer evidence that
     persists). An unknown reaction (no loss logged) is not "unfelt".
     """
-    return bool(spikes) and all((s.n_points or 1) <= 1 and s.loss_spike_after is False for s in spikes)
+    return bool(spikes) and all(_single_point(s) and s.loss_spike_after is False for s in spikes)
+
+
+def _single_point(spike: Any) -> bool:
+    return (spike.n_points or 1) <= 1
 
 
 def reaction_note(spikes: list[Any], loss_follow: int) -> str:
@@ -66,11 +70,11 @@ def reaction_note(spikes: list[Any], loss_follow: int) -> str:
         return ""
     if loss_follow:
         return f"; {loss_follow} followed by a loss spike"
-    single = all((s.n_points or 1) <= 1 for s in spikes)
+    if fleeting_and_unfelt(spikes):
+        return "; each a single logged point, and the loss did not react to any of them"
     if all(s.loss_spike_after is False for s in spikes):
-        return ("; each a single logged point, and the loss did not react to any of them" if single
-                else "; the loss did not react to any of them")
-    return "; each a single logged point" if single else ""
+        return "; the loss did not react to any of them"
+    return "; each a single logged point" if all(_single_point(s) for s in spikes) else ""
 
 
 def check_gradient_spikes(r: Results, t: Thresholds) -> Outcome:

@@ -52,12 +52,13 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
     rose = bool(large and (rise_step or 0) >= w.warmup_steps and not within_noise)
     # the first steps' rise is read on the raw loss (too few points for a trend), so the same
     # scatter test applies to it: a rise within twice the loss's scatter is not instability
-    early = early_within_noise = False
+    early_shape = early_within_noise = False  # mostly high norms and a large loss rise in the first steps
     if gr is not None and getattr(gr, "ok", False) and gr.first_steps and w.warmup_steps <= gr.first_steps:
         early_rise = gr.first_steps_loss_rise or 0.0
         early_within_noise = noise is not None and early_rise < t["min_rise_over_noise"] * noise
-        early = (gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
-                 and early_rise >= t["min_loss_rise"] and not early_within_noise)
+        early_shape = (gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
+                       and early_rise >= t["min_loss_rise"])
+    early = early_shape and not early_within_noise
     if not (clustered or rose or early) and w.concentration is None and w.spikes_total and rise is None:
         return Outcome(None, {"reason": "spike distribution around the end of warmup unknown"})
     fired = clustered or rose or early
@@ -93,9 +94,7 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
         "early_note": (f"; in the first {gr.first_steps} steps {gr.first_steps_high_norms} gradient norms were above "
                        f"{g(gr.high_norm_factor)}x the later median and the loss rose {pct(gr.first_steps_loss_rise)}, "
                        f"within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
-                       if early_within_noise and not fired
-                       and gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
-                       and (gr.first_steps_loss_rise or 0.0) >= t["min_loss_rise"] else ""),
+                       if early_shape and early_within_noise and not fired else ""),
         "concentration": g(concentration, 2), "fraction": pct(w.warmup_fraction),
         "of": f"{planned} planned steps" if w.fraction_of == "planned_steps" and planned else "the steps run",
         "suggested": suggested, "suggested_fraction": pct(suggested / planned) if planned else "?",
