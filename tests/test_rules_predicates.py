@@ -303,6 +303,31 @@ def test_without_warmup_a_first_steps_loss_rise_within_the_losss_scatter_is_not_
     assert "the loss rose 23.0%, within 2x the loss's own scatter of 27.0%" in f.message
 
 
+def test_a_warmup_rise_noise_alone_would_often_reach_is_not_evidence():
+    """Beyond 2x the scatter, the climb must be one a loss that never rose, with this
+    scatter, rarely shows (p <= 1% of simulated runs): the extremes of a long noisy log
+    drift apart further than those of a short one."""
+    from dataclasses import replace
+
+    after_peak = WarmupResult(warmup_steps=500, planned_steps=1281, warmup_fraction=0.39, fraction_of="planned_steps",
+                              near_window=(250, 628), concentration=None, window_loss_rise_trend=0.328,
+                              window_loss_rise_trend_step=580, loss_noise_relative=0.117, window_loss_rise_trend_p=0.03)
+    f = evaluate(BY_CODE["HND201"], {"warmup": after_peak})
+    assert f.status is Status.PASS
+    assert "a climb noise alone reaches in 3.0% of 400 simulated runs of a loss that never rose (threshold 1.0%)" in f.message
+    f = evaluate(BY_CODE["HND201"], {"warmup": replace(after_peak, window_loss_rise_trend_p=0.0025)})
+    assert f.is_alarm and "noise alone climbs as far in 0.2% of 400 simulated runs, threshold 1.0%" in f.message
+
+    no_warm = WarmupResult(warmup_steps=0, planned_steps=300, warmup_fraction=0.0, fraction_of="planned_steps",
+                           near_window=(1, 30), concentration=None, loss_noise_relative=0.058)
+    rough = GradientResult(n_points=300, first_steps=10, first_steps_high_norms=10, first_steps_loss_rise=0.207,
+                           first_steps_loss_rise_p=0.087, high_norm_factor=2.0)
+    f = evaluate(BY_CODE["HND201"], {"warmup": no_warm, "gradients": rough})
+    assert f.status is Status.PASS and "the loss rose 20.7%, a climb noise alone reaches in 8.7%" in f.message
+    f = evaluate(BY_CODE["HND201"], {"warmup": no_warm, "gradients": replace(rough, first_steps_loss_rise_p=0.005)})
+    assert f.is_alarm and "a climb noise alone reaches in 0.5% of 400 simulated runs" in f.message
+
+
 def test_a_collapse_with_the_papers_alpha_recommends_a_gentler_start_not_more_ratio_loss():
     t = TrainingSettings(learning_rate=0.1, ratio_loss_weight=0.03, warmup_steps=0, max_steps=300)
     f = evaluate(BY_CODE["HND302"], {"load_balance": LB_COLLAPSE, "training": t})

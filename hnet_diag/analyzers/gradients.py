@@ -16,7 +16,7 @@ import pandas as pd
 from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .phases import AFTER_WARMUP, FIRST_STEPS, WARMUP, first_steps_count, phase_of, warmup_steps_of
-from .noise import WeightedSpike, stage_share, stage_spike_weight
+from .noise import WeightedSpike, relative_noise_scale, rise_p_value, stage_share, stage_spike_weight
 from .spikes import Spike, annotate_spikes, detect_spikes
 from .trend import finite, max_rise_above_running_min, opt
 
@@ -70,6 +70,7 @@ class GradientResult(AnalyzerResult):
     first_steps_high_norms: int = 0  # first-step points above high_norm_factor x the later median
     first_steps_clip_rate: float | None = None
     first_steps_loss_rise: float | None = None  # max loss / running min before it - 1, in the first steps
+    first_steps_loss_rise_p: float | None = None  # how often noise alone climbs as far there (noise.rise_p_value)
     high_norm_factor: float = 2.0
     # phases
     warmup_steps: int | None = None
@@ -271,6 +272,7 @@ def analyze_gradients(
     # are the early instability of a missing warmup, and the fields below carry it
     note = FIRST_STEPS_NOTE if first_ratio is not None and first_ratio > 1 and high <= 1 else ""
     early_end = first_step + n_first - 1
+    early_rise = max_rise_above_running_min(loss, None, early_end)[0] if loss is not None else None
 
     max_gn = run.training.max_grad_norm
     clipped = run.metric("clipped")
@@ -303,7 +305,9 @@ def analyze_gradients(
         first_steps_note=note,
         first_steps_high_norms=high,
         first_steps_clip_rate=opt(clip_rate(g[g.index <= early_end], clipped[clipped.index <= early_end] if clipped is not None else None, max_gn)[0]),
-        first_steps_loss_rise=opt(max_rise_above_running_min(loss, None, early_end)[0]) if loss is not None else None,
+        first_steps_loss_rise=opt(early_rise),
+        first_steps_loss_rise_p=opt(rise_p_value(loss, early_rise, relative_noise_scale(loss), None, early_end))
+        if loss is not None else None,
         high_norm_factor=high_norm_factor,
         warmup_steps=warmup,
         warmup_source=warmup_src,

@@ -11,6 +11,9 @@ helpers express a change in units of the series' own scatter instead:
 - `persistent`: a condition must hold over a window of consecutive points, not at one;
 - `rise_from_best`: how far a series ended above its best, also in units of its own scatter
   (the best single point of a noisy series is biased low, so a rise must beat the scatter);
+- `rise_p_value`: how often a loss that never rose, with this series' own noise, would show a
+  climb above its running minimum at least as large as the one seen (the extremes of a noisy
+  series drift apart with the number of points; a fixed multiple of the scatter does not);
 - `stage_share` and `stage_spike_weight`: a per-stage gradient spike weighted by the stage's
   share of the total norm (stage / total), and whether the total norm or the loss reacted.
 
@@ -63,6 +66,90 @@ def noise_scale(series: pd.Series, fraction: float = TREND_FRACTION) -> float | 
         diffs = np.diff(s.to_numpy())
         scale = robust_std(diffs) / np.sqrt(2.0) if len(diffs) else 0.0
     return float(scale)
+
+
+def non_increasing_fit(values: np.ndarray) -> np.ndarray:
+    """Least-squares non-increasing fit (pool adjacent violators): the loss as if it never rose."""
+    levels: list[float] = []
+    weights: list[int] = []
+    for v in np.asarray(values, dtype=float):
+        levels.append(float(v))
+        weights.append(1)
+        while len(levels) > 1 and levels[-2] < levels[-1]:
+            w = weights[-2] + weights[-1]
+            levels[-2] = (levels[-2] * weights[-2] + levels[-1] * weights[-1]) / w
+            weights[-2] = w
+            levels.pop()
+            weights.pop()
+    return np.repeat(levels, weights)
+
+
+#: simulated noise-only series per p-value (fixed seed: the same run always gets the same answer)
+RISE_SIMULATIONS = 400
+#: points simulated at most (a longer log is thinned, see rise_p_value)
+RISE_MAX_POINTS = 2000
+
+
+def rise_p_value(series: pd.Series, observed: float | None, relative_noise: float | None,
+                 lo: int | None = None, hi: int | None = None, window: int = 1,
+                 simulations: int = RISE_SIMULATIONS, seed: int = 0) -> float | None:
+    """Share of noise-only series whose climb above their running minimum reaches `observed`.
+
+    The statistic is `trend.max_rise_above_running_min` over steps [lo, hi], on a centred
+    running median of `window` points (1 = raw). The null hypothesis is a loss that never
+    rose: the series' own non-increasing fit, times (1 + Gaussian noise) at the series'
+    relative scatter (`relative_noise`, robust, so a real bump does not inflate it). The
+    running minimum of a noisy series is biased low and its maximum high, by more the more
+    points there are and the less the window smooths: a rise of "2x the scatter" is rare on
+    a 20-point log and common on a 100-point log of a noisy MSE. Simulating the same
+    statistic on the same steps answers "could noise alone have done this" for each run.
+    Only points up to `hi` (plus half a window) are simulated, at most RISE_MAX_POINTS of
+    them. None when unknown.
+    """
+    if observed is None or relative_noise is None or not np.isfinite(relative_noise) or relative_noise <= 0:
+        return None
+    s = finite(series)
+    if (s < 0).any():
+        return None
+    s = s[s > 0]
+    if len(s) < 2:
+        return None
+    steps = np.asarray(s.index)
+    if hi is not None:
+        s = s.iloc[:int(np.searchsorted(steps, hi, side="right")) + window // 2]
+        steps = steps[:len(s)]
+    fit = non_increasing_fit(s.to_numpy())
+    # a long log is simulated on every m-th point, each standing for m raw points (the noise of
+    # their mean, a window of 1/m the points): same statistic, bounded cost
+    m = max(1, -(-len(fit) // RISE_MAX_POINTS))
+    if m > 1:
+        fit, steps = fit[m - 1::m], steps[m - 1::m]
+        relative_noise, window = relative_noise / np.sqrt(m), max(1, round(window / m))
+    rng = np.random.default_rng(seed)
+    sims = fit[:, None] * (1.0 + relative_noise * rng.standard_normal((len(fit), simulations)))
+    if window > 1:
+        sims = pd.DataFrame(sims).rolling(window, center=True, min_periods=1).median().to_numpy()
+    earlier_min = np.vstack([np.full((1, simulations), np.nan), np.minimum.accumulate(sims, axis=0)[:-1]])
+    inside = np.ones(len(steps), dtype=bool)
+    inside[0] = False
+    if lo is not None:
+        inside &= steps >= lo
+    if hi is not None:
+        inside &= steps <= hi
+    if not inside.any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        null = np.nanmax(sims[inside] / earlier_min[inside] - 1.0, axis=0)
+    # the observed series counts as one draw, so p is never 0
+    return float((np.sum(null >= observed) + 1) / (simulations + 1))
+
+
+def relative_noise_scale(series: pd.Series) -> float | None:
+    """`noise_scale` over the series' median level: the scatter as a share of where it sits."""
+    s = finite(series)
+    scale = noise_scale(s)
+    level = float(s.median()) if len(s) else 0.0
+    return scale / abs(level) if scale is not None and level else None
 
 
 def longest_run(mask: pd.Series) -> tuple[int | None, int | None, int]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .cache import cached
-from .noise import noise_scale, smooth_trend
+from .noise import relative_noise_scale, rise_p_value, smooth_trend, trend_window
 from .phases import FIRST_STEPS, lr_series, resolve_warmup, warmup_end_from_lr
 from .spikes import Spike
 from .trend import finite, max_rise_above_running_min, opt
@@ -51,6 +51,8 @@ class WarmupResult(AnalyzerResult):
     window_loss_rise_trend: float | None = None  # the same rise on the loss's trend (noise.smooth_trend)
     window_loss_rise_trend_step: int | None = None
     loss_noise_relative: float | None = None  # the loss's scatter around its trend / its median
+    # share of noise-only series (a loss that never rose, this scatter) climbing as far (noise.rise_p_value)
+    window_loss_rise_trend_p: float | None = None
     window_loss_rise_step: int | None = None
     window_clip_rate: float | None = None  # fraction of clipped steps within near_window
     window_max_norm_ratio: float | None = None  # max grad norm in the window / median norm after it
@@ -169,10 +171,11 @@ def window_instability(run, lo: int, hi: int) -> dict[str, Any]:
         lf = finite(loss)
         if len(lf) >= 5:
             trend_rise, trend_step = max_rise_above_running_min(smooth_trend(lf), lo, hi)
-            level = float(lf.median())
-            scale = noise_scale(lf)
+            noise = relative_noise_scale(lf)
             out.update(window_loss_rise_trend=opt(trend_rise), window_loss_rise_trend_step=trend_step,
-                       loss_noise_relative=opt(scale / abs(level)) if scale is not None and level else None)
+                       loss_noise_relative=opt(noise),
+                       window_loss_rise_trend_p=opt(rise_p_value(lf, trend_rise, noise, lo, hi,
+                                                                 window=trend_window(len(lf)))))
     clipped = finite(run.metric("clipped"))
     g = finite(run.metric("grad_norm"))
     if not clipped.empty:

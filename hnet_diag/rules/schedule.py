@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from .. import paper
+from ..analyzers.noise import RISE_SIMULATIONS
 from ..formatting import g, listing, pct
 from ..results import Results
 from .gradients import stage_spikes
@@ -49,13 +50,20 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
     noise = w.loss_noise_relative
     large = rise is not None and rise >= t["min_loss_rise"]
     within_noise = large and noise is not None and rise < t["min_rise_over_noise"] * noise
-    rose = bool(large and (rise_step or 0) >= w.warmup_steps and not within_noise)
+    # ...and the extremes of a noisy series drift apart with its length: the climb must be one
+    # that a loss which never rose, with this scatter, rarely shows (noise.rise_p_value)
+    p_rise = w.window_loss_rise_trend_p if trend else None
+    noise_could = large and not within_noise and p_rise is not None and p_rise > t["max_rise_p"]
+    rose = bool(large and (rise_step or 0) >= w.warmup_steps and not within_noise and not noise_could)
     # the first steps' rise is read on the raw loss (too few points for a trend), so the same
     # scatter test applies to it: a rise within twice the loss's scatter is not instability
     early_shape = early_within_noise = False  # mostly high norms and a large loss rise in the first steps
+    p_early = None
     if gr is not None and getattr(gr, "ok", False) and gr.first_steps and w.warmup_steps <= gr.first_steps:
         early_rise = gr.first_steps_loss_rise or 0.0
-        early_within_noise = noise is not None and early_rise < t["min_rise_over_noise"] * noise
+        p_early = gr.first_steps_loss_rise_p
+        early_within_noise = ((noise is not None and early_rise < t["min_rise_over_noise"] * noise)
+                              or (p_early is not None and p_early > t["max_rise_p"]))
         early_shape = (gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
                        and early_rise >= t["min_loss_rise"])
     early = early_shape and not early_within_noise
@@ -71,13 +79,17 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
         seen.append(f"the loss{' trend' if trend else ''} rose {pct(rise)} above its running minimum at step {rise_step}, "
                     f"after the LR peaked (threshold {pct(t['min_loss_rise'])}"
                     + (f"; {g(rise / noise, 2)}x the loss's own scatter of {pct(noise)}, threshold "
-                       f"{g(t['min_rise_over_noise'])}x" if noise else "") + ")")
+                       f"{g(t['min_rise_over_noise'])}x" if noise else "")
+                    + (f"; noise alone climbs as far in {pct(p_rise)} of {RISE_SIMULATIONS} simulated runs, threshold "
+                       f"{pct(t['max_rise_p'])}" if p_rise is not None else "") + ")")
     if early:
         loss_part = "" if rose else (
             f" and the loss rose {pct(gr.first_steps_loss_rise)}"
-            + (f", {g(gr.first_steps_loss_rise / noise, 2)}x its own scatter of {pct(noise)}" if noise else ""))
+            + (f", {g(gr.first_steps_loss_rise / noise, 2)}x its own scatter of {pct(noise)}" if noise else "")
+            + (f", a climb noise alone reaches in {pct(p_early)} of {RISE_SIMULATIONS} simulated runs" if p_early is not None else ""))
         bars = f"{pct(t['min_high_norm_share'])} of the steps" + ("" if rose else (
-            f", a rise of {pct(t['min_loss_rise'])}" + (f" and {g(t['min_rise_over_noise'])}x the scatter" if noise else "")))
+            f", a rise of {pct(t['min_loss_rise'])}" + (f" and {g(t['min_rise_over_noise'])}x the scatter" if noise else "")
+            + (f", p {pct(t['max_rise_p'])}" if p_early is not None else "")))
         seen.append(f"{gr.first_steps_high_norms} of the first {gr.first_steps} steps had gradient norms above "
                     f"{g(gr.high_norm_factor)}x the later median{loss_part} (thresholds: {bars})")
     planned = w.planned_steps
@@ -89,11 +101,16 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
         "warmup": w.warmup_steps, "seen": "; ".join(seen),
         "rise": pct(rise) if rise is not None else "unknown",
         "noise_note": (f", within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
-                       if within_noise else ""),
+                       if within_noise else
+                       f", a climb noise alone reaches in {pct(p_rise)} of {RISE_SIMULATIONS} simulated runs of a loss that never rose "
+                       f"(threshold {pct(t['max_rise_p'])})" if noise_could else ""),
         # a pass must say when the first steps looked unstable but their loss rise was noise
         "early_note": (f"; in the first {gr.first_steps} steps {gr.first_steps_high_norms} gradient norms were above "
                        f"{g(gr.high_norm_factor)}x the later median and the loss rose {pct(gr.first_steps_loss_rise)}, "
-                       f"within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
+                       + (f"within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
+                          if noise is not None and gr.first_steps_loss_rise < t["min_rise_over_noise"] * noise else
+                          f"a climb noise alone reaches in {pct(p_early)} of {RISE_SIMULATIONS} simulated runs of a loss that never rose "
+                          f"(threshold {pct(t['max_rise_p'])})")
                        if early_shape and early_within_noise and not fired else ""),
         "concentration": g(concentration, 2), "fraction": pct(w.warmup_fraction),
         "of": f"{planned} planned steps" if w.fraction_of == "planned_steps" and planned else "the steps run",
@@ -122,6 +139,10 @@ HND201 = Rule(
         T("min_rise_over_noise", 2.0, "...and at least this many times the loss's own scatter around its trend "
                                       "(robust, relative to its median): the running minimum of a noisy series is "
                                       "biased low, so a smaller rise is its noise"),
+        T("max_rise_p", 0.01, "...and noise alone must rarely climb as far: the share of simulated runs of a loss "
+                              "that never rose (its non-increasing fit times this loss's own scatter) whose climb "
+                              "in the same steps is as large; chosen before any run was scored, strict because a "
+                              "false high costs more than a miss"),
         T("min_high_norm_share", 0.5, "with no warmup: share of the first steps with high gradient norms (their "
                                       "loss rise must pass the same two bars as above)"),
         T("suggested_fraction", paper.WARMUP_FRACTION, "warmup fraction of the planned steps to suggest (the paper uses 10%)"),
@@ -138,7 +159,8 @@ HND201 = Rule(
         what="Looks for instability in a window around the step where warmup ends (the LR first reaches its "
              "peak): significant gradient/loss spikes clustered there, the loss rising above its running minimum "
              "after the peak, or, with no warmup, mostly high gradient norms and a loss rise in the first steps. "
-             "A loss rise counts only when it also beats twice the loss's own scatter around its trend.",
+             "A loss rise counts only when it also beats twice the loss's own scatter around its trend, and when "
+             "a loss that never rose, with that scatter, would climb as far in at most 1% of simulated runs.",
         why="The warmup ratio alone proves nothing: 2% can be plenty. Instability that clusters exactly where the "
             "LR peaks is the evidence that the model reached the peak LR too soon.",
         example="HND201 instability where a 2000-step warmup (2.0% of 100000 planned steps) ends, in steps "
