@@ -108,6 +108,17 @@ def test_a_first_steps_bump_that_noise_would_often_make_is_not_a_warmup_finding(
     assert unstable.is_alarm and "a climb noise alone reaches in 0.2% of 400 simulated runs" in unstable.message
 
 
+def test_a_run_cut_short_is_reported_even_with_too_few_loss_points_for_a_curve():
+    """distilbert_hotel_sentiment_1500 (real, tuning half): trainer_state.json plans 8280 steps
+    and stops at 1500 with 3 logged losses. The plan and the last step need no loss curve, so
+    HND401 judges it; the rules that read the curve still say there is not enough of it."""
+    d = diagnose(load_run(HEALTHY.parents[1] / "real_runs" / "distilbert_hotel_sentiment_1500"))
+    cut = d.finding("HND401")
+    assert cut.is_alarm and "the run stopped at step 1500 of 8280 planned (18.1%; threshold 90.0%)" in cut.message
+    assert cut.recommendation.flags == ("--resume", "--max-steps 8280")
+    assert d.finding("HND402").status.value == "no-data" and d.finding("HND403").status.value == "no-data"
+
+
 def test_a_loss_that_rose_before_it_ever_fell_is_a_rebound_and_said_so():
     """camels_ada_lightning_v22 (real, tuning half): train loss 0.22 for its first points, then
     3.8 and 5.3 to the end. Its minimum is its first tenth, so there was no gain to give back;

@@ -65,6 +65,7 @@ def check_stopped_early(r: Results, t: Thresholds) -> Outcome:
 HND401 = Rule(
     code="HND401", live="end", name="stopped-early", title="Run stopped early against its plan",
     severity=Severity.MEDIUM, area="convergence", reads=("convergence",), needs=("planned_steps",),
+    reads_partial=("convergence",),  # the plan and the last step need no loss curve
     check=check_stopped_early,
     thresholds=(T("min_completed", 0.9, "fraction of the planned steps that counts as finished"),),
     message="the run stopped at step {last}{of_plan}{why}.",

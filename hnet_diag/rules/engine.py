@@ -166,7 +166,8 @@ def outcome_of(rule: Rule, r: Results, t: Mapping[str, float]) -> Outcome:
         return Outcome(None, {"reason": waiting})
     missing = [k for k in rule.reads if getattr(r, k) is None and k not in r.failed]
     empty = [r.failed[k] if k in r.failed else (getattr(getattr(r, k), "reason", "") or "not enough data")
-             for k in rule.reads if k not in missing and (k in r.failed or getattr(getattr(r, k), "ok", True) is False)]
+             for k in rule.reads if k not in missing and (k in r.failed or (
+                 getattr(getattr(r, k), "ok", True) is False and k not in rule.reads_partial))]
     if missing:
         outcome = Outcome(None, {"reason": f"no {', '.join(missing)} analysis was run"})
     elif empty:

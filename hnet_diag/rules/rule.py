@@ -235,6 +235,9 @@ class Rule:
     needs: tuple[str, ...] = ()  # what it measures, for "checks without data" (keys of advice.enable.NEEDS)
     offers: tuple[Any, ...] = ()  # advice.Action: optional extra remedies, shown where a trainer has them
     only_hnet: bool = False  # judges an H-Net part (a stage) although its results exist for any model
+    #: results the predicate reads even when their analyzer lacked data for the rest of them
+    #: (the predicate checks the fields it uses): a run's plan and last step need no loss curve
+    reads_partial: tuple[str, ...] = ()
     #: when it can judge a run still being written (Results.progress set): "any" time,
     #: once routing has "settled" (past warmup and a quarter of the plan), or at the "end"
     live: str = "any"
