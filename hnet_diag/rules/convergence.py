@@ -79,7 +79,8 @@ HND401 = Rule(
              "total_steps, a progress bar's N/M). A run stopped by an early-stopping callback (HF's "
              "EarlyStoppingCallback in trainer_state.json, Lightning's EarlyStopping in its checkpoints: the "
              "patience counter reached its patience) is reported as such at low severity, with the metric, "
-             "the count against the patience and the best value, even without a planned step count.",
+             "the count against the patience and the best value, even without a planned step count. The plan "
+             "and the last step need no loss curve: a run that logged fewer than 5 losses is judged too.",
         why="A run cut short is judged before its schedule finished: unannealed (HND203) and often still "
             "improving (HND402). Its samples say little about the recipe.",
         example="HND401 the run stopped at step 32,800 of 100,000 planned (32.8%; threshold 0.9).",
