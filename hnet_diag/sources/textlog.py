@@ -10,6 +10,10 @@ popular trainers print into the same tidy scalars every other source produces:
 - build-nanogpt's `log/log.txt`: `<step> train <loss>`, `<step> val <loss>`,
   `<step> hella <accuracy>` (read as `train_loss`, `val_loss`, `hellaswag_acc`)
 - Hugging Face Trainer console dicts: `{'loss': 2.3, 'grad_norm': 1.2, 'learning_rate': 2e-05, 'epoch': 0.1}`
+- PyTorch examples' word_language_model: `| epoch 1 |   200/ 2983 batches | lr 20.00 | ms/batch 11.61 |
+  loss 5.90 | ppl 365.37` (the in-epoch batch counter is the step, made global by its epoch as
+  below; `ms/batch` is `step_time`) and `| end of epoch 1 | time: 35.58s | valid loss 5.70 | ...`
+  (the epoch's `val_loss`, at its last logged batch)
 - any `key=value` / `key: value` / `key value` line with a step or iteration counter,
   fields separated by spaces, commas, `;` or `|`
 - user patterns: regular expressions with named groups from `[tool.hnet-diag] log-patterns`,
@@ -131,6 +135,11 @@ _PAIR = re.compile(
 # llm.c prints some fields value first: "| 123.45 ms | 40.1% bf16 MFU | 9000 tok/s"
 _VALUE_FIRST = re.compile(rf"(?:^|\|)\s*({_NUM})\s*(ms|s|tok/s|tokens/s|%\s*(?:\w+\s+)?mfu)\s*(?=\||$)", re.I)
 _STEPLESS_VAL = re.compile(rf"(?:val|valid|validation)[ _]loss\s*[:=]?\s*({_NUM})\s*$", re.I)
+# PyTorch examples' word_language_model: "| epoch 1 |  200/ 2983 batches | lr 20.00 | ms/batch 11.6 |
+# loss 5.9 | ppl 365" (the batch counter restarts each epoch) and, once per epoch,
+# "| end of epoch 1 | time: 35.6s | valid loss 5.7 | valid ppl 299" (the logger prefix "| " is gone)
+_WORDLM_BATCH = re.compile(r"(epoch)\s+(\d+)\s*\|\s*(\d+)\s*/\s*\d+\s+batches\s*\|")
+_WORDLM_EPOCH_END = re.compile(rf"end of epoch\s+\d+\s*\|.*?\|\s*valid loss\s+({_NUM})(?=\s*(?:\||$))", re.I)
 _DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]+))""")
 _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
 _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
@@ -702,6 +711,19 @@ class _LogParser:
             if bm:  # build-nanogpt log file: the whole line is "<step> <split> <value>"
                 name = _NANOGPT_LOGFILE_NAMES[bm.group(2).lower()]
                 return plan("step", [(name, offset + bm.start(3), None)], offset + bm.start(1))
+            wm = _WORDLM_BATCH.match(body) if "batches" in body else None
+            if wm:  # the in-epoch batch counter is the step; the epoch beside it makes it global
+                found = [("epoch", offset + wm.start(2), None)]
+                for pm in _PAIR.finditer(body, wm.end()):
+                    key = pm.group(1).lower()
+                    if key == "ms/batch":
+                        found.append(("step_time", offset + pm.start(3), "ms"))
+                    else:
+                        found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                return plan("step", found, offset + wm.start(3))
+            em = _WORDLM_EPOCH_END.match(body) if "valid loss" in body else None
+            if em:  # the epoch's validation loss, at the epoch's last logged batch
+                return plan("val", [("val_loss", offset + em.start(1), None)])
             vm = _STEPLESS_VAL.match(body) if "loss" in body else None
             if vm:  # llm.c prints "val loss X" before the next step line: it is this step's
                 return plan("val", [("val_loss", offset + vm.start(1), None)])
