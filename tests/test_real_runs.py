@@ -143,6 +143,13 @@ KNOWN_ADDED = {
         # noisy series (last 50 evals 0.278-0.310), so HND403 reads the best as a lucky low
         # (min_end_over_typical); the guide's 5% / 2x-median-change margin says overfit
         ("distilbert_sentiment_lora_7500", "overfit"),
+        # cohort 2026-12-01-f (corpus12, after RULES_FROZEN_F): tuning; a Bitcoin forecaster whose
+        # val_loss sits at 0.10-0.11, dips to 0.0006-0.03 for epochs 12-21 (best 6.3e-4 at epoch 16)
+        # and returns to 0.06-0.106: HND403 measures +14622% at 28x its scatter but the end (mean of
+        # the last two, 0.0931) sits 3.1% below the median of all earlier evaluations (0.0961), so it
+        # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
+        # margin over that best says overfit
+        ("btc_attention_lstm_32", "overfit"),
     },
     # struck out 2026-12-01 05:50: ("distilbert_hotel_sentiment_1500", "stopped_early"), tuning,
     # cohort 2026-12-01-e: step 1500 of max_steps 8280 with 3 logged losses; HND401 needed 5 loss
