@@ -181,6 +181,12 @@ KNOWN_ADDED = {
         # guide's bar (best + 2x the median change 0.0236 = 0.458) puts the second-to-last 0.447
         # under it. A rising validation loss by eye, healthy for overfit by the guide's letter
         ("thesis_seq2seq_evalrise_500", "overfit"),
+        # cohort 2026-12-01-f (corpus12, after RULES_FROZEN_F): tuning; a NeuMF recommender, 5
+        # epochs, val_loss 0.2346, 0.2351, 0.2339 (best), 0.2414, 0.2522 while the loss falls: HND403
+        # reads +5.5% at 4.3x its point scatter; the guide's bar (best + max(5% of best, 2x the
+        # median change 0.0044) = 0.2456) leaves the second-to-last 0.2414 under it. A rise that
+        # starts in the last two epochs, healthy by the guide's letter
+        ("neumf_music_rec_2235", "overfit"),
     },
     # struck out 2026-12-01 03:45: ("gmm_nn_lightning_v0", "divergence"), validation, cohort
     # 2026-12-01-c: HND406 on a 0.0007 climb within the loss's own scatter (7.1e-4); HND406's climb
@@ -194,6 +200,9 @@ KNOWN_ADDED = {
         # cohort 2026-12-01-d (corpus9), validation, scored after RULES_FROZEN_D:
         # bert_tokencls_7035 HND403 high (a guide-boundary overfit, above)
         ("bert_tokencls_7035", "HND403"),
+        # cohort 2026-12-01-f (corpus12), tuning: neumf_music_rec_2235 HND403 high, the boundary
+        # overfit above (a last-two-epochs rise the guide's margin does not reach)
+        ("neumf_music_rec_2235", "HND403"),
     },
     # struck out 2026-12-01 05:35: ("mixtral_autoscientist_112", "HND201") (cohort b: a one-point
     # 20.7% first-steps bump, 3.6 scatters) and ("esm2_kcat_1281", "HND201") (cohort d: a trend
