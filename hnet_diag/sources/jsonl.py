@@ -10,7 +10,14 @@ tail (`sources/tail.py`) cannot know the rest of the file and keeps the step + 1
 LLaMA-Factory's `trainer_log.jsonl` counts in `current_steps` and states the plan in
 `total_steps`: the first is the step, the second the planned steps (a setting, not a
 metric), and its progress/timing fields (`percentage`, `elapsed_time`, `remaining_time`)
-are not metrics either. Non-numeric values are left out. A malformed line is skipped with a
+are not metrics either. ms-swift's `logging.jsonl` has no step key: each record states its
+step and the plan as a string, `"global_step/max_steps": "10/438"` (N is the step, M the
+planned steps), with the same progress fields; an evaluation record may share a step with a
+training record. A Hugging Face-style closing summary (a record with `train_runtime`: the
+run's average `train_loss`, runtime, ...) and a record that dumps the whole trainer state
+(`log_history`, as ms-swift's last line does) are not per-step values: the first goes to
+`configs[file]["train_summary"]` (as the text-log reader does), the second is left out, and
+neither ever enters the loss series. Non-numeric values are left out. A malformed line is skipped with a
 warning naming its line number; a malformed last line is a run still writing.
 A line is malformed when it is not a JSON object or when its step is not a step (NaN,
 infinite, beyond int64): only that line is dropped, never the file. Lines end at "\n" only,
@@ -19,6 +26,7 @@ byte-order mark is ignored.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import InputError
@@ -30,6 +38,18 @@ TIME_KEYS = ("wall_time", "time", "timestamp", "_timestamp")
 #: LLaMA-Factory trainer_log.jsonl: step counter, plan, and progress fields that are no metric
 LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN = "current_steps", "total_steps"
 LLAMAFACTORY_PROGRESS = ("percentage", "elapsed_time", "remaining_time")
+#: ms-swift logging.jsonl: the step and the plan in one string, "N/M"
+SWIFT_STEP = "global_step/max_steps"
+_SWIFT_STEP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*$")
+#: a record holding one of these is a run summary, not a step: HF's closing summary, a trainer state
+SUMMARY_KEY, STATE_KEY = "train_runtime", "log_history"
+
+
+def _swift_step(obj: dict) -> tuple[int, int] | None:
+    """ms-swift's `"global_step/max_steps": "N/M"` as (N, M), or None."""
+    value = obj.get(SWIFT_STEP)
+    m = _SWIFT_STEP.match(value) if isinstance(value, str) else None
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def record_rows(obj: dict, prev_step: int, out: list[tuple[str, int, float, float | None]]) -> tuple[int | None, int | None]:
@@ -48,6 +68,11 @@ def record_rows(obj: dict, prev_step: int, out: list[tuple[str, int, float, floa
         total = to_int(obj.get(LLAMAFACTORY_PLAN))  # None for inf, NaN, beyond int64
         if total is not None and total > 0:
             plan = total
+    elif raw_step is None and (swift := _swift_step(obj)) is not None:
+        raw_step, total = swift
+        skip = (SWIFT_STEP, *LLAMAFACTORY_PROGRESS)
+        if total > 0:
+            plan = to_int(total)
     step = checked_step(raw_step if raw_step is not None else prev_step + 1)
     if step is None:
         return None, plan
@@ -66,8 +91,18 @@ def _is_count(value) -> bool:
 
 
 def _has_step(obj: dict) -> bool:
-    """Whether a record names its step (a STEP_KEYS key, or LLaMA-Factory's current_steps)."""
-    return any(_is_count(obj.get(k)) for k in (*STEP_KEYS, LLAMAFACTORY_STEP))
+    """Whether a record names its step (a STEP_KEYS key, LLaMA-Factory's current_steps or
+    ms-swift's global_step/max_steps)."""
+    return any(_is_count(obj.get(k)) for k in (*STEP_KEYS, LLAMAFACTORY_STEP)) or _swift_step(obj) is not None
+
+
+def _summary(obj: dict) -> dict[str, float] | None:
+    """The numbers of a run-summary record (see the module docstring), or None for a step record."""
+    if STATE_KEY in obj:
+        return {}
+    if SUMMARY_KEY in obj:
+        return {k: v for k, v in ((k, to_float(v)) for k, v in obj.items() if k not in STEP_KEYS) if v is not None}
+    return None
 
 
 def read(path: Path) -> SourceData:
@@ -93,6 +128,12 @@ def read(path: Path) -> SourceData:
             bad_lines.append(lineno)
             continue
         parsed.append((lineno, obj))
+    summaries = [(lineno, s) for lineno, obj in parsed if (s := _summary(obj)) is not None]
+    if summaries:
+        parsed = [(lineno, obj) for lineno, obj in parsed if _summary(obj) is None]
+        closing = [s for _, s in summaries if s]
+        if closing:
+            data.configs.setdefault(str(path), {})["train_summary"] = closing[-1]
     stepped = any(_has_step(obj) for _, obj in parsed)
     stepless: list[int] = []  # header/summary records of a stepped log
     for lineno, obj in parsed:
@@ -101,7 +142,7 @@ def read(path: Path) -> SourceData:
             continue
         step, plan = record_rows(obj, prev_step, records)
         if plan is not None:
-            data.configs[str(path)] = {"max_steps": plan}
+            data.configs.setdefault(str(path), {})["max_steps"] = plan
         if step is None:  # a NaN, infinite or out-of-range step: this record has no place
             bad_steps.append(lineno)
             continue
