@@ -187,6 +187,18 @@ KNOWN_ADDED = {
         # median change 0.0044) = 0.2456) leaves the second-to-last 0.2414 under it. A rise that
         # starts in the last two epochs, healthy by the guide's letter
         ("neumf_music_rec_2235", "overfit"),
+        # cohort 2026-12-01-f (corpus13, after RULES_FROZEN_F): tuning; Keras CNN stopped by
+        # EarlyStopping(patience=3): val_loss best 0.457 (epoch 3) then 0.469, 0.498, 0.534 while the
+        # loss falls 0.37 -> 0.16: HND403 high reads +13.0% at 15x its point scatter; the guide's bar
+        # (best + 2x the median change 0.0335 = 0.524) leaves the second-to-last 0.498 under it. A
+        # rising validation loss by eye, healthy by the guide's letter (7 epochs, a boundary case)
+        ("deepfake_cnn_keras_7", "overfit"),
+        # cohort 2026-12-01-f (corpus13, after RULES_FROZEN_F): tuning; TRL GRPO console log whose
+        # surrogate loss sits near 0 (exactly 0 at the first steps, medians 1.4e-3 to 2.9e-3): HND406
+        # high reads 0.00195 at the end as 198x the trend's minimum 9.8e-6; the guide's rebound needs
+        # a rise over 0.05 (this one is 0.0019): no loss that climbed and stayed, a false alarm by
+        # the data (HND407 finds the no_learning the guide labels)
+        ("qwen35_grpo_console_200", "divergence"),
     },
     # struck out 2026-12-01 03:45: ("gmm_nn_lightning_v0", "divergence"), validation, cohort
     # 2026-12-01-c: HND406 on a 0.0007 climb within the loss's own scatter (7.1e-4); HND406's climb
@@ -203,6 +215,9 @@ KNOWN_ADDED = {
         # cohort 2026-12-01-f (corpus12), tuning: neumf_music_rec_2235 HND403 high, the boundary
         # overfit above (a last-two-epochs rise the guide's margin does not reach)
         ("neumf_music_rec_2235", "HND403"),
+        # cohort 2026-12-01-f (corpus13), tuning, after RULES_FROZEN_F: deepfake_cnn_keras_7
+        # HND403 high (the guide-boundary overfit above: val_loss up three epochs in a row)
+        ("deepfake_cnn_keras_7", "HND403"),
     },
     # struck out 2026-12-01 05:35: ("mixtral_autoscientist_112", "HND201") (cohort b: a one-point
     # 20.7% first-steps bump, 3.6 scatters) and ("esm2_kcat_1281", "HND201") (cohort d: a trend
