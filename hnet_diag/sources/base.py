@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,10 @@ def scalars_frame(records: list[tuple[str, int, float, float | None]], source: s
 #: record has is its step, and none of them is ever read as a metric.
 STEP_KEYS = ("step", "global_step", "iter", "iteration", "iter_num", "_step", "trainer/global_step",
              "num_updates", "train_step")
+#: ms-swift states the step and the plan in one string, `"global_step/max_steps": "N/M"`, in its
+#: logging.jsonl and in the dicts it prints (N is the step, M the planned steps)
+SWIFT_STEP_KEY = "global_step/max_steps"
+SWIFT_STEP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
 def to_float(value: Any, *, bools: bool = True) -> float | None:

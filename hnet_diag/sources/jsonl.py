@@ -26,29 +26,25 @@ byte-order mark is ignored.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ..errors import InputError
 from ..run import LoadWarning, RunEvent
-from .base import STEP_KEYS, SourceData, scalars_frame, to_float, to_int
+from .base import STEP_KEYS, SWIFT_STEP, SWIFT_STEP_KEY, SourceData, scalars_frame, to_float, to_int
 from .untrusted import checked_step, json_loads, read_text
 
 TIME_KEYS = ("wall_time", "time", "timestamp", "_timestamp")
 #: LLaMA-Factory trainer_log.jsonl: step counter, plan, and progress fields that are no metric
 LLAMAFACTORY_STEP, LLAMAFACTORY_PLAN = "current_steps", "total_steps"
 LLAMAFACTORY_PROGRESS = ("percentage", "elapsed_time", "remaining_time")
-#: ms-swift logging.jsonl: the step and the plan in one string, "N/M"
-SWIFT_STEP = "global_step/max_steps"
-_SWIFT_STEP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*$")
 #: a record holding one of these is a run summary, not a step: HF's closing summary, a trainer state
 SUMMARY_KEY, STATE_KEY = "train_runtime", "log_history"
 
 
 def _swift_step(obj: dict) -> tuple[int, int] | None:
     """ms-swift's `"global_step/max_steps": "N/M"` as (N, M), or None."""
-    value = obj.get(SWIFT_STEP)
-    m = _SWIFT_STEP.match(value) if isinstance(value, str) else None
+    value = obj.get(SWIFT_STEP_KEY)
+    m = SWIFT_STEP.match(value) if isinstance(value, str) else None
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
@@ -70,7 +66,7 @@ def record_rows(obj: dict, prev_step: int, out: list[tuple[str, int, float, floa
             plan = total
     elif raw_step is None and (swift := _swift_step(obj)) is not None:
         raw_step, total = swift
-        skip = (SWIFT_STEP, *LLAMAFACTORY_PROGRESS)
+        skip = (SWIFT_STEP_KEY, *LLAMAFACTORY_PROGRESS)
         if total > 0:
             plan = to_int(total)
     step = checked_step(raw_step if raw_step is not None else prev_step + 1)
@@ -128,12 +124,17 @@ def read(path: Path) -> SourceData:
             bad_lines.append(lineno)
             continue
         parsed.append((lineno, obj))
-    summaries = [(lineno, s) for lineno, obj in parsed if (s := _summary(obj)) is not None]
-    if summaries:
-        parsed = [(lineno, obj) for lineno, obj in parsed if _summary(obj) is None]
-        closing = [s for _, s in summaries if s]
-        if closing:
-            data.configs.setdefault(str(path), {})["train_summary"] = closing[-1]
+    closing: list[dict[str, float]] = []  # run summaries, in file order (a trainer state gives {})
+    per_step: list[tuple[int, dict]] = []
+    for lineno, obj in parsed:
+        summary = _summary(obj)
+        if summary is None:
+            per_step.append((lineno, obj))
+        elif summary:
+            closing.append(summary)
+    parsed = per_step
+    if closing:
+        data.configs.setdefault(str(path), {})["train_summary"] = closing[-1]
     stepped = any(_has_step(obj) for _, obj in parsed)
     stepless: list[int] = []  # header/summary records of a stepped log
     for lineno, obj in parsed:

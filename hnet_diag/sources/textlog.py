@@ -85,7 +85,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..run import LoadWarning, RunEvent
-from .base import STEP_KEYS, SourceData
+from .base import STEP_KEYS, SWIFT_STEP, SWIFT_STEP_KEY, SourceData
 from .untrusted import open_regular
 
 MAX_RESTART_EVENTS = 20  # more are counted in one warning, as for TensorBoard
@@ -146,8 +146,6 @@ _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
 _TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
 _NUM_EPOCHS = re.compile(r"Num Epochs\s*=\s*([\d,]+)")
 _TQDM_BAR = re.compile(r"\|\s*(\d+)/(\d+) \[")  # "| 10/4854 [00:16<2:14:42,  1.67s/it]"
-_SWIFT_STEP_KEY = "global_step/max_steps"  # ms-swift: 'global_step/max_steps': '6/9'
-_SWIFT_STEP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*$")
 _CONTINUING = re.compile(r"Continuing training from global step (\d+)")
 # OLMo's trainer prints one record over several lines: a header `[step=N/M,epoch=E]` after the
 # logger prefix, then one indented `group/name=value` line per metric
@@ -757,8 +755,8 @@ class _LogParser:
         found, keys, step_pos, counter = [], set(), None, None
         for dm in _DICT_PAIR.finditer(line, at, end + 1):
             g = next(g for g in (2, 3, 4) if dm.group(g) is not None)
-            if dm.group(1) == _SWIFT_STEP_KEY:
-                sm = _SWIFT_STEP.match(dm.group(g))
+            if dm.group(1) == SWIFT_STEP_KEY:  # ms-swift: 'global_step/max_steps': '6/9'
+                sm = SWIFT_STEP.match(dm.group(g))
                 if sm:
                     counter = (dm.start(g) + sm.start(1), dm.start(g) + sm.start(2))
                 continue
