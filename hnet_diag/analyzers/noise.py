@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .spikes import MAD_TO_STD
-from .trend import finite, robust_std
+from .trend import finite, positive_values, robust_std
 
 #: share of the run the trend's running median spans (at least MIN_TREND_POINTS points)
 TREND_FRACTION = 0.05
@@ -108,11 +108,8 @@ def rise_p_value(series: pd.Series, observed: float | None, relative_noise: floa
     """
     if observed is None or relative_noise is None or not np.isfinite(relative_noise) or relative_noise <= 0:
         return None
-    s = finite(series)
-    if (s < 0).any():
-        return None
-    s = s[s > 0]
-    if len(s) < 2:
+    s = positive_values(series)
+    if s is None or len(s) < 2:
         return None
     steps = np.asarray(s.index)
     if hi is not None:

@@ -97,6 +97,20 @@ def opt(x: float | None) -> float | None:
     return None if math.isnan(x) else x
 
 
+def positive_values(series: pd.Series | None) -> pd.Series | None:
+    """The finite values a ratio to a running minimum can be taken of, or None.
+
+    A ratio to a minimum means nothing for a quantity that goes negative (a policy-gradient
+    surrogate or any centred objective; 1e-4 after -0.01 would read as a rise of thousands of
+    percent), so such a series has none (None). Exact zeros are dropped instead: a loss
+    printed as 0.0 is one rounded below display precision.
+    """
+    s = finite(series)
+    if (s < 0).any():
+        return None
+    return s[s > 0]
+
+
 def max_rise_above_running_min(
     series: pd.Series, lo: int | None = None, hi: int | None = None, smooth: int = 1
 ) -> tuple[float | None, int | None]:
@@ -109,15 +123,11 @@ def max_rise_above_running_min(
     noise-only climbs stayed at 4-6%, so raw values separate them better; the noise level
     of small batches (~6% here) is what a rule's threshold has to clear.
 
-    Positive series only: a ratio to a running minimum means nothing for a quantity that goes
-    negative (a policy-gradient surrogate or any centred objective; 1e-4 after -0.01 would
-    read as a rise of thousands of percent), so such a series has no rise (None). Exact
-    zeros are dropped instead: a loss printed as 0.0 is one rounded below display precision.
+    Positive series only (`positive_values`): a series that goes negative has no rise (None).
     """
-    s = finite(series)
-    if (s < 0).any():
+    s = positive_values(series)
+    if s is None:
         return None, None
-    s = s[s > 0]
     if smooth > 1 and len(s) >= smooth:
         s = s.rolling(smooth, center=True, min_periods=1).median()
     if len(s) < 2:

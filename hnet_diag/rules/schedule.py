@@ -16,6 +16,12 @@ from .rule import Cause, Evidence, Outcome, Rule, RuleDoc, Severity, Thresholds
 from .shared import T
 
 
+def noise_reaches(p: float, t: Thresholds) -> str:
+    """Why a climb is no evidence: noise alone reaches it often (noise.rise_p_value)."""
+    return (f"a climb noise alone reaches in {pct(p)} of {RISE_SIMULATIONS} simulated runs of a loss that never rose "
+            f"(threshold {pct(t['max_rise_p'])})")
+
+
 def check_warmup(r: Results, t: Thresholds) -> Outcome:
     """Instability where the LR first peaks, seen three ways (any one is evidence):
 
@@ -57,16 +63,16 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
     rose = bool(large and (rise_step or 0) >= w.warmup_steps and not within_noise and not noise_could)
     # the first steps' rise is read on the raw loss (too few points for a trend), so the same
     # scatter test applies to it: a rise within twice the loss's scatter is not instability
-    early_shape = early_within_noise = False  # mostly high norms and a large loss rise in the first steps
+    early_shape = early_in_scatter = early_noise_could = False  # shape: mostly high norms, a large loss rise
     p_early = None
     if gr is not None and getattr(gr, "ok", False) and gr.first_steps and w.warmup_steps <= gr.first_steps:
         early_rise = gr.first_steps_loss_rise or 0.0
         p_early = gr.first_steps_loss_rise_p
-        early_within_noise = ((noise is not None and early_rise < t["min_rise_over_noise"] * noise)
-                              or (p_early is not None and p_early > t["max_rise_p"]))
+        early_in_scatter = noise is not None and early_rise < t["min_rise_over_noise"] * noise
+        early_noise_could = p_early is not None and p_early > t["max_rise_p"]
         early_shape = (gr.first_steps_high_norms >= t["min_high_norm_share"] * gr.first_steps
                        and early_rise >= t["min_loss_rise"])
-    early = early_shape and not early_within_noise
+    early = early_shape and not (early_in_scatter or early_noise_could)
     if not (clustered or rose or early) and w.concentration is None and w.spikes_total and rise is None:
         return Outcome(None, {"reason": "spike distribution around the end of warmup unknown"})
     fired = clustered or rose or early
@@ -101,17 +107,13 @@ def check_warmup(r: Results, t: Thresholds) -> Outcome:
         "warmup": w.warmup_steps, "seen": "; ".join(seen),
         "rise": pct(rise) if rise is not None else "unknown",
         "noise_note": (f", within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
-                       if within_noise else
-                       f", a climb noise alone reaches in {pct(p_rise)} of {RISE_SIMULATIONS} simulated runs of a loss that never rose "
-                       f"(threshold {pct(t['max_rise_p'])})" if noise_could else ""),
+                       if within_noise else ", " + noise_reaches(p_rise, t) if noise_could else ""),
         # a pass must say when the first steps looked unstable but their loss rise was noise
         "early_note": (f"; in the first {gr.first_steps} steps {gr.first_steps_high_norms} gradient norms were above "
                        f"{g(gr.high_norm_factor)}x the later median and the loss rose {pct(gr.first_steps_loss_rise)}, "
                        + (f"within {g(t['min_rise_over_noise'])}x the loss's own scatter of {pct(noise)}"
-                          if noise is not None and gr.first_steps_loss_rise < t["min_rise_over_noise"] * noise else
-                          f"a climb noise alone reaches in {pct(p_early)} of {RISE_SIMULATIONS} simulated runs of a loss that never rose "
-                          f"(threshold {pct(t['max_rise_p'])})")
-                       if early_shape and early_within_noise and not fired else ""),
+                          if early_in_scatter else noise_reaches(p_early, t))
+                       if early_shape and (early_in_scatter or early_noise_could) and not fired else ""),
         "concentration": g(concentration, 2), "fraction": pct(w.warmup_fraction),
         "of": f"{planned} planned steps" if w.fraction_of == "planned_steps" and planned else "the steps run",
         "suggested": suggested, "suggested_fraction": pct(suggested / planned) if planned else "?",
