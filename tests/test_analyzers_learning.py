@@ -351,3 +351,38 @@ def test_a_grpo_surrogate_loss_has_no_warmup_rise():
     real = Path(__file__).resolve().parents[1] / "fixtures" / "real_runs" / "gptoss_minesweeper_grpo_500"
     warmup = analyze_all(load_run(real))["warmup"]
     assert warmup.window_loss_rise is None and warmup.window_loss_rise_trend is None
+
+
+def test_typical_step_change_counts_the_trend_that_point_scatter_ignores():
+    line = _series(np.linspace(1.0, 0.5, 11))  # falls 0.05 per point, no noise
+    assert noise.point_scatter(line) == pytest.approx(0.0, abs=1e-12)
+    assert noise.typical_step_change(line) == pytest.approx(0.05)
+    assert noise.typical_step_change(_series([1.0, 0.9])) == 0.0  # too short to say
+
+
+def _val_log(tmp_path, val_losses):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = ["epoch,loss,val_loss"] + [f"{i},{1.0 / (i + 1):.4f},{v}" for i, v in enumerate(val_losses)]
+    (run / "training_log.csv").write_text("\n".join(rows) + "\n")
+    return run
+
+
+@pytest.mark.parametrize("val_losses,severity", [
+    # a smooth curve that turned up at its last two epochs by no more than it moved each epoch on
+    # the way down (the shape of fixtures/real_runs/deepfake_cnn_keras_7): an onset, medium
+    ([0.563, 0.523, 0.495, 0.457, 0.469, 0.498, 0.534], "medium"),
+    # the same descent, then up and staying up well beyond its own movement: a clear overfit, high
+    ([0.563, 0.523, 0.495, 0.457, 0.52, 0.60, 0.66], "high"),
+    # flat at its best: no finding
+    ([0.563, 0.523, 0.495, 0.457, 0.458, 0.457, 0.458], None),
+])
+def test_a_rise_is_high_only_when_it_outruns_the_curves_own_movement(tmp_path, val_losses, severity):
+    from hnet_diag import diagnose
+
+    d = diagnose(load_run(_val_log(tmp_path, val_losses)))
+    raised = {f.code: f.severity.value for f in d.alarms}
+    assert raised.get("HND403") == severity
+    (f,) = [f for f in d.findings if f.code == "HND403"]
+    assert "x its typical move between evaluations" in f.message
+    assert ("an onset, graded medium" in f.message) is (severity == "medium")

@@ -11,7 +11,7 @@ from .cache import cached
 from .base import AnalyzerResult, new_axes, no_data_axes
 from .loss import VAL_NAMES, loss_series
 from .phases import lr_series
-from .noise import rise_from_best
+from .noise import rise_from_best, typical_step_change
 from .trend import finite, mann_kendall_z, opt, robust_std, tail, theil_sen
 from .validation import EarlyStopping, early_stopping_state, val_loss_series
 
@@ -41,6 +41,8 @@ class ValCurve:
     rise_over_noise: float | None
     points_after_best: int
     end_over_typical: float | None = None  # (mean of the last 2 - median of the points before them) / |that median|
+    step_change: float | None = None  # median move between successive points, trend included (typical_step_change)
+    low_rise_over_step: float | None = None  # (lower of the last 2 points - best) / step_change
 
 
 def val_curves(run) -> tuple[ValCurve, ...]:
@@ -52,11 +54,13 @@ def val_curves(run) -> tuple[ValCurve, ...]:
         low = float(s.iloc[-2:].min())
         before = s.iloc[:-2]
         typical = float(before.median()) if len(before) else None
+        step = typical_step_change(s)
         out.append(ValCurve(metric=name, points=len(s), best=r.best, best_step=r.best_step, last=float(s.iloc[-1]),
                             last_step=int(s.index[-1]), rise_relative=opt(r.rise_relative),
                             rise_low_relative=opt((low - r.best) / abs(r.best)) if r.best else None,
                             noise=r.noise, rise_over_noise=opt(r.rise_over_noise), points_after_best=r.points_after_best,
-                            end_over_typical=opt((r.end - typical) / abs(typical)) if typical else None))
+                            end_over_typical=opt((r.end - typical) / abs(typical)) if typical else None,
+                            step_change=step, low_rise_over_step=opt((low - r.best) / step) if step > 0 else None))
     return tuple(out)
 
 

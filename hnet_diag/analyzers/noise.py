@@ -11,6 +11,8 @@ helpers express a change in units of the series' own scatter instead:
 - `persistent`: a condition must hold over a window of consecutive points, not at one;
 - `rise_from_best`: how far a series ended above its best, also in units of its own scatter
   (the best single point of a noisy series is biased low, so a rise must beat the scatter);
+- `typical_step_change`: how far a short series usually moves from one point to the next,
+  trend included (a turn at its last points must outrun that to show it persists);
 - `rise_p_value`: how often a loss that never rose, with this series' own noise, would show a
   climb above its running minimum at least as large as the one seen (the extremes of a noisy
   series drift apart with the number of points; a fixed multiple of the scatter does not);
@@ -192,6 +194,22 @@ def point_scatter(series: pd.Series) -> float:
     d2 = v[2:] - 2 * v[1:-1] + v[:-2]
     scale = robust_std(d2)
     return float(scale / np.sqrt(6.0)) if np.isfinite(scale) else 0.0
+
+
+def typical_step_change(series: pd.Series) -> float:
+    """The median |x[i+1] - x[i]| of a series: how far it usually moves between two points,
+    its trend included (unlike `point_scatter`, which is blind to the trend on purpose).
+
+    On a smooth per-epoch validation curve the scatter around the trend is tiny, so a curve
+    that has just turned up at its last one or two evaluations measures as many scatters
+    above its best, yet it has moved no further than it moved each epoch on the way down:
+    that is a turn that has not yet shown it stays. Measured in these steps, a rise that
+    persisted (the lower of the last points above the best) has outrun the curve's ordinary
+    movement. 0.0 with fewer than 3 points."""
+    v = finite(series).to_numpy()
+    if len(v) < 3:
+        return 0.0
+    return float(np.median(np.abs(np.diff(v))))
 
 
 @dataclass(frozen=True)

@@ -167,15 +167,24 @@ def check_overfitting(r: Results, t: Thresholds) -> Outcome:
                 and (v.rise_over_noise is None or v.rise_over_noise >= t["min_rise_over_noise"])
                 and (v.end_over_typical is None or v.end_over_typical > t["min_end_over_typical"]))
 
+    def outran(v) -> bool:  # the rise that persisted beyond the curve's own movement between evaluations
+        return v.low_rise_over_step is None or v.low_rise_over_step >= t["min_low_rise_over_step"]
+
     fired = [v for v in curves if rose(v)]
-    v = max(fired or curves, key=lambda v: ((v.rise_relative or 0.0), v.metric))
+    clear = [v for v in fired if outran(v)]
+    v = max(clear or fired or curves, key=lambda v: ((v.rise_relative or 0.0), v.metric))
     others = f" ({len(fired)} of {len(curves)} eval sets rose)" if len(curves) > 1 else ""
     facts = {"metric": v.metric, "best": g(v.best), "best_step": v.best_step, "last": g(v.last), "last_step": v.last_step,
              "rise": pct(v.rise_relative), "noise": g(v.noise), "z": g(v.rise_over_noise, 2) if v.rise_over_noise else "n/a",
-             "others": others}
+             "others": others,
+             "moves": (f"; the lower of its last two {g(v.low_rise_over_step, 2)}x its typical move between "
+                       f"evaluations {g(v.step_change)}" if v.low_rise_over_step is not None else ""),
+             "onset": "" if clear or not fired else (
+                 f"; the curve has turned up but not yet beyond {g(t['min_low_rise_over_step'])}x its own movement "
+                 "between evaluations: an onset, graded medium")}
     ev = Evidence(metric=v.metric, steps=(v.best_step, v.last_step), values=(v.best, v.last), measured=v.rise_relative,
                   threshold=t["min_val_increase"], window=(v.best_step, v.last_step), plot="loss.png")
-    return Outcome(bool(fired), facts, ev)
+    return Outcome(bool(fired), facts, ev, severity=None if clear or not fired else Severity.MEDIUM)
 
 
 HND403 = Rule(
@@ -188,12 +197,18 @@ HND403 = Rule(
                                       "series' own point scatter: the best of a noisy series is biased low by about that"),
         T("min_end_over_typical", 0.0, "...and the end above the median of all earlier points by this fraction (a "
                                        "lucky low point of a flat noisy series is no best to rise from)"),
+        T("min_low_rise_over_step", 2.0, "high only when the lower of the last two sits above the best by at least "
+                                         "this many times the series' typical move between evaluations (trend "
+                                         "included); under it, medium: a smooth curve that has just turned up has "
+                                         "not yet outrun its own movement"),
         T("min_points_after_best", 2, "validation points after the best needed"),
         T("min_val_points", 3, "validation points needed"),
     ),
     message="{metric} rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise}, {z}x its "
-            "point scatter {noise} (thresholds {tp_min_val_increase}, {t_min_rise_over_noise}x){others}.",
-    pass_message="{metric} {last} at step {last_step}, best {best} at step {best_step} (+{rise}, {z}x its scatter){others}.",
+            "point scatter {noise}{moves} (thresholds {tp_min_val_increase}, {t_min_rise_over_noise}x, "
+            "{t_min_low_rise_over_step}x){onset}{others}.",
+    pass_message="{metric} {last} at step {last_step}, best {best} at step {best_step} (+{rise}, {z}x its scatter"
+                 "{moves}){others}.",
     recommendation="Use the checkpoint nearest the best validation step ({best_step}) and stop there, or add data",
     flags=("--max-steps {best_step}",), actions=("max_steps:down",),
     offers=(Action("early_stopping", to=True, optional=True, params=(("patience", EARLY_STOPPING_PATIENCE),)),),
@@ -201,12 +216,15 @@ HND403 = Rule(
     risk="Stopping earlier leaves the LR schedule unfinished unless --max-steps is set before training.",
     doc=RuleDoc(
         what="Every validation loss (one per eval set: eval_loss, eval_<set>_loss, val/*, validation_*): its best "
-             "against its last two points, and the rise against the series' own point scatter (robust, blind to "
-             "a steady trend).",
+             "against its last two points, the rise against the series' own point scatter (robust, blind to "
+             "a steady trend), and, for the severity, the rise that persisted against the series' typical move "
+             "between evaluations (trend included): a smooth curve that has only just turned up, by less than "
+             "twice its own movement, is an onset (medium), not yet a clear overfit (high).",
         why="Validation loss rising while training loss falls means the model memorises its training data; "
             "further steps make it worse.",
         example="HND403 eval_loss rose from its best 1.21 (step 4,000) to 1.34 (step 8,000), +10.7%, 9.3x its point "
-                "scatter 0.014 (thresholds 2.0%, 2x).",
+                "scatter 0.014; the lower of its last two 3.1x its typical move between evaluations 0.03 "
+                "(thresholds 2.0%, 2x, 2x).",
         fix="Stop at the best step (--max-steps), use more data, or regularise.",
     ),
     cause=Cause(
