@@ -150,6 +150,13 @@ KNOWN_ADDED = {
         # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
         # margin over that best says overfit
         ("btc_attention_lstm_32", "overfit"),
+        # cohort 2026-12-01-g (corpus14, after RULES_FROZEN_G): validation; a legal-BERT complaint
+        # classifier's trainer_state with 49 evaluations but ONE training-loss record (2.41 at step
+        # 500): eval_loss best 4.073 (eval 2) then climbing to 5.173, 5.447 at the last two (+27.0%
+        # for the lower; the guide's bar is best + 0.204 = 4.277). HND403 needs 5 finite training
+        # losses to judge overfitting and answers no-data, so the rise is never read; the guide
+        # judges the eval series alone
+        ("legalbert_complaint_evalrise_500", "overfit"),
     },
     # struck out 2026-12-01 05:50: ("distilbert_hotel_sentiment_1500", "stopped_early"), tuning,
     # cohort 2026-12-01-e: step 1500 of max_steps 8280 with 3 logged losses; HND401 needed 5 loss
@@ -231,6 +238,10 @@ KNOWN_ADDED = {
     # TUNING_LOG.md): a change made after seeing this run, so it no longer counts as a fresh test.
     # cohort 2026-12-01-f (corpus11, 19 runs, scored after RULES_FROZEN_F): no miss, no false alarm
     # and no critical/high finding on its 13 healthy runs, so it adds no entry above (TUNING_LOG.md).
+    # cohort 2026-12-01-g (corpus14, 15 trainer_state runs, scored after RULES_FROZEN_G): one miss
+    # (legalbert_complaint_evalrise_500 overfit, above), no false alarm, and no critical/high finding
+    # on its 8 healthy runs (medium only: HND101 on llama3_rec_lora_perstep_755, HND402 on
+    # glm4_tcm_lora_nowarmup_3000).
 }
 
 
