@@ -13,6 +13,15 @@ writes `epoch,accuracy,loss,val_accuracy,val_loss` rows into a `.log` file, and 
 loops print `step<TAB>loss`. `table_delimiter` decides from the first two lines, so a console
 log whose prose has commas is never taken for a table.
 
+Hand-written and pandas-written per-epoch histories are read too: a step or epoch header in
+any case (`Epoch`); a first column with an empty header, which is the index pandas'
+`DataFrame.to_csv()` writes (a Keras `History` saved that way: the 0-based epoch); and, for a
+table with no step column at all but a training or validation loss column (a Keras
+`pd.DataFrame(history.history).to_csv(index=False)`), the row number as the epoch. A header
+with spaces (`Train Loss`, `Validation Loss`, `Learning Rate`) is read under its name with
+underscores when that name is a known metric, so a loss is found as a loss; other headers keep
+their names.
+
 The header is checked before pandas sees the file: a header over 1 MiB or with more than
 10,000 columns is not a metric log (pandas would allocate per column; a 20 MB header of
 commas is 21 million columns). A row whose step is not a finite integer within int64 is
@@ -26,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from ..metrics import canonical_name
 from ..run import LoadWarning
 from .base import STEP_KEYS, SourceData, scalars_frame, to_float
 from .jsonl import TIME_KEYS
@@ -34,6 +44,18 @@ from .untrusted import MAX_CSV_COLUMNS, MAX_CSV_HEADER_BYTES, cannot_read, check
 
 _COLUMN_NAME = re.compile(r"[A-Za-z_][\w./\-]*\Z")
 _STEP_COLUMNS = {k.lower() for k in STEP_KEYS} | {"epoch"}
+
+
+#: the name pandas gives a first column whose header is empty (the index of `DataFrame.to_csv()`)
+_PANDAS_INDEX = "Unnamed: 0"
+
+
+def _metric_column(name: str) -> str:
+    """`Train Loss` -> `Train_Loss` when the underscored name is a known metric, else `name`."""
+    if not any(ch.isspace() for ch in name):
+        return name
+    joined = "_".join(name.split())
+    return joined if canonical_name(joined) != joined else name
 
 
 def table_delimiter(head: str) -> str | None:
@@ -79,19 +101,29 @@ def read(path: Path, sep: str = ",") -> SourceData:
         raise InputError(path, f"malformed CSV ({first[0][:200] if first else type(err).__name__})") from err
     except OSError as err:
         raise cannot_read(path, err) from err
-    cols = [str(c).strip() for c in df.columns]
+    cols = [_metric_column(str(c).strip()) for c in df.columns]
     df.columns = cols
     step_col = next((c for c in STEP_KEYS if c in cols), None)
     per_epoch = step_col is None and "epoch" in cols
     if per_epoch:
         step_col = "epoch"
-    if step_col is None:
+    unit = "the epoch number is used as the step"
+    if step_col is None:  # hand-written headers: `Step`, `Epoch`
+        step_col = next((c for c in cols if c.lower() in _STEP_COLUMNS), None)
+        per_epoch = step_col is not None and step_col.lower() == "epoch"
+    if step_col is None and cols and cols[0] == _PANDAS_INDEX:  # `DataFrame.to_csv()` with its index
+        step_col, per_epoch = cols[0], True
+        unit = "its unnamed index column (pandas) is read as the epoch"
+    by_row = step_col is None and any(canonical_name(c) in ("loss", "val_loss") for c in cols)
+    if by_row:  # a Keras history saved with `to_csv(index=False)`: one row an epoch, no epoch column
+        per_epoch, unit = True, "each row is read as one epoch, numbered from 0"
+    elif step_col is None:
         raise InputError(path, f"CSV has no step column (looked for {', '.join(STEP_KEYS)}, epoch)")
     time_col = next((c for c in TIME_KEYS if c in cols), None)
     records = []
-    for row in df.itertuples(index=False):
+    for i, row in enumerate(df.itertuples(index=False)):
         rec = dict(zip(cols, row))
-        step = checked_step(rec[step_col])
+        step = i if by_row else checked_step(rec[step_col])
         if step is None:  # empty, NaN, infinite or beyond int64: not a step
             continue
         wall = to_float(rec[time_col]) if time_col else None
@@ -106,5 +138,5 @@ def read(path: Path, sep: str = ",") -> SourceData:
     data = SourceData()
     data.scalars = scalars_frame(records, str(path))
     if per_epoch:
-        data.warnings.append(LoadWarning(str(path), "no step column: read per epoch (the epoch number is used as the step)"))
+        data.warnings.append(LoadWarning(str(path), f"no step column: read per epoch ({unit})"))
     return data
