@@ -206,6 +206,30 @@ KNOWN_ADDED = {
         # a rise over 0.05 (this one is 0.0019): no loss that climbed and stayed, a false alarm by
         # the data (HND407 finds the no_learning the guide labels)
         ("qwen35_grpo_console_200", "divergence"),
+        # cohort 2026-12-01-g (corpus15, after RULES_FROZEN_G): tuning; a volatility CNN whose
+        # per-epoch train_loss falls 2.58 -> 0.061 (epoch 13) and climbs back every epoch to 0.554
+        # (epoch 19), val_loss with it (best 0.0604, then 0.076 ... 0.727, 0.181): HND404 critical
+        # reads the final loss 4.81x its minimum and still rising; the guide's rebound is 6.9x the
+        # smoothed minimum 0.0674 but its rise 0.395 gives back only 17% of the 2.31 learned (under
+        # its quarter, 0.577), so not divergence. A run coming apart late by eye, healthy by the
+        # guide's letter (healthy_high below)
+        ("volatility_rebound_csv_19", "divergence"),
+        # the same run: HND403 medium (an onset) on val_loss +651.8% over its best 0.0604 at 2.8x its
+        # point scatter; the guide's bar (best + 2x the median change 0.220 = 0.500) leaves the last
+        # 0.181 under it: a validation loss that swings by 0.2-2 between epochs
+        ("volatility_rebound_csv_19", "overfit"),
+        # cohort 2026-12-01-g (corpus15, after RULES_FROZEN_G): validation; Keras CNN at a constant LR
+        # (not_annealed, found by HND203): val_loss best 0.136 (epoch 5) then 0.154, 0.220, 0.190:
+        # HND403 medium (an onset, the lower of the last two 0.96x its typical move); the guide's bar
+        # (best + 2x the median change 0.0562 = 0.248) leaves both last points under it
+        ("plant_disease_keras_9", "overfit"),
+        # cohort 2026-12-01-g (corpus15, after RULES_FROZEN_G): validation; a multimodal NCF movie
+        # recommender stopped by its patience: val_loss best 0.7357 (epoch 4) then rising every epoch
+        # to 0.7595, 0.7695 while the loss falls: HND403 high reads +3.9% at 12x its point scatter and
+        # the lower of the last two 2.5x its typical move 0.0096; the guide's bar (best + 5% = 0.7724,
+        # over 2x the median change 0.0191) leaves both under it. A rise by small steps, healthy for
+        # overfit by the guide's letter (its not_annealed is found)
+        ("movie_ncf_multimodal_10", "overfit"),
     },
     # since 2026-12-01 09:10 the four guide-boundary overfits above (bert_tokencls_7035,
     # thesis_seq2seq_evalrise_500, neumf_music_rec_2235, deepfake_cnn_keras_7) are HND403 medium, no
@@ -220,10 +244,15 @@ KNOWN_ADDED = {
     # scored after RULES_FROZEN_D as a false divergence with HND404 high on a healthy run (eval_loss
     # NaN at all 7 evaluations, training loss finite). HND404 no longer reads a validation series
     # that was never finite as divergence (TUNING_LOG.md): a change made after seeing it (SEEN.toml)
-    # (run, code) of a critical/high finding on a healthy added run; none is left:
+    # (run, code) of a critical/high finding on a healthy added run (none was left before cohort g):
     # struck out 2026-12-01 09:10: bert_tokencls_7035, neumf_music_rec_2235 and deepfake_cnn_keras_7
     # HND403 high (the guide-boundary overfits in "false" above, now graded medium)
-    "healthy_high": set(),
+    "healthy_high": {
+        # cohort 2026-12-01-g (corpus15), tuning, after RULES_FROZEN_G: volatility_rebound_csv_19
+        # HND404 critical (the late climb of both losses in "false" above, short of the guide's
+        # quarter given back)
+        ("volatility_rebound_csv_19", "HND404"),
+    },
     # struck out 2026-12-01 05:35: ("mixtral_autoscientist_112", "HND201") (cohort b: a one-point
     # 20.7% first-steps bump, 3.6 scatters) and ("esm2_kcat_1281", "HND201") (cohort d: a trend
     # wiggle 2.8 scatters above its running minimum in a noisy MSE), both validation: HND201's
@@ -242,6 +271,9 @@ KNOWN_ADDED = {
     # (legalbert_complaint_evalrise_500 overfit, above), no false alarm, and no critical/high finding
     # on its 8 healthy runs (medium only: HND101 on llama3_rec_lora_perstep_755, HND402 on
     # glm4_tcm_lora_nowarmup_3000).
+    # cohort 2026-12-01-g (corpus15, 15 CSV runs, scored after RULES_FROZEN_G): no miss; the four
+    # false alarms and the one critical finding on a healthy run above; its other 10 healthy runs
+    # raise no critical/high finding.
 }
 
 
