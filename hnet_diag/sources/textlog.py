@@ -10,6 +10,8 @@ popular trainers print into the same tidy scalars every other source produces:
 - build-nanogpt's `log/log.txt`: `<step> train <loss>`, `<step> val <loss>`,
   `<step> hella <accuracy>` (read as `train_loss`, `val_loss`, `hellaswag_acc`)
 - Hugging Face Trainer console dicts: `{'loss': 2.3, 'grad_norm': 1.2, 'learning_rate': 2e-05, 'epoch': 0.1}`
+- MiniMind's trainers: `Epoch:[1/2](20/4292), loss: 0.66, ..., lr: 0.0001, epoch_time: 9.0min` (the
+  `(n/N)` counter counts steps within epoch `e` of `[e/E]`, made global by its epoch as below)
 - PyTorch examples' word_language_model: `| epoch 1 |   200/ 2983 batches | lr 20.00 | ms/batch 11.61 |
   loss 5.90 | ppl 365.37` (the in-epoch batch counter is the step, made global by its epoch as
   below; `ms/batch` is `step_time`) and `| end of epoch 1 | time: 35.58s | valid loss 5.70 | ...`
@@ -65,7 +67,11 @@ Rules, chosen so one rule explains every number the reader produces:
   log holds another run (a restart or resume): a `restart` RunEvent is recorded there (the
   first 20; more are counted in one warning) and rows stay in file order, so for a step
   logged twice the newest write wins (as `Run.metric` does for TensorBoard).
-- Not a training log: a file whose first 8 KiB hold a NUL byte (binary), or in which no
+- A file that begins with a run of NUL bytes (a log truncated while its writer still held it
+  open at an offset: the writer's next lines land after a zero-filled hole) is read from the
+  first byte after that run; the run itself is no text.
+- Not a training log: a file whose first 8 KiB (after such a leading NUL run) hold a NUL byte
+  (binary), or in which no
   metric line appears within the first 10,000 lines / 4 MiB. Such files give None and are
   skipped silently, after reading at most that much. The file is read in 1 MiB chunks and
   lines are cut at 64 KiB, so a huge file without newlines cannot exhaust memory.
@@ -139,6 +145,8 @@ _STEPLESS_VAL = re.compile(rf"(?:val|valid|validation)[ _]loss\s*[:=]?\s*({_NUM}
 # loss 5.9 | ppl 365" (the batch counter restarts each epoch) and, once per epoch,
 # "| end of epoch 1 | time: 35.6s | valid loss 5.7 | valid ppl 299" (the logger prefix "| " is gone)
 _WORDLM_BATCH = re.compile(r"(epoch)\s+(\d+)\s*\|\s*(\d+)\s*/\s*\d+\s+batches\s*\|")
+# MiniMind: "Epoch:[e/E](n/N), loss: ..." (n counts steps within epoch e; N per epoch)
+_MINIMIND = re.compile(r"epoch:\[(\d+)/\d+\]\((\d+)/(\d+)\),", re.I)
 _WORDLM_EPOCH_END = re.compile(rf"end of epoch\s+\d+\s*\|.*?\|\s*valid loss\s+({_NUM})(?=\s*(?:\||$))", re.I)
 _DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]+))""")
 _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
@@ -709,6 +717,13 @@ class _LogParser:
             if bm:  # build-nanogpt log file: the whole line is "<step> <split> <value>"
                 name = _NANOGPT_LOGFILE_NAMES[bm.group(2).lower()]
                 return plan("step", [(name, offset + bm.start(3), None)], offset + bm.start(1))
+            mm = _MINIMIND.match(body) if body[:6].lower() == "epoch:" else None
+            if mm:  # the in-epoch step counter; the epoch before it makes it global
+                found = [("epoch", offset + mm.start(1), None)]
+                for pm in _PAIR.finditer(body, mm.end()):
+                    key = pm.group(1).lower()
+                    found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                return plan("step", found, offset + mm.start(2), offset + mm.start(3))
             wm = _WORDLM_BATCH.match(body) if "batches" in body else None
             if wm:  # the in-epoch batch counter is the step; the epoch beside it makes it global
                 found = [("epoch", offset + wm.start(2), None)]
@@ -828,13 +843,16 @@ class _LogParser:
         return config
 
 
-def _chunks(path: Path):
+def _chunks(path: Path, start: int = 0):
     """Yield (lines, bytes read so far) a chunk at a time; lines are cut at MAX_LINE_BYTES.
 
     Reading big chunks and splitting them is several times faster than readline, and the
-    cut keeps a huge file without newlines from being held in memory whole.
+    cut keeps a huge file without newlines from being held in memory whole. `start` skips
+    a leading NUL run (`_leading_nuls`).
     """
     with open_regular(path) as fh:
+        if start:
+            fh.seek(start)
         carry = b""
         total = 0
         while True:
@@ -859,9 +877,29 @@ def _chunks(path: Path):
             yield lines, total
 
 
-def _head(path: Path) -> bytes:
+def _head(path: Path, start: int = 0) -> bytes:
     with open_regular(path) as fh:
+        if start:
+            fh.seek(start)
         return fh.read(SNIFF_HEAD_BYTES)
+
+
+def _leading_nuls(path: Path) -> int:
+    """How many NUL bytes the file begins with (looked for within the first SNIFF_BYTES).
+
+    A log truncated (`> train.log`, log rotation) while its writer kept its file offset gets
+    the writer's next lines after a zero-filled hole: the head is NULs, the rest is text."""
+    n = 0
+    with open_regular(path) as fh:
+        while n < SNIFF_BYTES:
+            chunk = fh.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            rest = chunk.lstrip(b"\x00")
+            n += len(chunk) - len(rest)
+            if rest:
+                break
+    return n
 
 
 def _looks_binary(path: Path) -> bool:
@@ -874,6 +912,9 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
     path = Path(path)
     try:
         head = _head(path)
+        start = _leading_nuls(path) if head[:1] == b"\x00" else 0
+        if start:
+            head = _head(path, start)
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror})") from err
     if b"\x00" in head:
@@ -881,12 +922,12 @@ def read(path: Path, options: LogOptions | None = None) -> SourceData | None:
     from . import csv as csv_source
 
     sep = csv_source.table_delimiter(head.decode("utf-8", errors="replace"))
-    if sep is not None:  # a metric table in a text file (Keras CSVLogger's training.log)
+    if sep is not None and not start:  # a metric table in a text file (Keras CSVLogger's training.log)
         return csv_source.read(path, sep=sep)
     parser = _LogParser(str(path), list(options.patterns), options.logging_steps, options.source)
     n_lines = 0
     try:
-        for lines, n_bytes in _chunks(path):
+        for lines, n_bytes in _chunks(path, start):
             if not n_lines and _OLMO_SNIFF.search("\n".join(lines[:SNIFF_LINES])):
                 parser.multiline = True
             if parser.multiline:
