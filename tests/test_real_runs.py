@@ -230,6 +230,20 @@ KNOWN_ADDED = {
         # over 2x the median change 0.0191) leaves both under it. A rise by small steps, healthy for
         # overfit by the guide's letter (its not_annealed is found)
         ("movie_ncf_multimodal_10", "overfit"),
+        # cohort 2026-12-01-g (corpus16, after RULES_FROZEN_G): validation; an ms-swift InternVL2-2B
+        # full fine-tune with only three evaluations, eval_loss 0.4617 (step 6000), 0.5344 (12000),
+        # 0.5341 (14776): HND403 medium reads +15.7% over the best as an onset (the lower of the last
+        # two at 2x its typical move between evaluations, 0.0365); the guide judges overfit only on
+        # an eval series of at least 4 points, so three evaluations carry no overfit label
+        ("internvl2_swift_fullft_14776", "overfit"),
+        # cohort 2026-12-01-g (corpus16, after RULES_FROZEN_G): validation; a TRL GRPO console whose
+        # logged loss is the KL term (KL coef 0.01): 0.0 at the first record, 0.02-0.034 over the last
+        # 70% as the KL drifts to ~2-3 with the reward flat. HND406 high reads the end 0.025 as 125x
+        # the trend's minimum 2e-4 (climb 0.0248, 14x the scatter 0.00178); the guide's rebound has a
+        # final median 0.025 >= 2x the smoothed minimum 0.0002, but the rise 0.0248 is under its
+        # 0.05 floor: no divergence by the guide (HND407 finds the no_learning it labels), as for
+        # qwen35_grpo_console_200
+        ("qwen25_3b_grpo_kl_drift_1875", "divergence"),
     },
     # since 2026-12-01 09:10 the four guide-boundary overfits above (bert_tokencls_7035,
     # thesis_seq2seq_evalrise_500, neumf_music_rec_2235, deepfake_cnn_keras_7) are HND403 medium, no
@@ -274,6 +288,8 @@ KNOWN_ADDED = {
     # cohort 2026-12-01-g (corpus15, 15 CSV runs, scored after RULES_FROZEN_G): no miss; the four
     # false alarms and the one critical finding on a healthy run above; its other 10 healthy runs
     # raise no critical/high finding.
+    # cohort 2026-12-01-g (corpus16, 14 runs, scored after RULES_FROZEN_G): no miss and no
+    # critical/high finding on its 7 healthy runs; its two false alarms are listed under "false".
 }
 
 
