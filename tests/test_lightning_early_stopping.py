@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("lightning")
 
-PATIENCE = 3
+PATIENCE = 5  # the validation loss then rises beyond its own movement between evaluations (HND403)
 
 
 def _fit(root, patience: int, max_epochs: int):

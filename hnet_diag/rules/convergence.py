@@ -19,6 +19,11 @@ from .shared import T, clip_flag, lower_lr_flags, window_of
 #: EarlyStopping); two tolerates one noisy evaluation
 EARLY_STOPPING_PATIENCE = 2
 
+#: share of its early gain (first-tenth median minus the minimum of its trend) a finite loss must
+#: have given back before a climb counts as divergence: HND404's climb still rising and HND406's
+#: climb that held use the one measure (LearningResult.given_back)
+MIN_GIVEN_BACK = 0.25
+
 #: metrics whose NaN/Inf means the optimisation broke (not timing or throughput columns)
 TRAINING_SIGNALS = {"loss", "val_loss", "bpb", "val_bpb", "grad_norm", "ratio_loss"}
 EVAL_SIGNALS = {"val_loss", "val_bpb"}
@@ -170,26 +175,28 @@ def check_overfitting(r: Results, t: Thresholds) -> Outcome:
     def outran(v) -> bool:  # the rise that persisted beyond the curve's own movement between evaluations
         return v.low_rise_over_step is None or v.low_rise_over_step >= t["min_low_rise_over_step"]
 
-    fired = [v for v in curves if rose(v)]
-    clear = [v for v in fired if outran(v)]
-    v = max(clear or fired or curves, key=lambda v: ((v.rise_relative or 0.0), v.metric))
+    turned = [v for v in curves if rose(v)]
+    fired = [v for v in turned if outran(v)]
+    v = max(fired or turned or curves, key=lambda v: ((v.rise_relative or 0.0), v.metric))
     others = f" ({len(fired)} of {len(curves)} eval sets rose)" if len(curves) > 1 else ""
     facts = {"metric": v.metric, "best": g(v.best), "best_step": v.best_step, "last": g(v.last), "last_step": v.last_step,
              "rise": pct(v.rise_relative), "noise": g(v.noise), "z": g(v.rise_over_noise, 2) if v.rise_over_noise else "n/a",
              "others": others,
              "moves": (f"; the lower of its last two {g(v.low_rise_over_step, 2)}x its typical move between "
                        f"evaluations {g(v.step_change)}" if v.low_rise_over_step is not None else ""),
-             "onset": "" if clear or not fired else (
-                 f"; the curve has turned up but not yet beyond {g(t['min_low_rise_over_step'])}x its own movement "
-                 "between evaluations: an onset, graded medium")}
+             # a pass says when the curve turned up but has not yet outrun its own movement: watch it
+             "onset": "" if fired or not turned else (
+                 f", under {g(t['min_low_rise_over_step'])}x: it has turned up, not yet beyond its own movement "
+                 "between evaluations, so watch the next evaluations")}
     ev = Evidence(metric=v.metric, steps=(v.best_step, v.last_step), values=(v.best, v.last), measured=v.rise_relative,
                   threshold=t["min_val_increase"], window=(v.best_step, v.last_step), plot="loss.png")
-    return Outcome(bool(fired), facts, ev, severity=None if clear or not fired else Severity.MEDIUM)
+    return Outcome(bool(fired), facts, ev)
 
 
 HND403 = Rule(
     code="HND403", name="overfitting", title="Overfitting (validation loss rising from its best)",
     severity=Severity.HIGH, area="convergence", reads=("convergence",), needs=("val_loss",),
+    reads_partial=("convergence",),  # the validation curves need no training-loss curve
     check=check_overfitting,
     thresholds=(
         T("min_val_increase", 0.02, "both of the last two validation points above the best by this fraction"),
@@ -197,18 +204,17 @@ HND403 = Rule(
                                       "series' own point scatter: the best of a noisy series is biased low by about that"),
         T("min_end_over_typical", 0.0, "...and the end above the median of all earlier points by this fraction (a "
                                        "lucky low point of a flat noisy series is no best to rise from)"),
-        T("min_low_rise_over_step", 2.0, "high only when the lower of the last two sits above the best by at least "
-                                         "this many times the series' typical move between evaluations (trend "
-                                         "included); under it, medium: a smooth curve that has just turned up has "
-                                         "not yet outrun its own movement"),
+        T("min_low_rise_over_step", 2.0, "...and the lower of the last two above the best by at least this many times "
+                                         "the series' typical move between evaluations (trend included): a smooth "
+                                         "curve that has just turned up has not yet outrun its own movement"),
         T("min_points_after_best", 2, "validation points after the best needed"),
         T("min_val_points", 3, "validation points needed"),
     ),
     message="{metric} rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise}, {z}x its "
             "point scatter {noise}{moves} (thresholds {tp_min_val_increase}, {t_min_rise_over_noise}x, "
-            "{t_min_low_rise_over_step}x){onset}{others}.",
+            "{t_min_low_rise_over_step}x){others}.",
     pass_message="{metric} {last} at step {last_step}, best {best} at step {best_step} (+{rise}, {z}x its scatter"
-                 "{moves}){others}.",
+                 "{moves}{onset}){others}.",
     recommendation="Use the checkpoint nearest the best validation step ({best_step}) and stop there, or add data",
     flags=("--max-steps {best_step}",), actions=("max_steps:down",),
     offers=(Action("early_stopping", to=True, optional=True, params=(("patience", EARLY_STOPPING_PATIENCE),)),),
@@ -217,9 +223,9 @@ HND403 = Rule(
     doc=RuleDoc(
         what="Every validation loss (one per eval set: eval_loss, eval_<set>_loss, val/*, validation_*): its best "
              "against its last two points, the rise against the series' own point scatter (robust, blind to "
-             "a steady trend), and, for the severity, the rise that persisted against the series' typical move "
-             "between evaluations (trend included): a smooth curve that has only just turned up, by less than "
-             "twice its own movement, is an onset (medium), not yet a clear overfit (high).",
+             "a steady trend), and the rise that persisted against the series' typical move between evaluations "
+             "(trend included): a smooth curve that has only just turned up, by less than twice its own movement, "
+             "is not yet overfitting (the pass says so: watch the next evaluations).",
         why="Validation loss rising while training loss falls means the model memorises its training data; "
             "further steps make it worse.",
         example="HND403 eval_loss rose from its best 1.21 (step 4,000) to 1.34 (step 8,000), +10.7%, 9.3x its point "
@@ -250,11 +256,17 @@ HND403 = Rule(
 def check_divergence(r: Results, t: Thresholds) -> Outcome:
     lo = r.loss
     nonfinite_loss = lo.loss_nonfinite_count > 0
-    diverged = (
+    climbing = (
         lo.final_over_min is not None
         and lo.final_over_min >= t["max_final_over_min"]
         and (lo.end_trend_z is None or lo.end_trend_z >= t["min_trend_z"])
     )
+    # a loss that fell 2.6 -> 0.06 and climbs to 0.33 is 5x its minimum yet keeps most of what it
+    # learned: a climb from a deep minimum, not (yet) divergence
+    le = r.learning
+    given_back = le.given_back if le is not None and getattr(le, "ok", True) else None
+    kept_gain = climbing and given_back is not None and given_back < t["min_given_back"]
+    diverged = climbing and not kept_gain
     if lo.final_over_min is None and not lo.nonfinite_count:
         return Outcome(None, {"reason": "too few loss points"})
     # NaN in a timing or throughput column (step 0 of many loggers) says nothing about training
@@ -282,7 +294,9 @@ def check_divergence(r: Results, t: Thresholds) -> Outcome:
     # a pass must not say "within 1.5x" of a loss that ended far above its minimum but flat
     # (a rebound that stopped rising is HND406's to judge)
     high_flat = lo.final_over_min is not None and lo.final_over_min >= t["max_final_over_min"]
-    end_note = (f"final loss {g(lo.final_over_min, 3)}x its minimum but no longer rising (trend z "
+    end_note = (f"final loss {g(lo.final_over_min, 3)}x its minimum and rising, but it gave back only "
+                f"{pct(given_back)} of what it had learned (threshold {pct(t['min_given_back'])})" if kept_gain
+                else f"final loss {g(lo.final_over_min, 3)}x its minimum but no longer rising (trend z "
                 f"{g(lo.end_trend_z, 2)}, threshold {g(t['min_trend_z'])}; HND406 judges a rebound that held)"
                 if high_flat else f"final loss within {g(t['max_final_over_min'])}x of its minimum")
     if broken_eval:
@@ -304,6 +318,8 @@ HND404 = Rule(
     thresholds=(
         T("max_final_over_min", 1.5, "final loss over its running minimum that counts as divergence"),
         T("min_trend_z", 2.0, "...with a rising trend at least this strong at the end (Mann-Kendall z)"),
+        T("min_given_back", MIN_GIVEN_BACK, "...having given back at least this share of what it had learned "
+                                            "(first-tenth median minus the minimum of its trend; HND406's measure)"),
     ),
     message="{what}.",
     pass_message="loss finite everywhere; {end_note}.",
@@ -313,7 +329,8 @@ HND404 = Rule(
     risk="Restarting from an earlier checkpoint repeats the steps after it.",
     doc=RuleDoc(
         what="NaN/Inf in the loss (or other metrics), and a final loss far above its running minimum with a "
-             "rising trend.",
+             "rising trend, having given back at least a quarter of what it had learned (a climb from a deep "
+             "minimum that keeps most of the gain is not yet divergence).",
         why="A diverged run produces nothing useful after the divergence; every later metric is noise.",
         example="HND404 the loss is NaN/Inf at 120 logged step(s), first at step 4,180.",
         fix="Lower --learning-rate, add clipping (--max-grad-norm 1.0), and restart from a checkpoint before the "
@@ -448,8 +465,8 @@ HND406 = Rule(
     thresholds=(
         T("min_end_over_min", 2.0, "the loss at the end (median of the last 10% of points) over the minimum of its "
                                    "trend (a running median over 5% of the run) before that"),
-        T("min_given_back", 0.25, "...having given back at least this share of what it had learned (first-tenth "
-                                  "median minus the minimum)"),
+        T("min_given_back", MIN_GIVEN_BACK, "...having given back at least this share of what it had learned "
+                                            "(first-tenth median minus the minimum)"),
         T("min_share_held", 0.5, "...and at least this share of the last 10% of points above twice the minimum "
                                  "(it stayed up)"),
         T("min_rise_over_noise", 2.0, "...and the climb (end minus minimum) at least this many times the loss's own "
