@@ -180,7 +180,9 @@ def check_overfitting(r: Results, t: Thresholds) -> Outcome:
     v = max(fired or turned or curves, key=lambda v: ((v.rise_relative or 0.0), v.metric))
     others = f" ({len(fired)} of {len(curves)} eval sets rose)" if len(curves) > 1 else ""
     facts = {"metric": v.metric, "best": g(v.best), "best_step": v.best_step, "last": g(v.last), "last_step": v.last_step,
-             "rise": pct(v.rise_relative), "noise": g(v.noise), "z": g(v.rise_over_noise, 2) if v.rise_over_noise else "n/a",
+             "rise": pct(v.rise_relative),
+             "scatter": (f"{g(v.rise_over_noise, 2)}x its point scatter {g(v.noise)}" if v.rise_over_noise
+                         else "too few points for its scatter"),
              "others": others,
              "moves": (f"; the lower of its last two {g(v.low_rise_over_step, 2)}x its typical move between "
                        f"evaluations {g(v.step_change)}" if v.low_rise_over_step is not None else ""),
@@ -210,10 +212,10 @@ HND403 = Rule(
         T("min_points_after_best", 2, "validation points after the best needed"),
         T("min_val_points", 3, "validation points needed"),
     ),
-    message="{metric} rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise}, {z}x its "
-            "point scatter {noise}{moves} (thresholds {tp_min_val_increase}, {t_min_rise_over_noise}x, "
+    message="{metric} rose from its best {best} (step {best_step}) to {last} (step {last_step}), +{rise}, "
+            "{scatter}{moves} (thresholds {tp_min_val_increase}, {t_min_rise_over_noise}x, "
             "{t_min_low_rise_over_step}x){others}.",
-    pass_message="{metric} {last} at step {last_step}, best {best} at step {best_step} (+{rise}, {z}x its scatter"
+    pass_message="{metric} {last} at step {last_step}, best {best} at step {best_step} (+{rise}, {scatter}"
                  "{moves}{onset}){others}.",
     recommendation="Use the checkpoint nearest the best validation step ({best_step}) and stop there, or add data",
     flags=("--max-steps {best_step}",), actions=("max_steps:down",),
