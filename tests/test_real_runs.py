@@ -242,6 +242,8 @@ KNOWN_ADDED = {
     # raise no critical/high finding.
     # cohort 2026-12-01-g (corpus16, 14 runs, scored after RULES_FROZEN_G): no miss and no
     # critical/high finding on its 7 healthy runs; its two false alarms are listed under "false".
+    # cohort 2026-12-01-h (corpus17, 15 trainer_state runs, scored after RULES_FROZEN_H): no miss, no
+    # false alarm and no critical/high finding on its 8 healthy runs, so it adds no entry above.
 }
 
 
