@@ -150,6 +150,12 @@ KNOWN_ADDED = {
         # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
         # margin over that best says overfit
         ("btc_attention_lstm_32", "overfit"),
+        # cohort 2026-12-01-h (corpus18, after RULES_FROZEN_H): tuning; a pytorch-forecasting TFT
+        # whose Lightning CSV logs lr-Adam 0.03 at all 30 epochs (100% of its peak) but its
+        # training loss mostly as train_loss_epoch: train_loss_step has 3 values (steps 49, 99,
+        # 149) and hnet-diag, like label.py, reads those 3, so HND203 answers no-data ("fewer than
+        # 5 finite training loss values"); the guide's rule needs only >= 5 logged LR values
+        ("tft_sales_constlr_lightning_150", "not_annealed"),
     },
     # struck out 2026-12-01 09:05: ("legalbert_complaint_evalrise_500", "overfit"), validation, cohort
     # g: 49 evaluations (best 4.073, last two 5.173, 5.447) but one training-loss record, so the
@@ -244,6 +250,9 @@ KNOWN_ADDED = {
     # critical/high finding on its 7 healthy runs; its two false alarms are listed under "false".
     # cohort 2026-12-01-h (corpus17, 15 trainer_state runs, scored after RULES_FROZEN_H): no miss, no
     # false alarm and no critical/high finding on its 8 healthy runs, so it adds no entry above.
+    # cohort 2026-12-01-h (corpus18, 13 CSV runs, scored after RULES_FROZEN_H): one miss
+    # (tft_sales_constlr_lightning_150 not_annealed, above), no false alarm, and no critical/high
+    # finding on its 8 healthy runs (medium only: HND402 on dsc_se_lightnet_cifar10_50).
 }
 
 
