@@ -16,6 +16,10 @@ popular trainers print into the same tidy scalars every other source produces:
   loss 5.90 | ppl 365.37` (the in-epoch batch counter is the step, made global by its epoch as
   below; `ms/batch` is `step_time`) and `| end of epoch 1 | time: 35.58s | valid loss 5.70 | ...`
   (the epoch's `val_loss`, at its last logged batch)
+- one line per epoch with no step counter: `Epoch [3/150], Loss: 0.40, Accuracy: 84%` (the PyTorch
+  tutorials' print) and `[pretrain] epoch 3/40  train=14.9  heldout=13.2  lr=3e-04`: the epoch
+  is the step, `E` the planned count; its `key: value` / `key=value` fields count (bare
+  `train` / `heldout` are the epoch's `train_loss` / `val_loss`)
 - any `key=value` / `key: value` / `key value` line with a step or iteration counter,
   fields separated by spaces, commas, `;` or `|`
 - user patterns: regular expressions with named groups from `[tool.hnet-diag] log-patterns`,
@@ -148,6 +152,12 @@ _WORDLM_BATCH = re.compile(r"(epoch)\s+(\d+)\s*\|\s*(\d+)\s*/\s*\d+\s+batches\s*
 # MiniMind: "Epoch:[e/E](n/N), loss: ..." (n counts steps within epoch e; N per epoch)
 _MINIMIND = re.compile(r"epoch:\[(\d+)/\d+\]\((\d+)/(\d+)\),", re.I)
 _WORDLM_EPOCH_END = re.compile(rf"end of epoch\s+\d+\s*\|.*?\|\s*valid loss\s+({_NUM})(?=\s*(?:\||$))", re.I)
+# one line per epoch, counted by the epoch alone: "Epoch [3/150], Loss: 0.4, Accuracy: 84%" (the
+# PyTorch tutorials' print) and "[pretrain] epoch 3/40  train=14.9  heldout=13.2  lr=3e-04"
+# (the logger tag is prefix): the epoch is the step and E the planned count
+_EPOCH_LINE = re.compile(r"epoch\s*(?:\[\s*(\d+)\s*/\s*(\d+)\s*\]|(\d+)\s*/\s*(\d+))(?=[\s,:;|]|$)", re.I)
+# ... whose bare `train` / `heldout` fields are the epoch's training and held-out losses
+_EPOCH_LINE_RENAMES = {"train": "train_loss", "heldout": "val_loss"}
 _DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]+))""")
 _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
 _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
@@ -734,6 +744,17 @@ class _LogParser:
                     else:
                         found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
                 return plan("step", found, offset + wm.start(3))
+            pm0 = _EPOCH_LINE.match(body) if body[:5].lower() == "epoch" else None
+            if pm0:  # a per-epoch line: its `key: value` / `key=value` fields at the epoch
+                step_pos, max_pos = (pm0.start(1), pm0.start(2)) if pm0.group(1) else (pm0.start(3), pm0.start(4))
+                found = []
+                for pm in _PAIR.finditer(body, pm0.end()):
+                    if pm.group(2) is None:  # only "key: value" and "key=value" count here
+                        continue
+                    key = pm.group(1).lower()
+                    name = _EPOCH_LINE_RENAMES.get(key, _RENAMES.get(key, key.replace(" ", "_")))
+                    found.append((name, offset + pm.start(3), pm.group(4)))
+                return plan("step", found, offset + step_pos, offset + max_pos)
             em = _WORDLM_EPOCH_END.match(body) if "valid loss" in body else None
             if em:  # the epoch's validation loss, at the epoch's last logged batch
                 return plan("val", [("val_loss", offset + em.start(1), None)])
