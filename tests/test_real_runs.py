@@ -150,12 +150,6 @@ KNOWN_ADDED = {
         # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
         # margin over that best says overfit
         ("btc_attention_lstm_32", "overfit"),
-        # cohort 2026-12-01-h (corpus18, after RULES_FROZEN_H): tuning; a pytorch-forecasting TFT
-        # whose Lightning CSV logs lr-Adam 0.03 at all 30 epochs (100% of its peak) but its
-        # training loss mostly as train_loss_epoch: train_loss_step has 3 values (steps 49, 99,
-        # 149) and hnet-diag, like label.py, reads those 3, so HND203 answers no-data ("fewer than
-        # 5 finite training loss values"); the guide's rule needs only >= 5 logged LR values
-        ("tft_sales_constlr_lightning_150", "not_annealed"),
         # cohort 2026-12-01-h (corpus19, after RULES_FROZEN_H): tuning; a Gemma-2B 8-bit LoRA HF
         # console ended by early stopping (patience 3) at step 1600 of 5560: its tqdm bar reads
         # 1600/5560 (the guide's plan, 28.8% reached). Its 160 records are printed on lines of their
@@ -169,6 +163,10 @@ KNOWN_ADDED = {
         # not_annealed, LR 95.6% of its peak, is found by HND203)
         ("phogpt4b_mm_projector_gradspikes_311", "stopped_early"),
     },
+    # struck out 2026-12-01 09:35: ("tft_sales_constlr_lightning_150", "not_annealed"), tuning, cohort
+    # h: LR 0.03 at all 30 epochs but 3 per-step training losses, so the convergence analyzer had no
+    # loss curve and HND203 answered no-data; HND203 now judges the LR without one (reads_partial)
+    # and needs 5 logged LR values, as the guide does (TUNING_LOG.md)
     # struck out 2026-12-01 09:05: ("legalbert_complaint_evalrise_500", "overfit"), validation, cohort
     # g: 49 evaluations (best 4.073, last two 5.173, 5.447) but one training-loss record, so the
     # convergence analyzer had no loss curve and HND403 answered no-data; HND403 now reads the

@@ -153,3 +153,14 @@ def test_a_validation_loss_that_was_never_finite_is_a_broken_evaluation_not_dive
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     broke = diagnose(load_run(tmp_path)).finding("HND404")
     assert broke.is_alarm and "non-finite values in val_loss (2, first at step 150)" in broke.message
+
+
+def test_the_schedule_is_judged_without_a_loss_curve_but_not_on_three_lr_values():
+    """tft_sales_constlr_lightning_150 (real, tuning half): Lightning logs the LR (0.03 at all 30
+    epochs) but its training loss mostly per epoch under another name, so there are 3 per-step
+    losses and no loss curve; the LR at the end needs none. distilbert_hotel_sentiment_1500 logs
+    3 LR values: no schedule to judge."""
+    const = diagnose(load_run(HEALTHY.parents[1] / "real_runs" / "tft_sales_constlr_lightning_150")).finding("HND203")
+    assert const.is_alarm and "the LR was 0.03, 100.0% of its peak 0.03" in const.message
+    three = diagnose(load_run(HEALTHY.parents[1] / "real_runs" / "distilbert_hotel_sentiment_1500")).finding("HND203")
+    assert three.status.value == "no-data"

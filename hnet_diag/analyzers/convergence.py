@@ -87,6 +87,7 @@ class ConvergenceResult(AnalyzerResult):
     lr_peak_step: int | None = None
     lr_last: float | None = None
     lr_last_over_peak: float | None = None
+    lr_points: int | None = None  # finite learning-rate values logged
     # overfitting
     val_metric: str | None = None
     val_points: int = 0
@@ -210,7 +211,8 @@ def analyze_convergence(run, tail_fraction: float = 0.2, plateau_segments: int =
     if lr is not None:
         lr = finite(lr)
         peak_step = int(lr.idxmax())
-        base.update(lr_metric=lr_name, lr_peak=float(lr.max()), lr_peak_step=peak_step, lr_last=float(lr.iloc[-1]),
+        base.update(lr_metric=lr_name, lr_points=len(lr), lr_peak=float(lr.max()), lr_peak_step=peak_step,
+                    lr_last=float(lr.iloc[-1]),
                     lr_last_over_peak=float(lr.iloc[-1] / lr.max()) if lr.max() > 0 else None)
     val_name = val = None
     for vn in VAL_NAMES.get(name or "loss", ("val_loss",)):

@@ -307,6 +307,8 @@ def check_annealed(r: Results, t: Thresholds) -> Outcome:
     c = r.convergence
     if c.lr_last_over_peak is None:
         return Outcome(None, {"reason": "no learning-rate series"})
+    if c.lr_points is not None and c.lr_points < t["min_lr_points"]:  # three values are no schedule to judge
+        return Outcome(None, {"reason": f"{c.lr_points} learning-rate values (fewer than {int(t['min_lr_points'])})"})
     # the labelling guide's class (fixtures/real_runs/LABELLING.md): last LR >= 30% of the peak
     fired = c.lr_last_over_peak >= t["max_final_lr_fraction"]
     resume = bool(c.planned_steps and c.last_step is not None and c.last_step < c.planned_steps)
@@ -326,10 +328,12 @@ def check_annealed(r: Results, t: Thresholds) -> Outcome:
 HND203 = Rule(
     code="HND203", live="end", name="lr-not-annealed", title="Learning rate not annealed when the run stopped",
     severity=Severity.MEDIUM, area="schedule", reads=("convergence",), needs=("lr",),
+    reads_partial=("convergence",),  # the LR at the end and its peak need no loss curve
     check=check_annealed,
     thresholds=(T("max_final_lr_fraction", 0.3, "LR at the last step as a fraction of its peak at or above which it was not "
                                                 "annealed (cosine schedules end at 10% of the peak or lower, WSD and linear "
-                                                "decay near 0; 30% is a cosine-to-10% run cut at about 70% of its decay)"),),
+                                                "decay near 0; 30% is a cosine-to-10% run cut at about 70% of its decay)"),
+                T("min_lr_points", 5, "logged learning-rate values needed to judge a schedule")),
     message="at the last step ({step}) the LR was {last}, {frac} of its peak {peak} (threshold {tp_max_final_lr_fraction}).",
     pass_message="LR at the last step {last}, {frac} of its peak {peak}.",
     recommendation="Anneal before judging the model: {how}",
