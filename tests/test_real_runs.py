@@ -150,23 +150,18 @@ KNOWN_ADDED = {
         # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
         # margin over that best says overfit
         ("btc_attention_lstm_32", "overfit"),
-        # cohort 2026-12-01-h (corpus19, after RULES_FROZEN_H): tuning; a Gemma-2B 8-bit LoRA HF
-        # console ended by early stopping (patience 3) at step 1600 of 5560: its tqdm bar reads
-        # 1600/5560 (the guide's plan, 28.8% reached). Its 160 records are printed on lines of their
-        # own, buffered (no fresh bar dates each), so hnet-diag counts them 1..160 and takes no plan
-        # from the bars: HND401 answers no-data ("no planned step count (max_steps)"). Its overfit
-        # and not_annealed (LR 84% of its peak) are found (HND403 high, HND203 medium)
-        ("gemma2b_8bit_lora_earlystop_1600", "stopped_early"),
-        # cohort 2026-12-01-h (corpus19, after RULES_FROZEN_H): tuning; a PhoGPT-4B projector stage
-        # whose console stops at bar 311/1963 (15.8% of its plan) with 270 records counted 1..270 by
-        # hnet-diag; as above, no plan is taken from the bars and HND401 answers no-data (its
-        # not_annealed, LR 95.6% of its peak, is found by HND203)
-        ("phogpt4b_mm_projector_gradspikes_311", "stopped_early"),
     },
     # struck out 2026-12-01 09:35: ("tft_sales_constlr_lightning_150", "not_annealed"), tuning, cohort
     # h: LR 0.03 at all 30 epochs but 3 per-step training losses, so the convergence analyzer had no
     # loss curve and HND203 answered no-data; HND203 now judges the LR without one (reads_partial)
     # and needs 5 logged LR values, as the guide does (TUNING_LOG.md)
+    # struck out 2026-12-01 09:37: ("gemma2b_8bit_lora_earlystop_1600", "stopped_early") and
+    # ("phogpt4b_mm_projector_gradspikes_311", "stopped_early"), tuning, cohort h (corpus19): HF
+    # console records buffered after the tqdm bars were counted 1..K with no plan, so HND401 answered
+    # no-data. The text-log reader now dates them by the bars (a reading fix, no rule changed):
+    # gemma's by its summary epoch 2.879 at bar 1600/5560 (steps 10..1600, plan 5560: HND401 "1600
+    # of 5560, 28.8%"), phogpt's keep their order 1..270 and take the plan 1963 from the last bar
+    # 311/1963 (HND401 "270 of 1963, 13.8%")
     # struck out 2026-12-01 09:05: ("legalbert_complaint_evalrise_500", "overfit"), validation, cohort
     # g: 49 evaluations (best 4.073, last two 5.173, 5.447) but one training-loss record, so the
     # convergence analyzer had no loss curve and HND403 answered no-data; HND403 now reads the
@@ -211,19 +206,13 @@ KNOWN_ADDED = {
         # 0.05 floor: no divergence by the guide (HND407 finds the no_learning it labels), as for
         # qwen35_grpo_console_200
         ("qwen25_3b_grpo_kl_drift_1875", "divergence"),
-        # cohort 2026-12-01-h (corpus19, after RULES_FROZEN_H): tuning; a TRL DPO console (Qwen2.5-Coder
-        # 7B LoRA, 160 steps, logging every 10) whose 16 records were buffered on stdout: the first is
-        # printed after the bar at 50/160, the other 15 on lines of their own. hnet-diag takes the
-        # first at step 50 and counts the rest 1..15, so the run "stopped at step 50 of 160 planned
-        # (31.2%)" (HND401 medium); the bar reaches 160/160 and the train_runtime summary says epoch
-        # 1.0: the run finished. A misreading of buffered records, not a judgement (label.py reads
-        # their steps from their epochs)
-        ("qwen25_coder7b_dpo_nearflat_160", "stopped_early"),
-        # the same run: HND203 medium "at the last step (50) the LR was 2e-6, 100.0% of its peak": the
-        # record it reads at step 50 is the first one (LR 1.99e-6, at the top of its cosine); the last
-        # record's LR is 0.0. Its no_learning (loss 0.6915 -> 0.6794, +1.8%) is found by HND407 high
-        ("qwen25_coder7b_dpo_nearflat_160", "not_annealed"),
     },
+    # struck out 2026-12-01 09:37: ("qwen25_coder7b_dpo_nearflat_160", "stopped_early") and
+    # ("qwen25_coder7b_dpo_nearflat_160", "not_annealed"), tuning, cohort h (corpus19): its first
+    # buffered record was read at the bar's 50/160 and the other 15 as 1..15 (HND401 "step 50 of
+    # 160", HND203 "LR 100% of its peak" at step 50). A reading fix, no rule changed: the reader now
+    # steps its records by epoch x 160 / 1.0 (the bar 160/160 at the train_runtime summary, epoch
+    # 1.0): steps 10..160, the last LR 0.0; HND401 and HND203 pass (HND908, HND905)
     # struck out 2026-12-01 09:05 (TUNING_LOG.md, decided on the tuning half after cohort g):
     # - overfit false alarms where a smooth validation curve turned up by less than twice its
     #   typical move between evaluations (1.3-1.9x): bert_tokencls_7035, thesis_seq2seq_evalrise_500
@@ -277,7 +266,7 @@ KNOWN_ADDED = {
     # finding on its 8 healthy runs (medium only: HND402 on dsc_se_lightnet_cifar10_50).
     # cohort 2026-12-01-h (corpus19, 12 console / JSONL runs, scored after RULES_FROZEN_H): two
     # stopped_early misses and two false alarms on one DPO console, all four from buffered HF
-    # console records read by their ordinal (listed above, tuning half); no miss or false alarm on
+    # console records read by their ordinal (tuning half; struck out since by a reading fix, above); no miss or false alarm on
     # its validation half, and no critical/high finding on its 6 healthy runs (medium HND402 only).
 }
 

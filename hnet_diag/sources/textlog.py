@@ -64,6 +64,21 @@ Rules, chosen so one rule explains every number the reader produces:
   keys belongs to the step of the preceding training record. The final summary dict
   (`train_runtime`, average `train_loss`, ...) is not a per-step value: it goes to
   `configs[file]["train_summary"]`, never into the loss series.
+- Records counted by order (no `logging_steps`, no interval inferred) in a log whose tqdm
+  bars (`| N/M [`, on lines of their own) ran past them: the bars date them, in this order.
+  (A nested bar, drawn one row up with `ESC[A`, is an evaluation's: it is never the
+  training bar.) When each training record on a line of its own follows a bar drawn since
+  the previous record, and all those bars count toward one `/M`, a record's step is its
+  bar's N (an evaluation dict keeps the step of the record before it). Else, with the
+  final summary at epoch E and the training bar N/M standing when it was printed, and an
+  epoch on every record, never going back: a record's step is round(epoch x N / E) (a
+  run stopped early by a callback ends its bar and its epochs at the same point). Either
+  way M is the planned step count, and the count that went back between a bar-glued
+  record and the counted ones was no restart. With neither, the records keep their
+  ordinal and M is the plan when the last training bar's N is past their count. (Seen in
+  consoles whose stdout records came in bunches after stderr's bars: a Gemma LoRA ended
+  by early stopping at bar 1600/5560, 160 records at epochs 0.018..2.879 of a summary at
+  2.879: steps 10..1600; a TRL DPO run at bar 160/160, summary epoch 1.0: steps 10..160.)
 - ANSI colour codes are dropped; a `\\r` (progress-bar redraw) splits a line into its parts.
 - When the step counter goes back while the epoch printed on the same line advances
   (`Epoch: 1 step: 0 loss: ...`), the counter counts within an epoch: steps are made
@@ -363,6 +378,12 @@ class _LogParser:
         self.hf_base = 0
         self.hf_step: int | None = None
         self.summary: dict[str, float] = {}
+        self.hf_lines = 0  # record lines from HF dicts (training, evaluation, bar-glued)
+        self.bar: tuple[int, int] | None = None  # the last training progress bar's N/M
+        self.bar_at_summary: tuple[int, int] | None = None  # ... as it stood at the final summary
+        self.fresh_bar: tuple[int, int] | None = None  # any bar drawn since the last HF training record
+        self.train_bars: list[tuple[int, tuple[int, int] | None]] = []  # (line, fresh bar) per HF training record
+        self.row_up = False  # the line being read was drawn one row up (ESC[A): a nested bar
         self.multiline = False  # OLMo-style records (header line + indented fields): joined first
         self.pending: list[str] | None = None  # the record being joined, across read chunks
 
@@ -438,6 +459,13 @@ class _LogParser:
         use_fast = not self.user_patterns
         for line in lines:
             if "\x1b" in line:
+                if "\x1b[A" in line and not self.row_up:  # a nested (evaluation) bar, drawn one
+                    self.row_up = True  # row above the training bar: its N/M is not the run's
+                    try:
+                        self.feed([line])
+                    finally:
+                        self.row_up = False
+                    continue
                 line = _ANSI.sub("", line)
             if "\r" in line:
                 line = line.rstrip("\r")
@@ -520,6 +548,12 @@ class _LogParser:
             )
 
     def _slow_line(self, line: str, tried: _Plan | None = None) -> None:
+        if "/" in line and "[" in line:  # a progress bar's N/M (nested, drawn a row up, or the training bar)
+            bars = _TQDM_BAR.findall(line)
+            if bars and len(bars[-1][0]) <= 18 and len(bars[-1][1]) <= 18:
+                self.fresh_bar = (int(bars[-1][0]), int(bars[-1][1]))
+                if not self.row_up:
+                    self.bar = self.fresh_bar
         if self.user_patterns:
             for pattern in list(self.user_patterns):
                 try:
@@ -604,6 +638,7 @@ class _LogParser:
             step = self.last_step or 0
         elif kind == "hf_summary":
             self.summary = {self.tag_names[c]: v for c, v in zip(plan.codes, values)}
+            self.bar_at_summary = self.bar
             return
         else:
             self._info(line)
@@ -618,6 +653,11 @@ class _LogParser:
             self.last_step = step
         if not _in_int64(step):
             raise ValueError("step beyond int64")
+        if kind == "hf_train" or kind == "hf_train_bar":
+            own_line = kind == "hf_train_bar" or line.lstrip().startswith("{")  # not after a logger's prefix
+            self.train_bars.append((len(self.line_steps), self.fresh_bar if own_line else None))
+            self.fresh_bar = None
+        self.hf_lines += kind != "step" and kind != "val"
         if plan.scales is None:
             self.values.extend(values)
         else:
@@ -850,6 +890,70 @@ class _LogParser:
         if self.last_step is not None:
             self.last_step *= hi
 
+    def date_buffered_records(self) -> None:
+        """Hugging Face records counted by order (no `logging_steps`) in a log whose progress
+        bars ran ahead of them (records buffered on stdout, printed in bunches after the bars):
+        the last training bar `N/M` says how far the run got and what it planned.
+
+        When every training record on a line of its own had a bar drawn since the previous
+        record, all toward one plan M and never going back, a record's step is its bar's N
+        (an evaluation dict takes the step of the record before it). Else, with the final
+        summary at epoch E and the training bar N/M standing when it was printed, a record's
+        step is its epoch x N / E (rounded), for every HF record of the file when each has an
+        epoch and the epochs never go back (one run). Either way the going back of the count
+        between a bar-glued record and the counted ones was no restart. Else the records keep
+        their ordinal and only the plan M is taken, when N is past their count.
+        """
+        n_lines = len(self.line_steps)
+        if (self.logging_steps is not None or not self.hf_by_order or self.hf_lines != n_lines
+                or self.hf_base or not n_lines):
+            return
+        bars = [b for _, b in self.train_bars]
+        if bars and None not in bars and len({m for _, m in bars}) == 1 and all(
+                a[0] <= b[0] for a, b in zip(bars, bars[1:])):
+            steps = list(self.line_steps)
+            rows = iter(self.train_bars + [(n_lines, None)])
+            row, bar = next(rows)
+            step = None
+            for i in range(n_lines):
+                if i == row:
+                    step = bar[0]
+                    row, bar = next(rows)
+                if step is not None:
+                    steps[i] = step
+            self.line_steps = steps
+            self._dated(bars[-1][1])
+            return
+        bar = self.bar_at_summary if self.summary else self.bar
+        if bar is None or bar[0] > bar[1]:
+            return
+        reached, planned = bar
+        final = self.summary.get("epoch")
+        code = self.tag_codes.get("epoch")
+        if final is not None and math.isfinite(final) and final > 0 and reached > 0 and code is not None:
+            epochs: list[float] = []
+            at = 0
+            for codes in self.line_codes:
+                if code in codes:
+                    epochs.append(self.values[at + codes.index(code)])
+                at += len(codes)
+            if (len(epochs) == n_lines and all(math.isfinite(e) and e >= 0 for e in epochs)
+                    and all(a <= b for a, b in zip(epochs, epochs[1:]))):
+                self.line_steps = [round(e * float(reached) / final) for e in epochs]
+                self._dated(planned)
+                return
+        if reached >= max(self.line_steps):
+            self.max_steps = planned
+
+    def _dated(self, planned: int) -> None:
+        """Steps newly placed by the bars: the plan is the bar's M, and the count going back
+        (between a bar-glued record and the counted ones) was no restart."""
+        self.hf_step = self.last_step = max(self.line_steps)
+        if self.n_restarts:
+            self.events[:] = [e for e in self.events if e.kind != "restart"]
+            self.n_restarts = 0
+        self.max_steps = planned
+
     def settings_found(self) -> dict[str, Any]:
         """What the log says of the run's plan, as a config mapping (read whole or tailed alike):
         planned steps (not a per-epoch counter's /M), logging interval, the final summary."""
@@ -982,6 +1086,8 @@ def _source_data(parser: _LogParser, path: Path) -> SourceData:
     import numpy as np
     import pandas as pd
 
+    parser.infer_logging_steps()
+    parser.date_buffered_records()
     data = SourceData(events=parser.events, warnings=list(parser.warnings))
     if parser.n_restarts > MAX_RESTART_EVENTS:
         data.warnings.append(
@@ -991,7 +1097,6 @@ def _source_data(parser: _LogParser, path: Path) -> SourceData:
                 "are listed as restart events (a per-epoch counter? add a log pattern with an `epoch` group)",
             )
         )
-    parser.infer_logging_steps()
     if parser.n_records:
         per_line = np.fromiter((len(c) for c in parser.line_codes), dtype=np.int64, count=len(parser.line_codes))
         codes = np.fromiter(chain.from_iterable(parser.line_codes), dtype=np.int32, count=parser.n_records)
