@@ -150,6 +150,15 @@ KNOWN_ADDED = {
         # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
         # margin over that best says overfit
         ("btc_attention_lstm_32", "overfit"),
+        # cohort 2026-12-01-i (corpus21, after RULES_FROZEN_I): validation; a roberta-base classifier
+        # whose trainer_state logs the final trainer.evaluate() at step 3200 a second time (the same
+        # 0.1503): eval_loss 0.1416, 0.1111 (best, step 1280), 0.1138, 0.1416, 0.1503, 0.1503. The
+        # guide counts six points (median change 0.0087, bar best + 0.0175 = 0.1285, last two 0.1503,
+        # 0.1503 above it); HND403 reads one evaluation per step, five points, so its last two are
+        # 0.1416 and 0.1503 (+31.4%, 7x its point scatter) and the lower sits 1.7x its typical move
+        # 0.0183 above the best, under its 2x: "watch the next evaluations". By the guide on those
+        # five points (bar 0.1476) it would not be overfit either: the duplicate decides the label
+        ("roberta_hatespeech_evalrise_3200", "overfit"),
     },
     # struck out 2026-12-01 09:35: ("tft_sales_constlr_lightning_150", "not_annealed"), tuning, cohort
     # h: LR 0.03 at all 30 epochs but 3 per-step training losses, so the convergence analyzer had no
@@ -268,6 +277,10 @@ KNOWN_ADDED = {
     # stopped_early misses and two false alarms on one DPO console, all four from buffered HF
     # console records read by their ordinal (tuning half; struck out since by a reading fix, above); no miss or false alarm on
     # its validation half, and no critical/high finding on its 6 healthy runs (medium HND402 only).
+    # cohort 2026-12-01-i (corpus21, 13 trainer_state runs, scored after RULES_FROZEN_I): one miss
+    # (roberta_hatespeech_evalrise_3200 overfit, above), no false alarm, and no critical/high finding
+    # on its 7 healthy runs (none raises any warn/fail finding); its 4 stopped_early (HND401), 3
+    # not_annealed (HND203) and 1 grad_collapse (HND104 high) are all found.
 }
 
 
