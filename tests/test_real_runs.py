@@ -159,6 +159,16 @@ KNOWN_ADDED = {
         # 0.0183 above the best, under its 2x: "watch the next evaluations". By the guide on those
         # five points (bar 0.1476) it would not be overfit either: the duplicate decides the label
         ("roberta_hatespeech_evalrise_3200", "overfit"),
+        # cohort 2026-12-01-i (corpus22, after RULES_FROZEN_I): validation; a one-layer LSTM stock
+        # forecaster (Lightning CSV, 30 epochs, no early stopping) whose val_loss falls from 0.104 to its
+        # best 2.9e-4 at epoch 15 (step 527), climbs for six epochs to 0.00123 and eases to 0.00108,
+        # 0.00105 at the end while the training loss keeps falling. HND403 measures +268.7% at 4x its
+        # point scatter and the lower of the last two 2.8x its typical move, but the end (mean of the
+        # last two, 0.00106) sits 13.6% below the median of all earlier evaluations (0.00123, raised by
+        # the early descent from 0.1 and the plateau at 0.0012), so it reads the best as a lucky low
+        # (min_end_over_typical), as for btc_attention_lstm_32; the guide's margin over the best
+        # (best + 0.000536) says overfit
+        ("stock_lstm_yndx_valrise_lightning_989", "overfit"),
     },
     # struck out 2026-12-01 09:35: ("tft_sales_constlr_lightning_150", "not_annealed"), tuning, cohort
     # h: LR 0.03 at all 30 epochs but 3 per-step training losses, so the convergence analyzer had no
@@ -281,6 +291,9 @@ KNOWN_ADDED = {
     # (roberta_hatespeech_evalrise_3200 overfit, above), no false alarm, and no critical/high finding
     # on its 7 healthy runs (none raises any warn/fail finding); its 4 stopped_early (HND401), 3
     # not_annealed (HND203) and 1 grad_collapse (HND104 high) are all found.
+    # cohort 2026-12-01-i (corpus22, 12 Keras/Lightning/plain CSV runs, scored after RULES_FROZEN_I): one
+    # miss (stock_lstm_yndx_valrise_lightning_989 overfit, above, validation half), no false alarm, and
+    # no critical/high finding on its 10 healthy runs (medium HND402 on tinyrefine_jax_lm_resumed_585 only).
 }
 
 
