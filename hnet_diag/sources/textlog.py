@@ -173,6 +173,20 @@ _WORDLM_EPOCH_END = re.compile(rf"end of epoch\s+\d+\s*\|.*?\|\s*valid loss\s+({
 _EPOCH_LINE = re.compile(r"epoch\s*(?:\[\s*(\d+)\s*/\s*(\d+)\s*\]|(\d+)\s*/\s*(\d+))(?=[\s,:;|]|$)", re.I)
 # ... whose bare `train` / `heldout` fields are the epoch's training and held-out losses
 _EPOCH_LINE_RENAMES = {"train": "train_loss", "heldout": "val_loss"}
+# hand-written loops' batch lines "Epoch: 1/99 | Batch 5/11 | Loss: 6.86" (the batch counter
+# restarts each epoch; the epoch beside it makes it global) and their once-an-epoch
+# "Epoch: 2/99 | Current Learning Rate: 0.001" (the LR from the next batch on)
+_EPOCH_BATCH = re.compile(r"epoch:?\s*(\d+)\s*/\s*\d+\s*\|\s*batch\s+(\d+)\s*/\s*\d+\s*(?=\|)", re.I)
+_EPOCH_LR = re.compile(rf"epoch:?\s*\d+\s*/\s*\d+\s*\|\s*current learning rate\s*:\s*({_NUM})\s*$", re.I)
+# per-epoch lines without the planned count, the epoch being the step: "Epoch 3, loss 0.65,
+# train accuracy: 64.00%" (minitorch's log) and "Epoch 03 | train_loss=0.41 train_acc=0.81 |
+# val_loss=0.37 ..." / "Epoch 3 | Train Loss: 10.6 | Token Acc: 0.07 | ... | Val Loss: 10.5 | ..."
+# (only `key: value` / `key=value` fields, the first of a repeated name)
+_EPOCH_COMMA_LOSS = re.compile(rf"epoch\s+(\d+),\s*loss\s+({_NUM})(?=\s*(?:,|$))", re.I)
+_EPOCH_PIPE = re.compile(r"epoch\s+(\d+)\s*\|(?=\s*[A-Za-z])", re.I)
+# a Python-logging line per logged batch without a counter, "Epoch 3 - Batch loss: 0.52": the
+# k-th such line is step k
+_EPOCH_BATCH_LOSS = re.compile(rf"epoch\s+\d+\s+-\s+batch loss\s*:\s*({_NUM})\s*$", re.I)
 _DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]+))""")
 _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
 _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
@@ -305,7 +319,7 @@ class _Plan:
     )
 
     def __init__(self, kind, step_at=None, max_at=None, value_at=(), codes=(), scales=(), dated=None, epoch_at=None):
-        self.kind = kind  # "step", "val", "hf_train", "hf_train_bar", "hf_eval", "hf_summary", "info", "skip"
+        self.kind = kind  # "step", "val", "count", "hf_train", "hf_train_bar", "hf_eval", "hf_summary", "info", "skip"
         self.step_at = step_at  # index among the line's numbers
         self.max_at = max_at
         self.epoch_at = epoch_at  # index of the epoch printed on the line, if any
@@ -636,6 +650,8 @@ class _LogParser:
             step = self.hf_step if self.hf_step is not None else (self.last_step or 0)
         elif kind == "val":
             step = self.last_step or 0
+        elif kind == "count":
+            step = (self.last_step if self.last_step is not None else 0) + 1
         elif kind == "hf_summary":
             self.summary = {self.tag_names[c]: v for c, v in zip(plan.codes, values)}
             self.bar_at_summary = self.bar
@@ -657,7 +673,7 @@ class _LogParser:
             own_line = kind == "hf_train_bar" or line.lstrip().startswith("{")  # not after a logger's prefix
             self.train_bars.append((len(self.line_steps), self.fresh_bar if own_line else None))
             self.fresh_bar = None
-        self.hf_lines += kind != "step" and kind != "val"
+        self.hf_lines += kind != "step" and kind != "val" and kind != "count"
         if plan.scales is None:
             self.values.extend(values)
         else:
@@ -784,6 +800,36 @@ class _LogParser:
                     else:
                         found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
                 return plan("step", found, offset + wm.start(3))
+            if body[:5].lower() == "epoch":
+                eb = _EPOCH_BATCH.match(body)
+                if eb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
+                    found = [("epoch", offset + eb.start(1), None)]
+                    for pm in _PAIR.finditer(body, eb.end()):
+                        if pm.group(2) is not None:
+                            key = pm.group(1).lower()
+                            found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                    return plan("step", found, offset + eb.start(2))
+                el = _EPOCH_LR.match(body)
+                if el:  # the epoch's LR, at the last step read so far
+                    return plan("val", [("lr", offset + el.start(1), None)])
+                ec = _EPOCH_COMMA_LOSS.match(body)
+                if ec:
+                    return plan("step", [("loss", offset + ec.start(2), None)], offset + ec.start(1))
+                ep = _EPOCH_PIPE.match(body)
+                if ep:
+                    found, seen = [], set()
+                    for pm in _PAIR.finditer(body, ep.end()):
+                        if pm.group(2) is None:
+                            continue
+                        key = pm.group(1).lower()
+                        name = _RENAMES.get(key, key.replace(" ", "_"))
+                        if name not in seen:
+                            seen.add(name)
+                            found.append((name, offset + pm.start(3), pm.group(4)))
+                    return plan("step", found, offset + ep.start(1))
+                bl = _EPOCH_BATCH_LOSS.match(body)
+                if bl:  # no counter on the line: the k-th such line is step k
+                    return plan("count", [("loss", offset + bl.start(1), None)])
             pm0 = _EPOCH_LINE.match(body) if body[:5].lower() == "epoch" else None
             if pm0:  # a per-epoch line: its `key: value` / `key=value` fields at the epoch
                 step_pos, max_pos = (pm0.start(1), pm0.start(2)) if pm0.group(1) else (pm0.start(3), pm0.start(4))
