@@ -169,6 +169,13 @@ KNOWN_ADDED = {
         # (min_end_over_typical), as for btc_attention_lstm_32; the guide's margin over the best
         # (best + 0.000536) says overfit
         ("stock_lstm_yndx_valrise_lightning_989", "overfit"),
+        # cohort 2026-12-01-i (corpus23, after RULES_FROZEN_I): tuning; an en->zh Transformer trained
+        # with plain SGD at 5e-4 whose console echoes its command line `--n_epoch=100` and then one
+        # `Epoch E | Train Loss: ... | Val Loss: ...` line per epoch for epochs 0-51 only (52 of 100;
+        # loss 11.23 -> 8.66, token accuracy flat at 0.066-0.068). label.py takes the plan from the
+        # echoed `--n_epoch=100` (last step 51 of 100); hnet-diag reads the epoch lines but no plan
+        # from a command line, so HND401 has no planned step count to judge against
+        ("transformer_en2zh_sgd_slow_cut_52of100", "stopped_early"),
     },
     # struck out 2026-12-01 09:35: ("tft_sales_constlr_lightning_150", "not_annealed"), tuning, cohort
     # h: LR 0.03 at all 30 epochs but 3 per-step training losses, so the convergence analyzer had no
@@ -225,6 +232,16 @@ KNOWN_ADDED = {
         # 0.05 floor: no divergence by the guide (HND407 finds the no_learning it labels), as for
         # qwen35_grpo_console_200
         ("qwen25_3b_grpo_kl_drift_1875", "divergence"),
+        # cohort 2026-12-01-i (corpus23, after RULES_FROZEN_I): tuning; a TRL DPO QLoRA fp16 console
+        # (175 steps, logging every 50) whose 3 records were buffered and printed after the last bar
+        # 175/175, then the train_runtime summary with epoch 1.0. hnet-diag dates them by their
+        # epochs (0.28, 0.57, 0.85 -> steps 49, 100, 149) and takes the last record's 149 as the step
+        # reached: "stopped at step 149 of 175 planned (85.1%)" (HND401 medium); the bar and the
+        # summary say the run finished (label.py takes the last bar 175 as the step reached). The run
+        # is broken by eye (loss 2.45e9, then exactly 0.0 with NaN rewards/logps), which the guide,
+        # reading only the loss and the grad norm (3 finite loss points), does not label; hnet-diag
+        # raises no NaN/divergence finding either (its NaNs are in rewards/logps, not in the loss)
+        ("dpo_qlora_fp16_lossblowup_nanlogps_175", "stopped_early"),
     },
     # struck out 2026-12-01 09:37: ("qwen25_coder7b_dpo_nearflat_160", "stopped_early") and
     # ("qwen25_coder7b_dpo_nearflat_160", "not_annealed"), tuning, cohort h (corpus19): its first
@@ -294,6 +311,11 @@ KNOWN_ADDED = {
     # cohort 2026-12-01-i (corpus22, 12 Keras/Lightning/plain CSV runs, scored after RULES_FROZEN_I): one
     # miss (stock_lstm_yndx_valrise_lightning_989 overfit, above, validation half), no false alarm, and
     # no critical/high finding on its 10 healthy runs (medium HND402 on tinyrefine_jax_lm_resumed_585 only).
+    # cohort 2026-12-01-i (corpus23, 12 console runs, scored after RULES_FROZEN_I; five of them read
+    # only after a text-log reader gap fix, no rule changed): one stopped_early miss and one
+    # stopped_early false alarm, both tuning half (listed above); the validation half (4 runs) is
+    # clean, and its 7 healthy runs raise no critical/high finding (medium only: HND101 on
+    # llmc_gpt2_fineweb_full_every10th_19560, HND402 on four, HND401 on the DPO run above).
 }
 
 
