@@ -184,7 +184,7 @@ def check_overfitting(r: Results, t: Thresholds) -> Outcome:
              "scatter": (f"{g(v.rise_over_noise, 2)}x its point scatter {g(v.noise)}" if v.rise_over_noise
                          else "too few points for its scatter"),
              "others": others,
-             "moves": (f"; the lower of its last two {g(v.low_rise_over_step, 2)}x its typical move between "
+             "moves": (f"; the lower of its last two {g(v.low_rise_over_step, 3)}x its typical move between "
                        f"evaluations {g(v.step_change)}" if v.low_rise_over_step is not None else ""),
              # a pass says when the curve turned up but has not yet outrun its own movement: watch it
              "onset": "" if fired or not turned else (

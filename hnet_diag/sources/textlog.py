@@ -20,6 +20,11 @@ popular trainers print into the same tidy scalars every other source produces:
   tutorials' print) and `[pretrain] epoch 3/40  train=14.9  heldout=13.2  lr=3e-04`: the epoch
   is the step, `E` the planned count; its `key: value` / `key=value` fields count (bare
   `train` / `heldout` are the epoch's `train_loss` / `val_loss`)
+- hand-written epoch loops: `Epoch: 2/50 | Batch 100/391 | Loss: 1.2` (the in-epoch batch counter
+  made global by its epoch, as below; a later `Current Learning Rate: X` is the LR at the last
+  step read), `Epoch 3, loss 0.41, ...`, `Epoch 3 | Train Loss: 0.41 | ... | Val Loss: 0.52`
+  (the epoch is the step; the first of a repeated field name counts), and lines with no
+  counter at all, `... - Epoch 3 - Batch loss: 0.41`: the k-th such line is step k
 - any `key=value` / `key: value` / `key value` line with a step or iteration counter,
   fields separated by spaces, commas, `;` or `|`
 - user patterns: regular expressions with named groups from `[tool.hnet-diag] log-patterns`,
