@@ -420,3 +420,27 @@ def test_overfitting_is_judged_without_a_training_loss_curve():
     d = diagnose(load_run(REAL / "legalbert_complaint_evalrise_500"))
     (f,) = [f for f in d.alarms if f.code == "HND403"]
     assert "eval_loss rose from its best 4.07" in f.message
+
+
+@pytest.mark.parametrize("val_losses,fires", [
+    # flat noisy series, one lucky low in the middle, ending at its level: no best to rise from
+    ([1.00, 1.01, 0.99, 1.00, 1.02, 0.90, 1.00, 1.01, 0.99, 1.00, 1.01, 0.995, 0.99], False),
+    # a descent to the best, then a rise that stays: the level held from the best on (1.0) is
+    # what the end is judged against; all earlier points (median 1.065) would count the descent
+    ([2.0, 1.6, 1.3, 1.1, 0.92, 0.90, 0.95, 1.0, 1.05, 1.08, 1.06, 1.05], True),
+])
+def test_a_lucky_low_is_judged_against_the_level_held_from_the_best_on(tmp_path, val_losses, fires):
+    from hnet_diag import diagnose
+
+    d = diagnose(load_run(_val_log(tmp_path, val_losses)))
+    assert ("HND403" in {f.code for f in d.alarms}) is fires
+
+
+def test_a_long_dip_then_a_return_is_overfitting():
+    # fixtures/real_runs/btc_attention_lstm_32 (tuning half): val_loss 0.10-0.11, a dip to its best
+    # 6.3e-4 (epochs 12-21), back to 0.06-0.106: the end sits below the median of all earlier
+    # evaluations but above the level held from the best on
+    from hnet_diag import diagnose
+
+    (f,) = [f for f in diagnose(load_run(REAL / "btc_attention_lstm_32")).alarms if f.code == "HND403"]
+    assert f.severity.value == "high" and "val_loss rose from its best" in f.message

@@ -143,13 +143,6 @@ KNOWN_ADDED = {
         # noisy series (last 50 evals 0.278-0.310), so HND403 reads the best as a lucky low
         # (min_end_over_typical); the guide's 5% / 2x-median-change margin says overfit
         ("distilbert_sentiment_lora_7500", "overfit"),
-        # cohort 2026-12-01-f (corpus12, after RULES_FROZEN_F): tuning; a Bitcoin forecaster whose
-        # val_loss sits at 0.10-0.11, dips to 0.0006-0.03 for epochs 12-21 (best 6.3e-4 at epoch 16)
-        # and returns to 0.06-0.106: HND403 measures +14622% at 28x its scatter but the end (mean of
-        # the last two, 0.0931) sits 3.1% below the median of all earlier evaluations (0.0961), so it
-        # reads the best as a lucky low (min_end_over_typical); the guide's 5% / 2x-median-change
-        # margin over that best says overfit
-        ("btc_attention_lstm_32", "overfit"),
         # cohort 2026-12-01-i (corpus21, after RULES_FROZEN_I): validation; a roberta-base classifier
         # whose trainer_state logs the final trainer.evaluate() at step 3200 a second time (the same
         # 0.1503): eval_loss 0.1416, 0.1111 (best, step 1280), 0.1138, 0.1416, 0.1503, 0.1503. The
@@ -177,6 +170,10 @@ KNOWN_ADDED = {
         # from a command line, so HND401 has no planned step count to judge against
         ("transformer_en2zh_sgd_slow_cut_52of100", "stopped_early"),
     },
+    # struck out 2026-12-01 10:15: ("btc_attention_lstm_32", "overfit"), tuning, cohort f: val_loss
+    # back from a 10-epoch dip (best 6.3e-4) to 0.06-0.106, below the median of all earlier
+    # evaluations; HND403's lucky-low guard now judges the end against the level held from the best
+    # on (TUNING_LOG.md)
     # struck out 2026-12-01 09:35: ("tft_sales_constlr_lightning_150", "not_annealed"), tuning, cohort
     # h: LR 0.03 at all 30 epochs but 3 per-step training losses, so the convergence analyzer had no
     # loss curve and HND203 answered no-data; HND203 now judges the LR without one (reads_partial)

@@ -40,7 +40,7 @@ class ValCurve:
     noise: float  # scatter of one point (noise.point_scatter)
     rise_over_noise: float | None
     points_after_best: int
-    end_over_typical: float | None = None  # (mean of the last 2 - median of the points before them) / |that median|
+    end_over_typical: float | None = None  # (mean of the last 2 - median of the points from the best to before them) / |that median|
     step_change: float | None = None  # median move between successive points, trend included (typical_step_change)
     low_rise_over_step: float | None = None  # (lower of the last 2 points - best) / step_change
 
@@ -52,8 +52,12 @@ def val_curves(run) -> tuple[ValCurve, ...]:
         if r is None:
             continue
         low = float(s.iloc[-2:].min())
+        # the level the series held from its best on, before the end: a lucky low point of a flat
+        # noisy series sits below it, a curve that descended to its best and rose does not (all
+        # earlier points would count the descent as the level and hide the rise)
         before = s.iloc[:-2]
-        typical = float(before.median()) if len(before) else None
+        held = before[before.index >= r.best_step]
+        typical = float(held.median()) if len(held) else None
         step = typical_step_change(s)
         out.append(ValCurve(metric=name, points=len(s), best=r.best, best_step=r.best_step, last=float(s.iloc[-1]),
                             last_step=int(s.index[-1]), rise_relative=opt(r.rise_relative),

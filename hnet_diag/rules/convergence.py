@@ -204,8 +204,9 @@ HND403 = Rule(
         T("min_val_increase", 0.02, "both of the last two validation points above the best by this fraction"),
         T("min_rise_over_noise", 2.0, "...and the rise (best to the mean of the last two) at least this many times the "
                                       "series' own point scatter: the best of a noisy series is biased low by about that"),
-        T("min_end_over_typical", 0.0, "...and the end above the median of all earlier points by this fraction (a "
-                                       "lucky low point of a flat noisy series is no best to rise from)"),
+        T("min_end_over_typical", 0.0, "...and the end above the median of the points from the best on (before "
+                                       "the last two) by this fraction: a lucky low point of a flat noisy series is "
+                                       "no best to rise from"),
         T("min_low_rise_over_step", 2.0, "...and the lower of the last two above the best by at least this many times "
                                          "the series' typical move between evaluations (trend included): a smooth "
                                          "curve that has just turned up has not yet outrun its own movement"),
