@@ -268,7 +268,17 @@ KNOWN_ADDED = {
     # struck out 2026-12-01 08:45: bert_tokencls_7035, neumf_music_rec_2235 and deepfake_cnn_keras_7
     # HND403 high (graded medium then, passed since 09:05: the guide-boundary overfits above)
     # struck out 2026-12-01 09:05: ("volatility_rebound_csv_19", "HND404"), tuning, cohort g (above)
-    "healthy_high": set(),
+    "healthy_high": {
+        # cohort 2026-12-01-j (corpus24, after RULES_FROZEN_J): validation; a 60-step Unsloth LoRA SFT
+        # of Qwen2.5-0.5B-Instruct logged every step (warmup 5 steps to 2e-4, then linear decay). HND201
+        # high: in steps 3-16, 8 of the first 10 grad norms above 2x the later median (0.70, 0.70, 0.71,
+        # 0.70, 1.67, 0.86, ... against 0.25 after step 16) and a loss rise of 52.9% (7.7x its 6.9%
+        # scatter, p 0.2%). The guide has no warmup class and sees a healthy run: loss median 0.971 over
+        # the first 10 steps -> 0.669 over the last 12, no NaN, no spike it counts; the grad norm was
+        # already 0.70 at step 1 at LR 0 (before any update), i.e. a fresh adapter's level that falls as
+        # it trains, and the per-step loss jumps 0.50-1.02 through the whole run (1.31 at step 6 among it)
+        ("qwen25_05b_unsloth_lora_perstep_60", "HND201"),
+    },
     # struck out 2026-12-01 05:35: ("mixtral_autoscientist_112", "HND201") (cohort b: a one-point
     # 20.7% first-steps bump, 3.6 scatters) and ("esm2_kcat_1281", "HND201") (cohort d: a trend
     # wiggle 2.8 scatters above its running minimum in a noisy MSE), both validation: HND201's
@@ -313,6 +323,10 @@ KNOWN_ADDED = {
     # stopped_early false alarm, both tuning half (listed above); the validation half (4 runs) is
     # clean, and its 7 healthy runs raise no critical/high finding (medium only: HND101 on
     # llmc_gpt2_fineweb_full_every10th_19560, HND402 on four, HND401 on the DPO run above).
+    # cohort 2026-12-01-j (corpus24, 11 trainer_state runs, scored after RULES_FROZEN_J): no miss and no
+    # false alarm: its 4 stopped_early (HND401) and 3 not_annealed (HND203) are all found; one high
+    # finding on its 7 healthy runs (HND201 on qwen25_05b_unsloth_lora_perstep_60, validation, above);
+    # the other 6 raise no warn/fail finding at all.
 }
 
 
