@@ -239,6 +239,15 @@ KNOWN_ADDED = {
         # reading only the loss and the grad norm (3 finite loss points), does not label; hnet-diag
         # raises no NaN/divergence finding either (its NaNs are in rewards/logps, not in the loss)
         ("dpo_qlora_fp16_lossblowup_nanlogps_175", "stopped_early"),
+        # cohort 2026-12-01-j (corpus25, after RULES_FROZEN_J): validation; a small tabular Keras MLP
+        # (heart-disease risk, 50 epochs, validation_split 0.2) whose Validation Loss flattens at its
+        # best 0.4720 (epoch 16) and creeps up over the last 12 epochs to 0.4846, 0.4866 (+2.9%) while
+        # the training loss keeps falling. HND403 high: +2.9% over the 2.0% bar, 18x its point
+        # scatter 7.6e-4, the lower of the last two 9.4x the typical move 0.00134. The guide's bar is
+        # best + max(5% of best = 0.0236, 2 x median change 0.0027) = 0.4956, which 0.4846/0.4866 stay
+        # under: no overfit by the guide. By eye it is the start of a mild overfit; hnet-diag and the
+        # guide differ on the size of rise that counts (2% vs 5%)
+        ("heart_disease_mlp_keras_slow_valrise_50ep", "overfit"),
     },
     # struck out 2026-12-01 09:37: ("qwen25_coder7b_dpo_nearflat_160", "stopped_early") and
     # ("qwen25_coder7b_dpo_nearflat_160", "not_annealed"), tuning, cohort h (corpus19): its first
@@ -278,6 +287,10 @@ KNOWN_ADDED = {
         # already 0.70 at step 1 at LR 0 (before any update), i.e. a fresh adapter's level that falls as
         # it trains, and the per-step loss jumps 0.50-1.02 through the whole run (1.31 at step 6 among it)
         ("qwen25_05b_unsloth_lora_perstep_60", "HND201"),
+        # cohort 2026-12-01-j (corpus25, after RULES_FROZEN_J): validation; the HND403 high on
+        # heart_disease_mlp_keras_slow_valrise_50ep, the overfit false alarm listed under "false"
+        # (+2.9% over its best, under the guide's 5% bar)
+        ("heart_disease_mlp_keras_slow_valrise_50ep", "HND403"),
     },
     # struck out 2026-12-01 05:35: ("mixtral_autoscientist_112", "HND201") (cohort b: a one-point
     # 20.7% first-steps bump, 3.6 scatters) and ("esm2_kcat_1281", "HND201") (cohort d: a trend
@@ -327,6 +340,12 @@ KNOWN_ADDED = {
     # false alarm: its 4 stopped_early (HND401) and 3 not_annealed (HND203) are all found; one high
     # finding on its 7 healthy runs (HND201 on qwen25_05b_unsloth_lora_perstep_60, validation, above);
     # the other 6 raise no warn/fail finding at all.
+    # cohort 2026-12-01-j (corpus25, 11 Keras/Lightning/plain CSV runs, scored after RULES_FROZEN_J):
+    # no miss; its 3 classes (overfit and not_annealed on mnist_resnetcnn_keras_sgdr_restart_valblowup_16ep,
+    # not_annealed on electrical_fault_cnnlstm_keras_constlr_50ep) are all found (HND403, HND203).
+    # One overfit false alarm with HND403 high on a healthy run (heart_disease_mlp_keras_slow_valrise_50ep,
+    # validation, listed above); its other 8 healthy runs raise no critical/high finding (medium
+    # HND402 only, on animal_sound_melcnn_keras_valspikes_100ep and fer2013_cnn_keras_steady_50ep).
 }
 
 
