@@ -192,6 +192,17 @@ _EPOCH_PIPE = re.compile(r"epoch\s+(\d+)\s*\|(?=\s*[A-Za-z])", re.I)
 # a Python-logging line per logged batch without a counter, "Epoch 3 - Batch loss: 0.52": the
 # k-th such line is step k
 _EPOCH_BATCH_LOSS = re.compile(rf"epoch\s+\d+\s+-\s+batch loss\s*:\s*({_NUM})\s*$", re.I)
+# hand-written loops' batch lines without the planned epoch count, the batch counter restarting
+# each epoch: "Epoch: 3, Batch: 40, Loss: 6.1, Accuracy: 0.1" and "Epoch:  16 | Batch:   920/ 1330 |
+# LR: 2.97e-04 |Loss: 4.6" (the "/N" is batches per epoch, not a plan); the in-epoch batch is the
+# step, made global by its epoch as above
+_EPOCH_BATCH_NO_PLAN = re.compile(r"epoch:\s*(\d+)\s*[,|]\s*batch:\s*(\d+)(?:\s*/\s*\d+)?\s*(?=[,|])", re.I)
+# ... and that loop's epoch-end line in Chinese, "Epoch 16 完成 | 训练损失: 4.61 | 验证损失: 6.01"
+# (done | train loss | validation loss): the validation loss at the last step read
+_EPOCH_DONE_ZH = re.compile(rf"epoch\s+\d+\s+完成\s*\|.*?验证损失\s*:\s*({_NUM})", re.I)
+# a logger line per optimizer step with no counter, "rl_loss: L, time: T, l2_norm: G, ..." (CS336's
+# RL loop; l2_norm the gradient norm before clipping): the k-th such line is step k
+_RL_LOSS = re.compile(rf"(?<![\w./\-])rl_loss:\s*({_NUM}),\s*time:\s*{_NUM},\s*l2_norm:\s*({_NUM})")
 _DICT_PAIR = re.compile(r"""['"]([^'"]+)['"]\s*:\s*(?:'([^']*)'|"([^"]*)"|([^,}]+))""")
 _VALUE_UNIT = re.compile(rf"\s*({_NUM})\s*({_UNIT})?\s*$", re.I)
 _LOGGING_STEPS = re.compile(r"logging_steps\s*[=:]\s*(\d+)")
@@ -770,6 +781,9 @@ class _LogParser:
         body = line[offset:]
         if not body:
             return _SKIP
+        rl = _RL_LOSS.search(body) if "rl_loss" in body else None
+        if rl:  # no counter on the line (and a reward dict after it): the k-th such line is step k
+            return plan("count", [("loss", offset + rl.start(1), None), ("grad_norm", offset + rl.start(2), None)])
         brace = body.find("{")
         if brace == 0 or (brace > 0 and body[brace + 1 : brace + 2] in "'\"" and _STEP.search(body, 0, brace) is None):
             return self._plan_dict(line, offset + brace, plan)
@@ -806,6 +820,17 @@ class _LogParser:
                         found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
                 return plan("step", found, offset + wm.start(3))
             if body[:5].lower() == "epoch":
+                nb = _EPOCH_BATCH_NO_PLAN.match(body)
+                if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
+                    found = [("epoch", offset + nb.start(1), None)]
+                    for pm in _PAIR.finditer(body, nb.end()):
+                        if pm.group(2) is not None:
+                            key = pm.group(1).lower()
+                            found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                    return plan("step", found, offset + nb.start(2))
+                ez = _EPOCH_DONE_ZH.match(body) if "完成" in body else None
+                if ez:  # the epoch's validation loss, at its last logged batch
+                    return plan("val", [("val_loss", offset + ez.start(1), None)])
                 eb = _EPOCH_BATCH.match(body)
                 if eb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
                     found = [("epoch", offset + eb.start(1), None)]
