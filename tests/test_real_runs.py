@@ -169,6 +169,15 @@ KNOWN_ADDED = {
         # echoed `--n_epoch=100` (last step 51 of 100); hnet-diag reads the epoch lines but no plan
         # from a command line, so HND401 has no planned step count to judge against
         ("transformer_en2zh_sgd_slow_cut_52of100", "stopped_early"),
+        # cohort 2026-12-01-j (corpus26, after RULES_FROZEN_J): validation; a CS336 GRPO math run
+        # (200 steps, one `rl_loss: L, time: T, l2_norm: G, ...` logger line each, read since the
+        # reader fix of this cohort) whose grpo_clip surrogate loss sits at zero: 127 of 200 values
+        # exactly 0.0, the rest -0.0029..+0.0025, while the reward climbs 144 -> ~200 of 256 and
+        # eval_acc 0.48 -> 0.70-0.72, the grad norm growing 0.10 -> 0.63 (medians). HND404/HND406
+        # find "too few (finite) loss points" and HND407 passes ("loss gained ? over the run"), so
+        # no no_learning finding; the guide's loss-gain rule reads 0 -> 0 (+0.0% < 2%), as for
+        # dllm_remask_grpo_1000: a GRPO surrogate whose flat loss says nothing about learning
+        ("cs336_grpo_math_nearzero_loss_200", "no_learning"),
     },
     # struck out 2026-12-01 10:15: ("btc_attention_lstm_32", "overfit"), tuning, cohort f: val_loss
     # back from a 10-epoch dip (best 6.3e-4) to 0.06-0.106, below the median of all earlier
@@ -346,6 +355,10 @@ KNOWN_ADDED = {
     # One overfit false alarm with HND403 high on a healthy run (heart_disease_mlp_keras_slow_valrise_50ep,
     # validation, listed above); its other 8 healthy runs raise no critical/high finding (medium
     # HND402 only, on animal_sound_melcnn_keras_valspikes_100ep and fer2013_cnn_keras_steady_50ep).
+    # cohort 2026-12-01-j (corpus26, 8 console runs, scored after RULES_FROZEN_J; three read only
+    # after a text-log reader gap fix, no rule changed): one no_learning miss (cs336_grpo_math_
+    # nearzero_loss_200, validation, above), no false alarm; its loss_spike (HND405 high) and two
+    # not_annealed (HND203 medium) are found, and its 4 healthy runs raise no finding at all.
 }
 
 
