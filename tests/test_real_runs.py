@@ -179,7 +179,7 @@ KNOWN_ADDED = {
         # dllm_remask_grpo_1000: a GRPO surrogate whose flat loss says nothing about learning
         ("cs336_grpo_math_nearzero_loss_200", "no_learning"),
     },
-    # struck out 2026-12-01 10:15: ("btc_attention_lstm_32", "overfit"), tuning, cohort f: val_loss
+    # struck out 2026-12-01 10:08: ("btc_attention_lstm_32", "overfit"), tuning, cohort f: val_loss
     # back from a 10-epoch dip (best 6.3e-4) to 0.06-0.106, below the median of all earlier
     # evaluations; HND403's lucky-low guard now judges the end against the level held from the best
     # on (TUNING_LOG.md)

@@ -23,8 +23,10 @@ popular trainers print into the same tidy scalars every other source produces:
 - hand-written epoch loops: `Epoch: 2/50 | Batch 100/391 | Loss: 1.2` (the in-epoch batch counter
   made global by its epoch, as below; a later `Current Learning Rate: X` is the LR at the last
   step read), `Epoch 3, loss 0.41, ...`, `Epoch 3 | Train Loss: 0.41 | ... | Val Loss: 0.52`
-  (the epoch is the step; the first of a repeated field name counts), and lines with no
-  counter at all, `... - Epoch 3 - Batch loss: 0.41`: the k-th such line is step k
+  (the epoch is the step; the first of a repeated field name counts), `Epoch: 3, Batch: 40, Loss:
+  6.1` (no planned count; a `/N` after the batch is batches per epoch, not a plan), and lines
+  with no counter at all, `... - Epoch 3 - Batch loss: 0.41`, CS336's `rl_loss: L, time: T,
+  l2_norm: G, ...`: the k-th such line is step k
 - any `key=value` / `key: value` / `key value` line with a step or iteration counter,
   fields separated by spaces, commas, `;` or `|`
 - user patterns: regular expressions with named groups from `[tool.hnet-diag] log-patterns`,
