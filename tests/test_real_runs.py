@@ -378,6 +378,10 @@ KNOWN_ADDED = {
     # medium) are found. One overfit false alarm with HND403 high on a healthy run
     # (fire_maskrcnn_steplr_valcreep_30, validation, listed above); its other 5 healthy runs raise no
     # critical/high finding (medium HND402 only, on nepali_poem_char_lstm_keras_500).
+    # cohort 2026-12-01-k (corpus27, 8 trainer_state runs, scored after RULES_FROZEN_K): no miss, no
+    # false alarm and no critical/high finding on its 4 healthy runs, so it adds no entry above: its 4
+    # stopped_early (HND401), 2 not_annealed (HND203) and 1 divergence (HND404 high, one NaN grad_norm
+    # in qwen25vl_bloodcell_lora_ckpt1500_of24340_1500) are all found; the healthy runs raise no warn/fail.
 }
 
 
