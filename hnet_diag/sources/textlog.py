@@ -199,6 +199,12 @@ _EPOCH_BATCH_LOSS = re.compile(rf"epoch\s+\d+\s+-\s+batch loss\s*:\s*({_NUM})\s*
 # LR: 2.97e-04 |Loss: 4.6" (the "/N" is batches per epoch, not a plan); the in-epoch batch is the
 # step, made global by its epoch as above
 _EPOCH_BATCH_NO_PLAN = re.compile(r"epoch:\s*(\d+)\s*[,|]\s*batch:\s*(\d+)(?:\s*/\s*\d+)?\s*(?=[,|])", re.I)
+# ... the same with "ep:" (Barber0/LLM-pretrain): "ep: 0, batch: 20, time: 9.17, ntokens: 485.20/513, loss: 10.98"
+_EP_BATCH_NO_PLAN = re.compile(r"ep:\s*(\d+)\s*,\s*batch:\s*(\d+)\s*(?=,)", re.I)
+# a loop that prints "epoch N" on one line and the epoch's mean "loss: L" alone on the next
+# (CloneNOX/Bi-LSTM-CN-Language-model; its epoch counter rewinds on resume): the k-th such
+# loss line is step k
+_BARE_LOSS_LINE = re.compile(rf"loss:\s*({_NUM})\s*$", re.I)
 # ... and that loop's epoch-end line in Chinese, "Epoch 16 完成 | 训练损失: 4.61 | 验证损失: 6.01"
 # (done | train loss | validation loss): the validation loss at the last step read
 _EPOCH_DONE_ZH = re.compile(rf"epoch\s+\d+\s+完成\s*\|.*?验证损失\s*:\s*({_NUM})", re.I)
@@ -821,6 +827,19 @@ class _LogParser:
                     else:
                         found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
                 return plan("step", found, offset + wm.start(3))
+            if body[:3].lower() == "ep:":
+                nb = _EP_BATCH_NO_PLAN.match(body)
+                if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
+                    found = [("epoch", offset + nb.start(1), None)]
+                    for pm in _PAIR.finditer(body, nb.end()):
+                        if pm.group(2) is not None:
+                            key = pm.group(1).lower()
+                            found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                    return plan("step", found, offset + nb.start(2))
+            if body[:5].lower() == "loss:":
+                bl = _BARE_LOSS_LINE.match(body)
+                if bl:  # no counter on the line: the k-th such line is step k
+                    return plan("count", [("loss", offset + bl.start(1), None)])
             if body[:5].lower() == "epoch":
                 nb = _EPOCH_BATCH_NO_PLAN.match(body)
                 if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
