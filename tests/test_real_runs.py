@@ -382,6 +382,10 @@ KNOWN_ADDED = {
     # false alarm and no critical/high finding on its 4 healthy runs, so it adds no entry above: its 4
     # stopped_early (HND401), 2 not_annealed (HND203) and 1 divergence (HND404 high, one NaN grad_norm
     # in qwen25vl_bloodcell_lora_ckpt1500_of24340_1500) are all found; the healthy runs raise no warn/fail.
+    # cohort 2026-12-01-k (corpus29, 4 console runs, scored after RULES_FROZEN_K; two read only after
+    # a text-log reader gap fix, no rule changed): no entry. All 4 are healthy by the guide and raise
+    # no critical/high finding (HND402 medium on bilstm_cn_lm_resumed_lr_drop_300ep, validation, whose
+    # loss ends 1.6% above its minimum; nothing but positives on the other three).
 }
 
 
