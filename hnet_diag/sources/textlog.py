@@ -380,6 +380,28 @@ _SKIP = _Plan("skip")  # shared: a skip plan never becomes a parser's last plan
 _PLAN_CACHE_LIMIT = 20_000  # distinct skeletons kept; past it, new ones are parsed each time
 
 
+def _fields(body: str, start: int, offset: int, *, keyed_only: bool = False, first_only: bool = False,
+            renames: dict[str, str] | None = None) -> list[tuple[str, int, str | None]]:
+    """(name, position in the chunk, unit) of the fields after `start` of one line.
+
+    `keyed_only`: only `key: value` / `key=value` count (a bare `loss 0.41` on an epoch line is
+    prose as often as a field); `first_only`: the first of a repeated name counts (`Loss: ... |
+    Val Loss: ...` both read as loss otherwise); `renames` wins over the reader's own names."""
+    found: list[tuple[str, int, str | None]] = []
+    seen: set[str] = set()
+    for pm in _PAIR.finditer(body, start):
+        if keyed_only and pm.group(2) is None:
+            continue
+        key = pm.group(1).lower()
+        name = renames[key] if renames and key in renames else _RENAMES.get(key, key.replace(" ", "_"))
+        if first_only:
+            if name in seen:
+                continue
+            seen.add(name)
+        found.append((name, offset + pm.start(3), pm.group(4)))
+    return found
+
+
 class _LogParser:
     """State of one file's parse: the records so far and what they imply (steps, restarts)."""
 
@@ -812,10 +834,7 @@ class _LogParser:
                 return plan("step", [(name, offset + bm.start(3), None)], offset + bm.start(1))
             mm = _MINIMIND.match(body) if body[:6].lower() == "epoch:" else None
             if mm:  # the in-epoch step counter; the epoch before it makes it global
-                found = [("epoch", offset + mm.start(1), None)]
-                for pm in _PAIR.finditer(body, mm.end()):
-                    key = pm.group(1).lower()
-                    found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                found = [("epoch", offset + mm.start(1), None)] + _fields(body, mm.end(), offset)
                 return plan("step", found, offset + mm.start(2), offset + mm.start(3))
             wm = _WORDLM_BATCH.match(body) if "batches" in body else None
             if wm:  # the in-epoch batch counter is the step; the epoch beside it makes it global
@@ -843,22 +862,14 @@ class _LogParser:
             if body[:5].lower() == "epoch":
                 nb = _EPOCH_BATCH_NO_PLAN.match(body)
                 if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
-                    found = [("epoch", offset + nb.start(1), None)]
-                    for pm in _PAIR.finditer(body, nb.end()):
-                        if pm.group(2) is not None:
-                            key = pm.group(1).lower()
-                            found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                    found = [("epoch", offset + nb.start(1), None)] + _fields(body, nb.end(), offset, keyed_only=True)
                     return plan("step", found, offset + nb.start(2))
                 ez = _EPOCH_DONE_ZH.match(body) if "完成" in body else None
                 if ez:  # the epoch's validation loss, at its last logged batch
                     return plan("val", [("val_loss", offset + ez.start(1), None)])
                 eb = _EPOCH_BATCH.match(body)
                 if eb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
-                    found = [("epoch", offset + eb.start(1), None)]
-                    for pm in _PAIR.finditer(body, eb.end()):
-                        if pm.group(2) is not None:
-                            key = pm.group(1).lower()
-                            found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                    found = [("epoch", offset + eb.start(1), None)] + _fields(body, eb.end(), offset, keyed_only=True)
                     return plan("step", found, offset + eb.start(2))
                 el = _EPOCH_LR.match(body)
                 if el:  # the epoch's LR, at the last step read so far
@@ -868,15 +879,7 @@ class _LogParser:
                     return plan("step", [("loss", offset + ec.start(2), None)], offset + ec.start(1))
                 ep = _EPOCH_PIPE.match(body)
                 if ep:
-                    found, seen = [], set()
-                    for pm in _PAIR.finditer(body, ep.end()):
-                        if pm.group(2) is None:
-                            continue
-                        key = pm.group(1).lower()
-                        name = _RENAMES.get(key, key.replace(" ", "_"))
-                        if name not in seen:
-                            seen.add(name)
-                            found.append((name, offset + pm.start(3), pm.group(4)))
+                    found = _fields(body, ep.end(), offset, keyed_only=True, first_only=True)
                     return plan("step", found, offset + ep.start(1))
                 bl = _EPOCH_BATCH_LOSS.match(body)
                 if bl:  # no counter on the line: the k-th such line is step k
@@ -884,13 +887,7 @@ class _LogParser:
             pm0 = _EPOCH_LINE.match(body) if body[:5].lower() == "epoch" else None
             if pm0:  # a per-epoch line: its `key: value` / `key=value` fields at the epoch
                 step_pos, max_pos = (pm0.start(1), pm0.start(2)) if pm0.group(1) else (pm0.start(3), pm0.start(4))
-                found = []
-                for pm in _PAIR.finditer(body, pm0.end()):
-                    if pm.group(2) is None:  # only "key: value" and "key=value" count here
-                        continue
-                    key = pm.group(1).lower()
-                    name = _EPOCH_LINE_RENAMES.get(key, _RENAMES.get(key, key.replace(" ", "_")))
-                    found.append((name, offset + pm.start(3), pm.group(4)))
+                found = _fields(body, pm0.end(), offset, keyed_only=True, renames=_EPOCH_LINE_RENAMES)
                 return plan("step", found, offset + step_pos, offset + max_pos)
             em = _WORDLM_EPOCH_END.match(body) if "valid loss" in body else None
             if em:  # the epoch's validation loss, at the epoch's last logged batch
