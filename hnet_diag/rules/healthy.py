@@ -32,6 +32,18 @@ def positive(check: Predicate) -> Predicate:
     return pred
 
 
+def check_val_at_best(r: Results, t: Thresholds) -> Outcome:
+    """HND403 silent *and* the validation loss that rose most ends within HND403's
+    `min_val_increase` of its best. HND403 also stays silent on a rise it cannot yet call
+    overfitting (a turn within the curve's own movement, a lucky low): that is no healthy sign."""
+    out = check_overfitting(r, t)
+    if out.fired is None:
+        return out
+    rise = out.evidence.measured
+    at_best = not out.fired and (rise is None or rise <= t["min_val_increase"])
+    return Outcome(at_best, out.facts, out.evidence)
+
+
 def check_no_spikes(r: Results, t: Thresholds) -> Outcome:
     """HND101 at its strictest: not one spike of its size after warmup, total or per stage."""
     gr = r.gradients
@@ -188,13 +200,14 @@ HND909 = Rule(
     severity=Severity.POSITIVE, area="convergence", reads=("convergence",),
     mirrors=(HND403,),
     message="validation loss {last} at step {last_step} is within {tp_min_val_increase} of its best {best} (step {best_step}).",
-    pass_message="validation loss rose from its best (see HND403).",
+    pass_message="validation loss {last} at step {last_step} ended above its best {best} (step {best_step}) by "
+                 "more than {tp_min_val_increase} (HND403 judges whether that is overfitting).",
     recommendation="", doc=RuleDoc(
         what="The last validation loss within 2% of the best one.",
         why="No sign of memorisation.",
         example="HND909 validation loss 1.42 at step 2,000 is within 0.02 of its best 1.41 (step 1,800).",
         fix="Nothing to fix."),
-    check=positive(check_overfitting),
+    check=check_val_at_best,
 )
 
 
