@@ -719,7 +719,7 @@ class _LogParser:
             own_line = kind == "hf_train_bar" or line.lstrip().startswith("{")  # not after a logger's prefix
             self.train_bars.append((len(self.line_steps), self.fresh_bar if own_line else None))
             self.fresh_bar = None
-        self.hf_lines += kind != "step" and kind != "val" and kind != "count"
+        self.hf_lines += kind not in ("step", "val", "count")
         if plan.scales is None:
             self.values.extend(values)
         else:
@@ -849,11 +849,7 @@ class _LogParser:
             if body[:3].lower() == "ep:":
                 nb = _EP_BATCH_NO_PLAN.match(body)
                 if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
-                    found = [("epoch", offset + nb.start(1), None)]
-                    for pm in _PAIR.finditer(body, nb.end()):
-                        if pm.group(2) is not None:
-                            key = pm.group(1).lower()
-                            found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
+                    found = [("epoch", offset + nb.start(1), None)] + _fields(body, nb.end(), offset, keyed_only=True)
                     return plan("step", found, offset + nb.start(2))
             if body[:5].lower() == "loss:":
                 bl = _BARE_LOSS_LINE.match(body)
@@ -1005,14 +1001,10 @@ class _LogParser:
         bars = [b for _, b in self.train_bars]
         if bars and None not in bars and len({m for _, m in bars}) == 1 and all(
                 a[0] <= b[0] for a, b in zip(bars, bars[1:])):
-            steps = list(self.line_steps)
-            rows = iter(self.train_bars + [(n_lines, None)])
-            row, bar = next(rows)
-            step = None
+            bar_at = {row: bar[0] for row, bar in self.train_bars}  # record line -> its bar's N
+            steps, step = list(self.line_steps), None
             for i in range(n_lines):
-                if i == row:
-                    step = bar[0]
-                    row, bar = next(rows)
+                step = bar_at.get(i, step)  # an evaluation dict keeps the step of the record before it
                 if step is not None:
                     steps[i] = step
             self.line_steps = steps
