@@ -36,6 +36,18 @@ def test_noise_scale_is_the_scatter_around_the_trend_not_the_trend():
     assert noise.noise_scale(_series(smooth)) < 1e-3
 
 
+def test_noise_scale_is_unbiased_on_a_short_log_whose_trend_window_is_three_points():
+    """A 60-point log gets a 3-point running median, which passes through a third of the
+    points: the raw robust std of its residuals is about half the noise. The scale must be the
+    noise's own, or every "beats its own noise" test is twice as easy to pass on short logs."""
+    rng = np.random.default_rng(3)
+    for n in (40, 60, 400):
+        scales = [noise.noise_scale(_series(1.0 + rng.normal(0, 0.1, n))) for _ in range(200)]
+        assert float(np.median(scales)) == pytest.approx(0.1, rel=0.12), n
+    assert noise.median_residual_scale(3) == pytest.approx(0.47, abs=0.02)
+    assert noise.median_residual_scale(1001) == 1.0
+
+
 def test_persistence_needs_consecutive_points():
     once = pd.Series([False] * 5 + [True] + [False] * 5)
     lasting = pd.Series([False] * 5 + [True] * 4 + [False] * 2)

@@ -84,26 +84,32 @@ def test_gradient_spikes_say_whether_the_loss_felt_them(tmp_path):
 def test_a_loss_rise_after_warmup_must_beat_the_loss_own_scatter():
     """HND201's rise above the running minimum (biased low on a noisy loss) must be at least 2x
     the loss's scatter around its trend: on rlhf_recsys_reward_336 (healthy) one logged point of
-    0.25 lifts a 3-point trend 17.2%, within its 17.6% scatter; on convnext_competition_4352 the
-    18.3% rise is 2.2x its 8.2% scatter and still counts."""
+    0.25 lifts a 3-point trend 17.2%, within its 37.3% scatter (33 points: a 3-point trend, whose
+    residuals' raw scale, 17.6%, is under half the noise); on convnext_competition_4352 the 18.3%
+    rise is 2.1x its 8.6% scatter and still counts."""
     real = HEALTHY.parents[1] / "real_runs"
     noisy = diagnose(load_run(real / "rlhf_recsys_reward_336")).finding("HND201")
     assert noisy.status.value == "pass"
-    assert "loss rise 17.2% (threshold 15.0%), within 2x the loss's own scatter of 17.6%" in noisy.message
+    assert "loss rise 17.2% (threshold 15.0%), within 2x the loss's own scatter of 37.3%" in noisy.message
     clear = diagnose(load_run(real / "convnext_competition_4352")).finding("HND201")
     assert clear.status.value == "fail"
-    assert "2.2x the loss's own scatter of 8.2%, threshold 2x" in clear.message
+    assert "2.1x the loss's own scatter of 8.6%, threshold 2x" in clear.message
 
 
 def test_a_first_steps_bump_that_noise_would_often_make_is_not_a_warmup_finding():
-    """gemma3_ocr_lora_perstep_60 (real, tuning half): a LoRA fine-tune logged every step,
-    loss 1.13, 1.57, 1.18 in its first steps, a 39% climb that is 4x its 9.8% scatter but a
-    single point that noise-only runs of that scatter reach 8.5% of the time. The bundled
-    no_warmup run's 23% climb (11x a 2.1% scatter) is one they never reach."""
+    """llama2_hr_inf_grad_70 (real, tuning half): all of its first 10 grad norms above twice the
+    later median and a 43.4% climb of a 70-point per-step loss, beyond twice its scatter but one
+    that noise-only runs of that scatter reach 10.5% of the time. gemma3_ocr_lora_perstep_60 (real,
+    tuning half): loss 1.13, 1.57, 1.18 in its first steps, a 38.8% climb within twice its 20.7%
+    scatter (a 60-point log: the scale is corrected for its 3-point trend). The bundled
+    no_warmup run's 23% climb (a 2.1% scatter) is one noise never reaches."""
     real = HEALTHY.parents[1] / "real_runs"
+    rare = diagnose(load_run(real / "llama2_hr_inf_grad_70")).finding("HND201")
+    assert rare.status.value == "pass"
+    assert "the loss rose 43.4%, a climb noise alone reaches in 10.5% of 400 simulated runs" in rare.message
     bump = diagnose(load_run(real / "gemma3_ocr_lora_perstep_60")).finding("HND201")
     assert bump.status.value == "pass"
-    assert "the loss rose 38.8%, a climb noise alone reaches in 8.5% of 400 simulated runs" in bump.message
+    assert "the loss rose 38.8%, within 2x the loss's own scatter of 20.7%" in bump.message
     unstable = diagnose(load_run(HEALTHY.parent / "no_warmup")).finding("HND201")
     assert unstable.is_alarm and "a climb noise alone reaches in 0.2% of 400 simulated runs" in unstable.message
 
