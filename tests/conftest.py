@@ -451,7 +451,7 @@ BAD = {
                                                  "step 300"]),
     "HND401": ({"convergence": CONV_CUT}, ["999 of 3000", "33.3%", "threshold 90.0%"]),
     "HND402": ({"convergence": CONV_CUT}, ["800-999", "threshold 2.0%"]),
-    "HND403": ({"convergence": CONV_CUT}, ["1.5", "step 400", "1.8", "2.0%", "15x its point scatter", "2x"]),
+    "HND403": ({"convergence": CONV_CUT}, ["1.5", "step 400", "1.8", "5.0%", "15x its point scatter", "2x"]),
     "HND404": ({"loss": LOSS_NAN}, ["NaN", "step 600"]),
     "HND405": ({"loss": LOSS_SPIKY}, ["1.8x", "step 200", "1.5x", "10 noise scales (0.05)", "back to 1.52 at step 204"]),
     "HND406": ({"learning": LEARN_REBOUND}, ["44.7x", "3.4", "step 120", "threshold 2x"]),
