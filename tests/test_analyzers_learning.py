@@ -435,17 +435,34 @@ def test_overfitting_is_judged_without_a_training_loss_curve():
 
 
 @pytest.mark.parametrize("val_losses,fires", [
-    # flat noisy series, one lucky low in the middle, ending at its level: no best to rise from
+    # flat noisy series, one lucky low alone in the middle (both neighbours at the level), ending at
+    # its level: no best to rise from
     ([1.00, 1.01, 0.99, 1.00, 1.02, 0.90, 1.00, 1.01, 0.99, 1.00, 1.01, 0.995, 0.99], False),
     # a descent to the best, then a rise that stays: the level held from the best on (1.0) is
     # what the end is judged against; all earlier points (median 1.065) would count the descent
     ([2.0, 1.6, 1.3, 1.1, 0.92, 0.90, 0.95, 1.0, 1.05, 1.08, 1.06, 1.05], True),
+    # a dip of several points (btc_attention_lstm_32's shape, stock_lstm_yndx's): the neighbours of
+    # the best stay low, so the end is judged from the best, not against the level held since
+    ([1.0, 0.6, 0.3, 0.12, 0.10, 0.14, 0.3, 0.5, 0.62, 0.66, 0.64, 0.6, 0.58, 0.56], True),
 ])
 def test_a_lucky_low_is_judged_against_the_level_held_from_the_best_on(tmp_path, val_losses, fires):
     from hnet_diag import diagnose
 
     d = diagnose(load_run(_val_log(tmp_path, val_losses)))
     assert ("HND403" in {f.code for f in d.alarms}) is fires
+
+
+def test_a_first_evaluation_never_reached_again_is_a_best_to_rise_from():
+    # fixtures/real_runs/whisper_small_braj (tuning half): eval_loss 2.55 at the first evaluation,
+    # then 3.2-4.46, easing to 3.14, 3.42 at the end: below the level held since the best (3.6) but
+    # 23% above the best; with no evaluation before it the best is no lone dip (best_alone)
+    from hnet_diag import diagnose
+
+    d = diagnose(load_run(REAL / "whisper_small_braj"))
+    (v,) = d.results.convergence.val_curves
+    assert not v.best_alone and v.end_over_typical < 0
+    (f,) = [f for f in d.alarms if f.code == "HND403"]
+    assert "eval_loss rose from its best 2.55" in f.message
 
 
 def test_a_long_dip_then_a_return_is_overfitting():

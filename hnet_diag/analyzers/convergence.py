@@ -41,6 +41,9 @@ class ValCurve:
     rise_over_noise: float | None
     points_after_best: int
     end_over_typical: float | None = None  # (mean of the last 2 - median of the points from the best to before them) / |that median|
+    # the best is one point alone below that level: the evaluations on both sides of it sit nearer the
+    # level than the best (a lucky low); False when it has no point before it or a neighbour stays low
+    best_alone: bool = False
     step_change: float | None = None  # median move between successive points, trend included (typical_step_change)
     low_rise_over_step: float | None = None  # (lower of the last 2 points - best) / step_change
 
@@ -58,12 +61,16 @@ def val_curves(run) -> tuple[ValCurve, ...]:
         before = s.iloc[:-2]
         held = before[before.index >= r.best_step]
         typical = float(held.median()) if len(held) else None
+        at = s.index.get_loc(r.best_step)
+        alone = (typical is not None and 0 < at < len(s) - 1
+                 and min(float(s.iloc[at - 1]), float(s.iloc[at + 1])) - r.best > (typical - r.best) / 2)
         step = typical_step_change(s)
         out.append(ValCurve(metric=name, points=len(s), best=r.best, best_step=r.best_step, last=float(s.iloc[-1]),
                             last_step=int(s.index[-1]), rise_relative=opt(r.rise_relative),
                             rise_low_relative=opt((low - r.best) / abs(r.best)) if r.best else None,
                             noise=r.noise, rise_over_noise=opt(r.rise_over_noise), points_after_best=r.points_after_best,
                             end_over_typical=opt((r.end - typical) / abs(typical)) if typical else None,
+                            best_alone=bool(alone),
                             step_change=step, low_rise_over_step=opt((low - r.best) / step) if step > 0 else None))
     return tuple(out)
 

@@ -170,7 +170,11 @@ def check_overfitting(r: Results, t: Thresholds) -> Outcome:
         return (v.points_after_best >= t["min_points_after_best"]
                 and (v.rise_low_relative or 0.0) > t["min_val_increase"]
                 and (v.rise_over_noise is None or v.rise_over_noise >= t["min_rise_over_noise"])
-                and (v.end_over_typical is None or v.end_over_typical > t["min_end_over_typical"]))
+                and not lucky_low(v))
+
+    def lucky_low(v) -> bool:  # one low point alone, and the end back at the level held since it
+        return (v.best_alone and v.end_over_typical is not None
+                and v.end_over_typical <= t["min_end_over_typical"])
 
     def outran(v) -> bool:  # the rise that persisted beyond the curve's own movement between evaluations
         return v.low_rise_over_step is None or v.low_rise_over_step >= t["min_low_rise_over_step"]
@@ -207,8 +211,10 @@ HND403 = Rule(
         T("min_rise_over_noise", 2.0, "...and the rise (best to the mean of the last two) at least this many times the "
                                       "series' own point scatter: the best of a noisy series is biased low by about that"),
         T("min_end_over_typical", 0.0, "...and the end above the median of the points from the best on (before "
-                                       "the last two) by this fraction: a lucky low point of a flat noisy series is "
-                                       "no best to rise from"),
+                                       "the last two) by this fraction, where the best is one point alone (the "
+                                       "evaluations on both sides of it nearer that median than the best): a lucky "
+                                       "low point of a flat noisy series is no best to rise from; a first "
+                                       "evaluation the series never came back to, or a dip of several points, is"),
         T("min_low_rise_over_step", 2.0, "...and the lower of the last two above the best by at least this many times "
                                          "the series' typical move between evaluations (trend included): a smooth "
                                          "curve that has just turned up has not yet outrun its own movement"),
