@@ -162,6 +162,14 @@ KNOWN_ADDED = {
         # no no_learning finding; the guide's loss-gain rule reads 0 -> 0 (+0.0% < 2%), as for
         # dllm_remask_grpo_1000: a GRPO surrogate whose flat loss says nothing about learning
         ("cs336_grpo_math_nearzero_loss_200", "no_learning"),
+        # cohort 2026-12-01-l (corpus31, after RULES_FROZEN_L): validation; an HF Trainer log_history
+        # written out by pandas (GPT-2 next-word fine-tune, 2 epochs, 18360 steps) whose eval_loss
+        # rows are 3.3107 (epoch 1, step 9180), 3.3023 (epoch 2, step 18360) and the same 3.3023 again
+        # at step 18360 from a later trainer.evaluate(). label.py counts 3 evaluations all within
+        # 0.25% of the first (pinned, < 0.5%); hnet-diag keeps one evaluation per step, so it sees 2
+        # and HND407's pinned-eval check needs 3 ("fewer than 3 validation points"); the training
+        # loss itself gained 12.4% (3.6 -> 3.0), which HND407 passes
+        ("gpt2_nextword_hf_logcsv_2ep_18360", "no_learning"),
     },
     # struck out 2026-12-01 (session 13, TUNING_LOG.md): two overfit misses, both validation, whose
     # end sat below the level held since the best, so HND403's lucky-low guard read the best as a
@@ -349,6 +357,13 @@ KNOWN_ADDED = {
     # a text-log reader gap fix, no rule changed): no entry. All 4 are healthy by the guide and raise
     # no critical/high finding (HND402 medium on bilstm_cn_lm_resumed_lr_drop_300ep, validation, whose
     # last loss 0.8573 is 1.7% above its minimum 0.8433; nothing but positives on the other three).
+    # cohort 2026-12-01-l (corpus31, 13 Keras CSVLogger / Lightning metrics.csv / pandas-history / HF
+    # log CSV runs, scored after RULES_FROZEN_L, no reader or rule change): one miss (gpt2_nextword_
+    # hf_logcsv_2ep_18360 no_learning, above, validation), no false alarm; its overfit (cats_dogs_cnn_
+    # keras_pandas_overfit_30, HND403 high: val_loss 0.521 -> 0.787) and not_annealed (gpt2_124m_wsd_
+    # stable_phase_105750, HND203 medium: LR 1.2e-3 = peak at the last row) are found, and its 10
+    # healthy runs raise no critical/high finding (medium HND402 only, on gat_ogbn_arxiv_onecycle_es_138,
+    # car_cnn_keras_valplateau_100 and mmwave_airwriting_cnn_keras_pandas_es_132).
 }
 
 
