@@ -170,6 +170,28 @@ KNOWN_ADDED = {
         # and HND407's pinned-eval check needs 3 ("fewer than 3 validation points"); the training
         # loss itself gained 12.4% (3.6 -> 3.0), which HND407 passes
         ("gpt2_nextword_hf_logcsv_2ep_18360", "no_learning"),
+        # cohort 2026-12-01-l (corpus32, after RULES_FROZEN_L): tuning; DeepSpeed-Chat's reference step-3
+        # PPO log (OPT-1.3B actor, 477 steps): label.py reads the actor's `act_loss` as the training loss,
+        # a surrogate scattering about zero (medians 0.05 -> 0.007, -1.07..2.22 around steps 96-150) while
+        # the reward climbs -0.68 -> 4.5; the guide's rebound reads a final median 0.0069 >= 2x the
+        # smoothed minimum -0.127 (2x a negative minimum is below it), a rise of 0.134 over its 0.05 floor,
+        # as for chaos_economy_grpo_200. hnet-diag reads `act_loss` as a metric of its own, not the loss
+        # (no `loss` series: HND404/HND406 have no data; HND405 medium on act_loss is not judged after
+        # divergence). A label by the guide's letter on a PPO surrogate
+        ("dschat_ppo_opt13b_actor_step3_477", "divergence"),
+        # cohort 2026-12-01-l (corpus32, after RULES_FROZEN_L): tuning, both; nanochat consoles print no
+        # learning rate, only `lrm`, the schedule's multiplier (base_train: 0.00 -> 0.05 over 100 steps,
+        # still in its warmup; chat_sft: 1.00 throughout). label.py reads lrm as the LR (only its ratios
+        # matter to the guide: last = 100% of the peak); hnet-diag keeps `lrm` as a metric of its own and
+        # has no lr series (an absolute LR of 1.0 is not what the run used), so HND203 has no data
+        ("nanochat_d2_base_train_flat_100", "not_annealed"),
+        ("nanochat_d2_chat_sft_nan_133", "not_annealed"),
+        # cohort 2026-12-01-l (corpus32, after RULES_FROZEN_L): validation; a nanoGPT line-search fork's
+        # GPT-2 124M console (two ranks) whose last line is iteration 570 of the echoed `max_iters =
+        # 10000` (label.py reads that config echo as the plan since this cohort: 570 of 10000); hnet-diag
+        # takes no plan from nanoGPT's config echo (as with transformer_en2zh_sgd_slow_cut_52of100's
+        # command line), so HND401 has no planned step count; HND402 medium says the loss still falls
+        ("nanogpt_linesearch_gpt2_2rank_cut_570", "stopped_early"),
     },
     # struck out 2026-12-01 (session 13, TUNING_LOG.md): two overfit misses, both validation, whose
     # end sat below the level held since the best, so HND403's lucky-low guard read the best as a
@@ -240,6 +262,14 @@ KNOWN_ADDED = {
         # reading only the loss and the grad norm (3 finite loss points), does not label; hnet-diag
         # raises no NaN/divergence finding either (its NaNs are in rewards/logps, not in the loss)
         ("dpo_qlora_fp16_lossblowup_nanlogps_175", "stopped_early"),
+        # cohort 2026-12-01-l (corpus32, after RULES_FROZEN_L): tuning; LLaMA Board's `running_log.txt`
+        # (2024 llmtuner logger) of a 37-step Mistral-7B LoRA: 7 `{'loss', 'learning_rate', 'epoch'}`
+        # records at epochs 0.13 .. 0.93, no step in them, no `logging_steps` line and no train_runtime
+        # summary in this file (its header says `Num Epochs = 1`, `Total optimization steps = 37`).
+        # hnet-diag counts the records 1..7 and reads "stopped at step 7 of 37 planned (18.9%)" (HND401
+        # medium); label.py places them by epoch x 37 / 1 (steps 5..34, 34 of 37), and the LR decayed to
+        # 1.4e-6 of its 2e-4: the run finished
+        ("mistral7b_lora_dockerize_llamaboard_37", "stopped_early"),
     },
     # struck out 2026-12-01 (session 13, TUNING_LOG.md): three overfit false alarms, all validation,
     # whose validation loss rose by small steps and stayed under the guide's 5% bar:
@@ -364,6 +394,13 @@ KNOWN_ADDED = {
     # stable_phase_105750, HND203 medium: LR 1.2e-3 = peak at the last row) are found, and its 10
     # healthy runs raise no critical/high finding (medium HND402 only, on gat_ogbn_arxiv_onecycle_es_138,
     # car_cnn_keras_valplateau_100 and mmwave_airwriting_cnn_keras_pandas_es_132).
+    # cohort 2026-12-01-l (corpus32, 10 console / JSONL runs, scored after RULES_FROZEN_L, no hnet-diag
+    # reader or rule change; label.py readers added for nanochat, LLaMA Board's llmtuner logger,
+    # DeepSpeed-Chat PPO and nanoGPT's echoed max_iters): four misses (dschat PPO divergence by the
+    # guide's letter, two nanochat not_annealed read from `lrm`, one stopped_early whose plan is only in
+    # nanoGPT's config echo) and one stopped_early false alarm (LLaMA Board records counted by ordinal),
+    # all listed above; its other classes are found (HND401 x2, HND203, HND404 critical, HND407 high)
+    # and its 5 healthy runs raise no critical/high finding (the mistral HND401 medium only).
 }
 
 
