@@ -192,6 +192,14 @@ KNOWN_ADDED = {
         # takes no plan from nanoGPT's config echo (as with transformer_en2zh_sgd_slow_cut_52of100's
         # command line), so HND401 has no planned step count; HND402 medium says the loss still falls
         ("nanogpt_linesearch_gpt2_2rank_cut_570", "stopped_early"),
+        # cohort 2026-12-01-l (corpus30, after RULES_FROZEN_L): tuning; a TRL GRPO (Unsloth) LoRA run on
+        # Llama-3.1-8B, GSM8K, logged every step, 250 of 250 steps. Its "loss" is the beta x KL term:
+        # exactly 0.0 for the first ~30 steps, then 0.0001-0.002 as the KL grows 0.0004 -> 0.035, while
+        # the reward rises 0.01 -> ~1.7-2.1 (per-tenth medians). The guide's loss-gain rule reads a
+        # first-tenth median of 0 and a last-fifth median of 0.0015 (gain +0.0% < 2%): no_learning.
+        # HND407's relative gain is undefined from a head of 0 ("gained ?") and it passes; by eye the
+        # run learns (the reward), the same GRPO-surrogate disagreement as dllm_remask_grpo_1000
+        ("llama31_8b_unsloth_grpo_gsm8k_perstep_250", "no_learning"),
     },
     # struck out 2026-12-01 (session 13, TUNING_LOG.md): two overfit misses, both validation, whose
     # end sat below the level held since the best, so HND403's lucky-low guard read the best as a
@@ -401,6 +409,13 @@ KNOWN_ADDED = {
     # nanoGPT's config echo) and one stopped_early false alarm (LLaMA Board records counted by ordinal),
     # all listed above; its other classes are found (HND401 x2, HND203, HND404 critical, HND407 high)
     # and its 5 healthy runs raise no critical/high finding (the mistral HND401 medium only).
+    # cohort 2026-12-01-l (corpus30, 14 trainer_state runs: Trainer/SFT/GRPO/DPO-RPO/Seq2Seq,
+    # classification and vision, scored after RULES_FROZEN_L, no reader or rule change): one miss
+    # (llama31_8b_unsloth_grpo_gsm8k_perstep_250 no_learning, tuning, above), no false alarm; its 5
+    # stopped_early (HND401), 4 not_annealed (HND203), the divergence of starcoderbase_qlora_lr5e3_
+    # 6rows_100 (HND404 critical, HND406 high) and the no_learning of iplm_protein_rpo_dpo_lora_
+    # ckpt4000_of5000_4000 (HND407 high, its DPO+NLL loss rising 2.49 -> 2.81) are found. Its 7 healthy
+    # runs raise no critical/high finding (HND101 medium only, on bart_large_mnli_bot_detect_bs1_3ep_2139).
 }
 
 
