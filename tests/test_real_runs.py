@@ -402,7 +402,7 @@ KNOWN_ADDED = {
     # stable_phase_105750, HND203 medium: LR 1.2e-3 = peak at the last row) are found, and its 10
     # healthy runs raise no critical/high finding (medium HND402 only, on gat_ogbn_arxiv_onecycle_es_138,
     # car_cnn_keras_valplateau_100 and mmwave_airwriting_cnn_keras_pandas_es_132).
-    # cohort 2026-12-01-l (corpus32, 10 console / JSONL runs, scored after RULES_FROZEN_L, no hnet-diag
+    # cohort 2026-12-01-l (corpus32, 11 console / JSONL runs, scored after RULES_FROZEN_L, no hnet-diag
     # reader or rule change; label.py readers added for nanochat, LLaMA Board's llmtuner logger,
     # DeepSpeed-Chat PPO and nanoGPT's echoed max_iters): four misses (dschat PPO divergence by the
     # guide's letter, two nanochat not_annealed read from `lrm`, one stopped_early whose plan is only in
@@ -416,6 +416,8 @@ KNOWN_ADDED = {
     # 6rows_100 (HND404 critical, HND406 high) and the no_learning of iplm_protein_rpo_dpo_lora_
     # ckpt4000_of5000_4000 (HND407 high, its DPO+NLL loss rising 2.49 -> 2.81) are found. Its 7 healthy
     # runs raise no critical/high finding (HND101 medium only, on bart_large_mnli_bot_detect_bs1_3ep_2139).
+    # and its 6 healthy runs raise no critical/high finding (the mistral HND401 medium only;
+    # llamafactory_drive_lora_memorize_351, added after the first landing, raises no warn/fail finding).
 }
 
 
