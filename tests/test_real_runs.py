@@ -408,7 +408,8 @@ KNOWN_ADDED = {
     # guide's letter, two nanochat not_annealed read from `lrm`, one stopped_early whose plan is only in
     # nanoGPT's config echo) and one stopped_early false alarm (LLaMA Board records counted by ordinal),
     # all listed above; its other classes are found (HND401 x2, HND203, HND404 critical, HND407 high)
-    # and its 5 healthy runs raise no critical/high finding (the mistral HND401 medium only).
+    # and its 6 healthy runs raise no critical/high finding (the mistral HND401 medium only;
+    # llamafactory_drive_lora_memorize_351, added after the first landing, raises no warn/fail finding).
     # cohort 2026-12-01-l (corpus30, 14 trainer_state runs: Trainer/SFT/GRPO/DPO-RPO/Seq2Seq,
     # classification and vision, scored after RULES_FROZEN_L, no reader or rule change): one miss
     # (llama31_8b_unsloth_grpo_gsm8k_perstep_250 no_learning, tuning, above), no false alarm; its 5
@@ -416,8 +417,6 @@ KNOWN_ADDED = {
     # 6rows_100 (HND404 critical, HND406 high) and the no_learning of iplm_protein_rpo_dpo_lora_
     # ckpt4000_of5000_4000 (HND407 high, its DPO+NLL loss rising 2.49 -> 2.81) are found. Its 7 healthy
     # runs raise no critical/high finding (HND101 medium only, on bart_large_mnli_bot_detect_bs1_3ep_2139).
-    # and its 6 healthy runs raise no critical/high finding (the mistral HND401 medium only;
-    # llamafactory_drive_lora_memorize_351, added after the first landing, raises no warn/fail finding).
 }
 
 
