@@ -467,3 +467,21 @@ def test_a_verdict_read_before_a_change_to_its_code_is_left_out_of_the_never_tun
     seen_nl = sum(1 for n, c in seen.items() if "HND407" in c and "no_learning" in LABELS[n]["classes"])
     assert seen_nl >= 1 and labelled(with_all) - labelled(less_seen) == seen_nl
     assert not any(name in seen and code in seen[name] for name, code, _ in less_seen["healthy_high"])
+
+
+def test_the_packaged_track_record_is_what_the_corpus_measures_on_its_cohorts():
+    """hnet_diag/rules/track_record.toml (each scored code's record, quoted in reports) equals the
+    record recomputed on the cohorts it names: a rule change that moves a verdict there fails here
+    until `python fixtures/score_real_runs.py --track-record` writes it again. Runs added in later
+    cohorts do not move it."""
+    from hnet_diag.rules.track_record import RECORD_FILE
+    from hnet_diag.settings_file import loads_toml
+
+    packaged = loads_toml((FIXTURES.parent / "hnet_diag" / "rules" / RECORD_FILE).read_text(encoding="utf-8"))
+    cohorts = set(packaged["cohorts"])
+    fresh = {name: lab for name, lab in score_real_runs.added_only(LABELS).items() if lab["added"] in cohorts}
+    assert packaged["runs"] == sum(1 for lab in fresh.values() if lab["half"] == "validation")
+    recomputed = score_real_runs.code_records(fresh, "validation", score_real_runs.seen_codes())
+    assert set(packaged["codes"]) == set(recomputed) == {c for codes in score_real_runs.CLASS_CODES.values() for c in codes}
+    for code, row in recomputed.items():
+        assert packaged["codes"][code] == row, code

@@ -134,3 +134,27 @@ def test_wording_says_what_the_report_holds():
     assert "high-priority recommendations first" not in text
     assert "### 🔴 Critical and High-Severity Issues" in text
     assert "none for the model" not in text
+
+
+def test_each_scored_alarm_says_how_often_its_code_was_right_on_held_out_public_runs():
+    """fixtures/runs/overfit (the trainer's overfitting run): HND403 fires; the report quotes its
+    record on the held-out real runs from the packaged track_record.toml, the JSON carries it, and a
+    code the corpus does not score carries none."""
+    import json
+
+    from hnet_diag.report.machine import to_json
+    from hnet_diag.rules.track_record import load_records, track_record
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
+    d = diagnose(load_run(fixtures / "overfit"))
+    assert "HND403" in {f.code for f in d.alarms}
+    record = track_record("HND403")
+    assert record is not None and record.cls == "overfit" and record.fired >= record.right > 0
+    text = render_markdown(d)
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("- Track record:") and "HND403" in ln)
+    assert f"HND403 was right {record.right} of the {record.fired} times it fired" in line
+    assert f"overfit was found on {record.found} of the {record.labelled} runs labelled so" in line
+    findings = {f["code"]: f for f in json.loads(to_json(d))["findings"]}
+    assert findings["HND403"]["track_record"]["right"] == record.right
+    unscored = [code for code in findings if code not in load_records()]
+    assert unscored and all(findings[code]["track_record"] is None for code in unscored)

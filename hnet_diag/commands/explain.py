@@ -27,6 +27,12 @@ def rule_page(rule) -> str:
         flags = " ".join(re.sub(r"\{(\w+)\}", r"<\1>", f) for f in rule.flags if f.startswith("--"))
         if flags:
             lines += ["", "Flags it recommends: " + flags]
+    from ..rules.track_record import track_record
+
+    record = track_record(rule.code)
+    if record is not None:
+        lines += ["", "## Track record", "", record.sentence()[0].upper() + record.sentence()[1:]
+                  + " (fixtures/real_runs/, `python fixtures/score_real_runs.py`)."]
     competing = _competing(rule)
     if competing:
         lines += ["", "## When a competing finding fires too", "", *competing]

@@ -110,7 +110,12 @@ def _fix_text(d: "Diagnosis", rec: Any) -> str:
 
 
 def _with_file(entry: dict[str, Any], file: str | None) -> dict[str, Any]:
+    from ..rules.track_record import track_record
+
     entry["file"] = file
+    record = track_record(entry["code"])
+    # how sure: the code's record on held-out public runs (None for a code the corpus does not score)
+    entry["track_record"] = record.to_dict() if record is not None else None
     return entry
 
 

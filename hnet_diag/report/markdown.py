@@ -77,6 +77,7 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
     """Everything the templates show, as plain strings, lists and dicts."""
     from .. import __version__
     from ..followup import expected_outcomes
+    from ..rules.track_record import track_record
     from .plots import PLOTS
 
     plots = dict(plots or {})
@@ -89,6 +90,7 @@ def build_context(d: "Diagnosis", plots: Mapping[str, str] | None = None) -> dic
             "number": numbered[f.code], "code": f.code, "name": f.name, "title": f.title,
             "severity": f.severity.value, "message": f.message, "evidence_line": _evidence_line(f),
             "fix_line": fix_line(d, rec) if rec else "",
+            "record_line": record.sentence() if (record := track_record(f.code)) is not None else "",
         }
 
     critical = [alarm(f) for f in alarms if f.severity.rank >= 3]
