@@ -186,12 +186,6 @@ KNOWN_ADDED = {
         # has no lr series (an absolute LR of 1.0 is not what the run used), so HND203 has no data
         ("nanochat_d2_base_train_flat_100", "not_annealed"),
         ("nanochat_d2_chat_sft_nan_133", "not_annealed"),
-        # cohort 2026-12-01-l (corpus32, after RULES_FROZEN_L): validation; a nanoGPT line-search fork's
-        # GPT-2 124M console (two ranks) whose last line is iteration 570 of the echoed `max_iters =
-        # 10000` (label.py reads that config echo as the plan since this cohort: 570 of 10000); hnet-diag
-        # takes no plan from nanoGPT's config echo (as with transformer_en2zh_sgd_slow_cut_52of100's
-        # command line), so HND401 has no planned step count; HND402 medium says the loss still falls
-        ("nanogpt_linesearch_gpt2_2rank_cut_570", "stopped_early"),
         # cohort 2026-12-01-l (corpus30, after RULES_FROZEN_L): tuning; a TRL GRPO (Unsloth) LoRA run on
         # Llama-3.1-8B, GSM8K, logged every step, 250 of 250 steps. Its "loss" is the beta x KL term:
         # exactly 0.0 for the first ~30 steps, then 0.0001-0.002 as the KL grows 0.0004 -> 0.035, while
@@ -201,6 +195,12 @@ KNOWN_ADDED = {
         # run learns (the reward), the same GRPO-surrogate disagreement as dllm_remask_grpo_1000
         ("llama31_8b_unsloth_grpo_gsm8k_perstep_250", "no_learning"),
     },
+    # struck out 2026-12-01 (session 13, after cohort l was scored): ("nanogpt_linesearch_gpt2_2rank_cut_570",
+    # "stopped_early"), validation, cohort l: its plan was only in nanoGPT's config echo (`max_iters =
+    # 10000`, twice, one per rank). A reader fix, no rule changed: the text reader now takes the last
+    # echoed `max_iters = N` / `Overriding: max_iters = N` as the plan (the same on the tuning half's
+    # higher_order_gpt_shakespeare_cliff_3000: 3000 of 3000, HND908); HND401 now says 570 of 10000.
+    # Read after it was seen (SEEN.toml)
     # struck out 2026-12-01 (session 13, TUNING_LOG.md): two overfit misses, both validation, whose
     # end sat below the level held since the best, so HND403's lucky-low guard read the best as a
     # lucky low: distilbert_sentiment_lora_7500 (d; its best's neighbours 0.2779, 0.2796 nearer the

@@ -218,6 +218,9 @@ _TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
 _NUM_EPOCHS = re.compile(r"Num Epochs\s*=\s*([\d,]+)")
 _TQDM_BAR = re.compile(r"\|\s*(\d+)/(\d+) \[")  # "| 10/4854 [00:16<2:14:42,  1.67s/it]"
 _CONTINUING = re.compile(r"Continuing training from global step (\d+)")
+# nanoGPT's configurator echoes the config file it runs ("max_iters = 5000") and each command-line
+# override ("Overriding: max_iters = 10000"), in that order: the last one is the planned step count
+_NANOGPT_MAX_ITERS = re.compile(r"(?:Overriding: )?max_iters = (\d+)\s*$")
 # OLMo's trainer prints one record over several lines: a header `[step=N/M,epoch=E]` after the
 # logger prefix, then one indented `group/name=value` line per metric
 _OLMO_HEADER = re.compile(r"\[step=\d+(?:/\d+)?,epoch=\d+\]\s*$")
@@ -431,6 +434,7 @@ class _LogParser:
         self.n_restarts = 0
         self.per_epoch_counter = False
         self.total_steps: int | None = None  # "Total optimization steps = N" (Trainer)
+        self.config_max_iters: int | None = None  # nanoGPT's echoed "max_iters = N" (the last one)
         self.num_epochs: int | None = None  # "Num Epochs = N" (Trainer)
         self.hf_by_order = 0  # HF record lines whose step is their order (no interval known)
         self.max_steps: int | None = None
@@ -744,6 +748,9 @@ class _LogParser:
         cm = _CONTINUING.search(line)
         if cm and len(cm.group(1)) <= 18:
             self.hf_base, self.hf_count = int(cm.group(1)), 0
+        nm = _NANOGPT_MAX_ITERS.match(line.strip())
+        if nm and len(nm.group(1)) <= 18:
+            self.config_max_iters = int(nm.group(1))
 
     def _code(self, tag: str) -> int:
         code = self.tag_codes.get(tag)
@@ -892,7 +899,7 @@ class _LogParser:
             if vm:  # llm.c prints "val loss X" before the next step line: it is this step's
                 return plan("val", [("val_loss", offset + vm.start(1), None)])
             if ("logging_steps" in body or "optimization steps" in body or "Continuing training" in body
-                    or "Num Epochs" in body):
+                    or "Num Epochs" in body or body.startswith(("max_iters = ", "Overriding: max_iters = "))):
                 return self.info_plan
             return _SKIP
         found = []
@@ -1045,6 +1052,8 @@ class _LogParser:
         planned steps (not a per-epoch counter's /M), logging interval, the final summary."""
         config: dict[str, Any] = {}
         max_steps = self.total_steps if self.total_steps is not None else self.max_steps
+        if max_steps is None and self.config_max_iters:
+            max_steps = self.config_max_iters
         if max_steps is not None and not (self.per_epoch_counter and self.total_steps is None):
             config["max_steps"] = max_steps
         if self.logging_steps is not None:
