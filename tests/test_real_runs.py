@@ -270,15 +270,13 @@ KNOWN_ADDED = {
         # reading only the loss and the grad norm (3 finite loss points), does not label; hnet-diag
         # raises no NaN/divergence finding either (its NaNs are in rewards/logps, not in the loss)
         ("dpo_qlora_fp16_lossblowup_nanlogps_175", "stopped_early"),
-        # cohort 2026-12-01-l (corpus32, after RULES_FROZEN_L): tuning; LLaMA Board's `running_log.txt`
-        # (2024 llmtuner logger) of a 37-step Mistral-7B LoRA: 7 `{'loss', 'learning_rate', 'epoch'}`
-        # records at epochs 0.13 .. 0.93, no step in them, no `logging_steps` line and no train_runtime
-        # summary in this file (its header says `Num Epochs = 1`, `Total optimization steps = 37`).
-        # hnet-diag counts the records 1..7 and reads "stopped at step 7 of 37 planned (18.9%)" (HND401
-        # medium); label.py places them by epoch x 37 / 1 (steps 5..34, 34 of 37), and the LR decayed to
-        # 1.4e-6 of its 2e-4: the run finished
-        ("mistral7b_lora_dockerize_llamaboard_37", "stopped_early"),
     },
+    # struck out 2026-12-01 (session 13, after cohort l was scored): ("mistral7b_lora_dockerize_llamaboard_37",
+    # "stopped_early"), tuning, cohort l: LLaMA Board's running_log.txt keeps no progress bar and no
+    # summary, so its 7 records were counted 1..7 of 37. A reader fix, no rule changed: with no bar,
+    # the printed `Total optimization steps = M` over `Num Epochs = E` dates records by their epochs
+    # (steps 5..34 of 37: HND401 passes); deepseek7b_lora_llamaboard_1000ep (tuning) is read at
+    # steps 5..2099 of 17000 instead of 1..421, its verdicts unchanged
     # struck out 2026-12-01 (session 13, TUNING_LOG.md): three overfit false alarms, all validation,
     # whose validation loss rose by small steps and stayed under the guide's 5% bar:
     # movie_ncf_multimodal_10 (g, +3.9%), heart_disease_mlp_keras_slow_valrise_50ep (j, +2.9%) and

@@ -998,8 +998,10 @@ class _LogParser:
         summary at epoch E and the training bar N/M standing when it was printed, a record's
         step is its epoch x N / E (rounded), for every HF record of the file when each has an
         epoch and the epochs never go back (one run). Either way the going back of the count
-        between a bar-glued record and the counted ones was no restart. Else the records keep
-        their ordinal and only the plan M is taken, when N is past their count.
+        between a bar-glued record and the counted ones was no restart. With no bar at all, the
+        Trainer's printed `Total optimization steps = M` and `Num Epochs = E` date the records
+        the same way (epoch x M / E). Else the records keep their ordinal and only the plan M is
+        taken, when N is past their count.
         """
         n_lines = len(self.line_steps)
         if (self.logging_steps is not None or not self.hf_by_order or self.hf_lines != n_lines
@@ -1019,24 +1021,40 @@ class _LogParser:
             return
         bar = self.bar_at_summary if self.summary else self.bar
         if bar is None or bar[0] > bar[1]:
+            # no bar at all (LLaMA Board's running_log.txt keeps the logger's lines, not the bars):
+            # the Trainer's printed plan, `Total optimization steps = M` over `Num Epochs = E`,
+            # dates the records by their epochs, at M / E steps an epoch
+            epochs = self._record_epochs() if bar is None and self.total_steps and self.num_epochs else None
+            if epochs and epochs[-1] <= self.num_epochs:
+                self.line_steps = [round(e * self.total_steps / self.num_epochs) for e in epochs]
+                self._dated(self.total_steps)
             return
         reached, planned = bar
         final = self.summary.get("epoch")
-        code = self.tag_codes.get("epoch")
-        if final is not None and math.isfinite(final) and final > 0 and reached > 0 and code is not None:
-            epochs: list[float] = []
-            at = 0
-            for codes in self.line_codes:
-                if code in codes:
-                    epochs.append(self.values[at + codes.index(code)])
-                at += len(codes)
-            if (len(epochs) == n_lines and all(math.isfinite(e) and e >= 0 for e in epochs)
-                    and all(a <= b for a, b in zip(epochs, epochs[1:]))):
+        if final is not None and math.isfinite(final) and final > 0 and reached > 0:
+            epochs = self._record_epochs()
+            if epochs:
                 self.line_steps = [round(e * float(reached) / final) for e in epochs]
                 self._dated(planned)
                 return
         if reached >= max(self.line_steps):
             self.max_steps = planned
+
+    def _record_epochs(self) -> list[float] | None:
+        """The `epoch` of every record, when each has one and they never go back (one run), else None."""
+        code = self.tag_codes.get("epoch")
+        if code is None:
+            return None
+        epochs: list[float] = []
+        at = 0
+        for codes in self.line_codes:
+            if code in codes:
+                epochs.append(self.values[at + codes.index(code)])
+            at += len(codes)
+        if (len(epochs) == len(self.line_steps) and all(math.isfinite(e) and e >= 0 for e in epochs)
+                and all(a <= b for a, b in zip(epochs, epochs[1:]))):
+            return epochs
+        return None
 
     def _dated(self, planned: int) -> None:
         """Steps newly placed by the bars: the plan is the bar's M, and the count going back
