@@ -328,13 +328,15 @@ class Run:
 
         A Hugging Face trainer_state.json says where the trainer stopped (`global_step`) even
         when the last logged loss is some steps earlier (logging every 100 steps of a
-        692-step run ends the log at 600): the run still reached its plan.
+        692-step run ends the log at 600): the run still reached its plan. So does a console's
+        training bar as it stood at the final summary (`steps_reached`).
         """
         steps = []
         if not self.scalars.empty:
             steps.append(int(self.scalars["step"].max()))
         steps += [c.step for c in self.checkpoints if c.step is not None]
         steps += [s for s in map(_trainer_state_step, self.configs.items()) if s is not None]
+        steps += [s for s in map(_steps_reached, self.configs.values()) if s is not None]
         return max(steps) if steps else None
 
     def summary(self) -> dict[str, Any]:
@@ -352,6 +354,12 @@ class Run:
             "events": [f"{e.kind} at step {e.step} ({e.source})" for e in self.events],
             "warnings": [str(w) for w in self.warnings],
         }
+
+
+def _steps_reached(cfg: Any) -> int | None:
+    """`steps_reached` of a console log's settings (the training bar at the final summary), else None."""
+    step = cfg.get("steps_reached") if isinstance(cfg, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else None
 
 
 def _trainer_state_step(item: tuple[str, dict[str, Any]]) -> int | None:

@@ -260,17 +260,11 @@ KNOWN_ADDED = {
         # 0.05 floor: no divergence by the guide (HND407 finds the no_learning it labels), as for
         # qwen35_grpo_console_200
         ("qwen25_3b_grpo_kl_drift_1875", "divergence"),
-        # cohort 2026-12-01-i (corpus23, after RULES_FROZEN_I): tuning; a TRL DPO QLoRA fp16 console
-        # (175 steps, logging every 50) whose 3 records were buffered and printed after the last bar
-        # 175/175, then the train_runtime summary with epoch 1.0. hnet-diag dates them by their
-        # epochs (0.28, 0.57, 0.85 -> steps 49, 100, 149) and takes the last record's 149 as the step
-        # reached: "stopped at step 149 of 175 planned (85.1%)" (HND401 medium); the bar and the
-        # summary say the run finished (label.py takes the last bar 175 as the step reached). The run
-        # is broken by eye (loss 2.45e9, then exactly 0.0 with NaN rewards/logps), which the guide,
-        # reading only the loss and the grad norm (3 finite loss points), does not label; hnet-diag
-        # raises no NaN/divergence finding either (its NaNs are in rewards/logps, not in the loss)
-        ("dpo_qlora_fp16_lossblowup_nanlogps_175", "stopped_early"),
     },
+    # struck out 2026-12-01 (session 13): ("dpo_qlora_fp16_lossblowup_nanlogps_175", "stopped_early"),
+    # tuning, cohort i: its 3 records, dated by their epochs to steps 49..149, were taken as the last
+    # step reached although the bar stood at 175/175 at the train_runtime summary. A reader fix, no
+    # rule changed: the bar at the final summary is the step reached (`steps_reached`, run.last_step)
     # struck out 2026-12-01 (session 13, after cohort l was scored): ("mistral7b_lora_dockerize_llamaboard_37",
     # "stopped_early"), tuning, cohort l: LLaMA Board's running_log.txt keeps no progress bar and no
     # summary, so its 7 records were counted 1..7 of 37. A reader fix, no rule changed: with no bar,

@@ -96,3 +96,17 @@ def test_real_dpo_console_ends_annealed_at_its_plan():
     lr = run.metric("lr")
     assert int(lr.index[-1]) == 160 and lr.iloc[-1] == 0.0
     assert [int(s) for s in run.metric("eval_loss").index] == [50, 99, 150]
+
+
+def test_the_bar_at_the_final_summary_is_the_step_reached_even_past_the_last_record():
+    """fixtures/real_runs/dpo_qlora_fp16_lossblowup_nanlogps_175 (tuning half): a TRL DPO console
+    whose 3 records, printed after the last bar, date by their epochs to steps 49, 100 and 149;
+    the bar stood at 175/175 when the train_runtime summary was printed, so the run finished."""
+    from hnet_diag import diagnose
+
+    real = Path(__file__).resolve().parents[1] / "fixtures" / "real_runs" / "dpo_qlora_fp16_lossblowup_nanlogps_175"
+    run = load_run(real)
+    assert run.metric("loss").index.max() == 149
+    d = diagnose(run)
+    assert d.last_step == 175 and d.planned_steps == 175
+    assert d.finding("HND401").status.value == "pass"

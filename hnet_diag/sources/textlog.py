@@ -1078,6 +1078,10 @@ class _LogParser:
             config["logging_steps"] = self.logging_steps
         if self.summary:
             config["train_summary"] = dict(self.summary)
+            # the training bar as it stood at the final summary: how far the run got, even where
+            # its last record was logged (or dated) some steps earlier
+            if self.bar_at_summary is not None and 0 < self.bar_at_summary[0] <= self.bar_at_summary[1]:
+                config["steps_reached"] = self.bar_at_summary[0]
         return config
 
 
