@@ -194,6 +194,19 @@ KNOWN_ADDED = {
         # HND407's relative gain is undefined from a head of 0 ("gained ?") and it passes; by eye the
         # run learns (the reward), the same GRPO-surrogate disagreement as dllm_remask_grpo_1000
         ("llama31_8b_unsloth_grpo_gsm8k_perstep_250", "no_learning"),
+        # cohort 2026-12-01-m (corpus33, after RULES_FROZEN_M): tuning; an AST audio classifier (GTZAN)
+        # memorising its train set, the best checkpoint at step 1144 of 2200: grad_norm median 11.4 over
+        # the first tenth, 0.0014 over the last fifth (x1.2e-4, under the guide's 1e-3), but the training
+        # loss is still creeping from 1e-4 to a printed 0.0 over that fifth (Mann-Kendall z -4.0), so
+        # HND104's "while the loss stopped moving" (|z| < 2) does not hold and it passes (HND103 passes
+        # too: the loss fell 100%). The guide's grad_collapse has no loss condition
+        ("ast_gtzan_genre_best_ckpt1144_of2200_1144", "grad_collapse"),
+        # cohort 2026-12-01-m (corpus33, after RULES_FROZEN_M): validation; a BERT+RoBERTa+ViT fusion
+        # classifier whose trainer_state has no training record at all (logging_steps 500 > its 300
+        # steps) and three evaluations 1.6110, 1.6114, 1.6082 (ln 5, chance for five classes; within
+        # 0.2% of the first). The guide's pinned-eval rule needs no training loss; HND407 answers
+        # no-data ("no training loss logged") before it looks at the evaluations
+        ("multimodal_bert_roberta_vit_evalonly_300", "no_learning"),
     },
     # struck out 2026-12-01 (session 13, after cohort l was scored): ("nanogpt_linesearch_gpt2_2rank_cut_570",
     # "stopped_early"), validation, cohort l: its plan was only in nanoGPT's config echo (`max_iters =
