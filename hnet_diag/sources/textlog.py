@@ -194,6 +194,12 @@ _EPOCH_PIPE = re.compile(r"epoch\s+(\d+)\s*\|(?=\s*[A-Za-z])", re.I)
 # a Python-logging line per logged batch without a counter, "Epoch 3 - Batch loss: 0.52": the
 # k-th such line is step k
 _EPOCH_BATCH_LOSS = re.compile(rf"epoch\s+\d+\s+-\s+batch loss\s*:\s*({_NUM})\s*$", re.I)
+# a hand-written trainer's own progress bar, redrawn at each report: "Training [=====     ] 8.5%
+# 5000/58874 | 4.62 it/s | ETA: 11664.8 s | loss=3.91 | validation_loss=3.90" (N/M: step and plan; the
+# `key=value` fields after it are the record, when one is a loss: the same trainer's tokenizer bars
+# are not). tqdm bars ("45%|####  | 450/1000 [") and Keras's
+# ("1875/1875 [=====] - 5s") put the counter elsewhere and do not match
+_BRACKET_BAR = re.compile(r"[A-Za-z][\w ]{0,40}?\s*\[[=#>.\- ]*\]\s*\d+(?:\.\d+)?%\s+(\d+)/(\d+)\s*\|")
 # hand-written loops' batch lines without the planned epoch count, the batch counter restarting
 # each epoch: "Epoch: 3, Batch: 40, Loss: 6.1, Accuracy: 0.1" and "Epoch:  16 | Batch:   920/ 1330 |
 # LR: 2.97e-04 |Loss: 4.6" (the "/N" is batches per epoch, not a plan); the in-epoch batch is the
@@ -858,6 +864,12 @@ class _LogParser:
                 if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
                     found = [("epoch", offset + nb.start(1), None)] + _fields(body, nb.end(), offset, keyed_only=True)
                     return plan("step", found, offset + nb.start(2))
+            bb = _BRACKET_BAR.match(body) if "%" in body and "]" in body else None
+            if bb:  # the bar's N/M is the step and the plan; its `key=value` fields the record
+                found = [f for f in _fields(body, bb.end(), offset, keyed_only=True) if f[0].lower() != "eta"]
+                if any("loss" in f[0].lower() for f in found):  # not a tokenizer's or a download's bar
+                    return plan("step", found, offset + bb.start(1), offset + bb.start(2))
+                return _SKIP
             if body[:5].lower() == "loss:":
                 bl = _BARE_LOSS_LINE.match(body)
                 if bl:  # no counter on the line: the k-th such line is step k
