@@ -422,18 +422,24 @@ KNOWN_ADDED = {
     # 6rows_100 (HND404 critical, HND406 high) and the no_learning of iplm_protein_rpo_dpo_lora_
     # ckpt4000_of5000_4000 (HND407 high, its DPO+NLL loss rising 2.49 -> 2.81) are found. Its 7 healthy
     # runs raise no critical/high finding (HND101 medium only, on bart_large_mnli_bot_detect_bs1_3ep_2139).
-    # cohort 2026-12-01-m (corpus35, 8 console / JSONL runs: three LLaMA-Factory trainer_log.jsonl, a TRL
-    # SFT console, an MLX mlx_lm.lora console, a parameter-golf console and two hand-written trainers'
-    # consoles; scored after RULES_FROZEN_M; label.py readers added for mlx_lm.lora, "Iteration i/N,
-    # Loss, Grad Norm" and a "Training [==] p% N/M | loss= | validation_loss=" bar, and the same bar read
-    # by hnet-diag's text-log reader (it was "nothing readable"; no other run's findings change)): no
-    # miss, no false alarm. Found: stopped_early x3 (HND401 medium: lf_gemma3_270m_zulu_pt_cut_100_of_11984
-    # 100 of 11984, cupy_seq2seq_en_fr_gradnorm0_cut_3000_of_10000 3000 of 10000, pgolf_hrc_control_
-    # wallclock_cap_5057 5057 of a nominal 1,000,000), not_annealed x3 (HND203 medium: the gemma3 run in
-    # warmup, trl_qwen3_06b_24game_ds_warmuplr_const_321 and mlx_lora_gemma2b_medqa_constlr_600 at a
-    # constant 1e-5) and grad_collapse (HND104 high: the cupy loop prints Grad Norm 0.0000 on every line).
-    # Its 3 healthy runs (lf_escutia_router_lora_resumed_460, lf_treadmill_exp63_zero_loss_45 with four
-    # loss points 0.4666, 0, 0, 0, cgpt_cuda_104m_fineweb_edu_58874) raise no critical/high finding.
+    # cohort 2026-12-01-m (corpus35, 8 console / JSONL runs at its first landing: three LLaMA-Factory
+    # trainer_log.jsonl, a TRL SFT console, an MLX mlx_lm.lora console, a parameter-golf console and two
+    # hand-written trainers' consoles; scored after RULES_FROZEN_M; label.py readers added for
+    # mlx_lm.lora, "Iteration i/N, Loss, Grad Norm" and a "Training [==] p% N/M | loss= |
+    # validation_loss=" bar, and the same bar read by hnet-diag's text-log reader (it was "nothing
+    # readable"; no other run's findings change)): no miss, no false alarm. Found: stopped_early x3
+    # (HND401 medium: lf_gemma3_270m_zulu_pt_cut_100_of_11984 100 of 11984,
+    # cupy_seq2seq_en_fr_gradnorm0_cut_3000_of_10000 3000 of 10000, pgolf_hrc_control_wallclock_cap_5057
+    # 5057 of a nominal 1,000,000), not_annealed x3 (HND203 medium: the gemma3 run in warmup,
+    # trl_qwen3_06b_24game_ds_warmuplr_const_321 and mlx_lora_gemma2b_medqa_constlr_600 at a constant
+    # 1e-5) and grad_collapse (HND104 high: the cupy loop prints Grad Norm 0.0000 on every line). Its 3
+    # healthy runs (lf_escutia_router_lora_resumed_460, lf_treadmill_exp63_zero_loss_45 with four loss
+    # points 0.4666, 0, 0, 0, cgpt_cuda_104m_fineweb_edu_58874) raise no critical/high finding.
+    # Added after the first landing, 4 healthy runs (label.py readers added for Trainer records a callback
+    # wrote as JSON lines into a .log, and for "Epoch e/N, Loss: L"; no hnet-diag change): a build-nanogpt
+    # log cut at step 2505 of an unwritten 5000 (HND402 medium), a JSON-lines Trainer log with eval every
+    # 10 steps, a nanoGPT shakespeare-char console and a GPT-2 124M memorising Tiny Shakespeare, one loss
+    # per epoch (HND402 medium); no critical/high finding, no miss, no false alarm.
 }
 
 
