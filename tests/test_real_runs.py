@@ -439,7 +439,9 @@ KNOWN_ADDED = {
     # wrote as JSON lines into a .log, and for "Epoch e/N, Loss: L"; no hnet-diag change): a build-nanogpt
     # log cut at step 2505 of an unwritten 5000 (HND402 medium), a JSON-lines Trainer log with eval every
     # 10 steps, a nanoGPT shakespeare-char console and a GPT-2 124M memorising Tiny Shakespeare, one loss
-    # per epoch (HND402 medium); no critical/high finding, no miss, no false alarm.
+    # per epoch (HND402 medium); no critical/high finding, no miss, no false alarm. Then a build-nanogpt
+    # log of a chat fine-tune, finngpt_oasst2_finetune_valrise_3546 (tuning; overfit: val best 2.154 at
+    # step 1250, last two 2.398, 2.374): found (HND403 high).
 }
 
 
