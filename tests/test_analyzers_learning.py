@@ -123,6 +123,26 @@ def test_eval_loss_pinned_at_ln4_with_accuracy_at_chance_on_quality():
     assert r.gain_relative < 0.02
 
 
+@pytest.mark.parametrize("level,fires", [
+    (math.log(5), True),  # pinned at ln 5, a uniform guess over 5 classes: no learning, training loss or not
+    (0.8123, False),  # pinned at a value that is no ln k: perhaps a model done learning before its first evaluation
+])
+def test_an_eval_only_log_is_judged_by_a_validation_loss_pinned_at_chance(tmp_path, level, fires):
+    """An evaluation-only trainer_state (no training loss, as multimodal_bert_roberta_vit_evalonly_300
+    in the real corpus): HND407 reads the pinned validation loss without a training-loss curve, and
+    only one pinned at ln(k) is evidence there."""
+    from hnet_diag import diagnose
+
+    state = {"global_step": 300, "max_steps": 300, "log_history": [
+        {"step": s, "epoch": s / 100, "eval_loss": level * (1 + 1e-4 * i), "eval_accuracy": 0.2}
+        for i, s in enumerate((100, 200, 300))]}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))
+    f = diagnose(load_run(tmp_path)).finding("HND407")
+    assert f.is_alarm is fires
+    if fires:
+        assert "eval_loss stayed at 1.61 over 3 evaluations" in f.message and "= ln(5)" in f.message
+
+
 def test_chance_classes_matches_ln_k_only():
     assert chance_classes(math.log(2)) == 2 and chance_classes(math.log(1000)) == 1000
     assert chance_classes(0.75) is None and chance_classes(1.3) is None

@@ -201,13 +201,13 @@ KNOWN_ADDED = {
         # HND104's "while the loss stopped moving" (|z| < 2) does not hold and it passes (HND103 passes
         # too: the loss fell 100%). The guide's grad_collapse has no loss condition
         ("ast_gtzan_genre_best_ckpt1144_of2200_1144", "grad_collapse"),
-        # cohort 2026-12-01-m (corpus33, after RULES_FROZEN_M): validation; a BERT+RoBERTa+ViT fusion
-        # classifier whose trainer_state has no training record at all (logging_steps 500 > its 300
-        # steps) and three evaluations 1.6110, 1.6114, 1.6082 (ln 5, chance for five classes; within
-        # 0.2% of the first). The guide's pinned-eval rule needs no training loss; HND407 answers
-        # no-data ("no training loss logged") before it looks at the evaluations
-        ("multimodal_bert_roberta_vit_evalonly_300", "no_learning"),
     },
+    # struck out 2026-12-01 (session 13, after cohort m was scored): ("multimodal_bert_roberta_vit_evalonly_300",
+    # "no_learning"), validation, cohort m: an eval-only trainer_state (three evaluations 1.6110, 1.6114,
+    # 1.6082 = ln 5, accuracy 0.195 against chance 0.2) that HND407 answered with no-data, as it
+    # needed a training loss before it looked at the evaluations. HND407 now reads the pinned
+    # validation losses without one (reads_partial, as HND403 since session 12), where only a loss
+    # pinned at ln(k) counts. A change made after seeing it (SEEN.toml)
     # struck out 2026-12-01 (session 13, after cohort l was scored): ("nanogpt_linesearch_gpt2_2rank_cut_570",
     # "stopped_early"), validation, cohort l: its plan was only in nanoGPT's config echo (`max_iters =
     # 10000`, twice, one per rank). A reader fix, no rule changed: the text reader now takes the last

@@ -553,7 +553,11 @@ def check_no_learning(r: Results, t: Thresholds) -> Outcome:
                 chance += f"; {p.accuracy_metric} {g(p.accuracy, 3)} against chance {g(p.accuracy_chance, 3)}"
         what.append(f"{p.metric} stayed at {g(p.level, 4)} over {p.points} evaluations (steps {p.first_step}-"
                     f"{p.last_step}; every point within {pct(p.spread)} of the first){chance}")
-    fired = flat or constant or bool(pinned_chance) or (bool(le.pinned) and (le.gain_relative or 0.0) < t["min_gain_pinned"])
+    # without a training loss (an eval-only log) only a validation loss pinned at chance, ln(k), is
+    # evidence: a constant one may be a model that had finished learning before its first evaluation
+    no_training_loss = getattr(le, "ok", True) is False
+    fired = flat or constant or bool(pinned_chance) or (
+        bool(le.pinned) and not no_training_loss and (le.gain_relative or 0.0) < t["min_gain_pinned"])
     facts = {"what": "; ".join(what) or f"{le.loss_metric} gained {pct(le.gain_relative)}",
              "gain": pct(le.gain_relative), "metric": le.loss_metric, "constant_note": constant_note}
     metric = pinned_chance[0].metric if pinned_chance else le.loss_metric
@@ -570,6 +574,7 @@ def check_no_learning(r: Results, t: Thresholds) -> Outcome:
 HND407 = Rule(
     code="HND407", live="settled", name="no-learning", title="No learning (loss flat from start to end, or validation at chance)",
     severity=Severity.HIGH, area="convergence", reads=("learning",), needs=("loss", "val_loss"),
+    reads_partial=("learning",),  # a validation loss pinned at chance needs no training-loss curve
     check=check_no_learning,
     thresholds=(
         T("min_gain", 0.02, "the training loss must fall by this fraction from its first tenth to its last fifth "
