@@ -201,6 +201,15 @@ KNOWN_ADDED = {
         # HND104's "while the loss stopped moving" (|z| < 2) does not hold and it passes (HND103 passes
         # too: the loss fell 100%). The guide's grad_collapse has no loss condition
         ("ast_gtzan_genre_best_ckpt1144_of2200_1144", "grad_collapse"),
+        # cohort 2026-12-01-n (corpus38, after RULES_FROZEN_N): validation; a TRL GRPOTrainer console
+        # (R1-Distill-Qwen-1.5B LoRA, Open-RS RS2 reproduction, logging every 5 steps) cut at step 50
+        # of 100: 'loss' 0.0 in all ten records while grad_norm stays 0.0034-0.0060 and the reward
+        # moves 0.33 -> 0.33. The guide's loss-gain rule reads 0 -> 0 (+0.0% < 2%): no_learning.
+        # HND407 passes ("loss gained ? ... exactly 0 at its last 10 points while the gradient norm
+        # flowed: a surrogate loss whose value carries no signal"), the same GRPO-surrogate
+        # disagreement as cs336_grpo_math_nearzero_loss_200; its stopped_early (HND401) and
+        # not_annealed (HND203, LR 6.3e-7 = 63% of the peak) are found
+        ("trl_grpo_openrs_r1distill15b_lora_cut_50_of_100", "no_learning"),
     },
     # struck out 2026-12-01 (session 13, after cohort m was scored): ("multimodal_bert_roberta_vit_evalonly_300",
     # "no_learning"), validation, cohort m: an eval-only trainer_state (three evaluations 1.6110, 1.6114,
@@ -442,6 +451,15 @@ KNOWN_ADDED = {
     # per epoch (HND402 medium); no critical/high finding, no miss, no false alarm. Then a build-nanogpt
     # log of a chat fine-tune, finngpt_oasst2_finetune_valrise_3546 (tuning; overfit: val best 2.154 at
     # step 1250, last two 2.398, 2.374): found (HND403 high).
+    # cohort 2026-12-01-n (corpus38, console / JSONL runs, scored after RULES_FROZEN_N; no reader
+    # changed): a per-iteration JSONL of a hand-written MoE pretraining loop cut inside warmup
+    # (nanogpt_moe_v4_fullfix_warmup_cut_200, validation: not_annealed found, HND203 medium), a
+    # complete single-GPU parameter-golf console (pgolf_exp0_baseline_1gpu_2000, tuning, healthy: no
+    # finding at all), an 8-GPU parameter-golf console stopped by its wallclock cap at 7354 of 9000
+    # (validation: stopped_early found, HND401 medium) and a TRL GRPO console cut at 50 of 100
+    # (validation: stopped_early and not_annealed found, HND401/HND203 medium; its no_learning, a
+    # constant 0.0 GRPO loss, missed as recorded under "missed"). No false alarm, no critical/high
+    # finding on the healthy run.
 }
 
 
