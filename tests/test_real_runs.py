@@ -210,6 +210,14 @@ KNOWN_ADDED = {
         # disagreement as cs336_grpo_math_nearzero_loss_200; its stopped_early (HND401) and
         # not_annealed (HND203, LR 6.3e-7 = 63% of the peak) are found
         ("trl_grpo_openrs_r1distill15b_lora_cut_50_of_100", "no_learning"),
+        # cohort 2026-12-01-n (corpus38): tuning; a TRL GRPO trainer_state (Wordle, lr 3e-7, beta 0.03,
+        # checkpoint 160 of 480) whose signed GRPO loss wanders around 0 (-0.67 .. +0.27, no trend by
+        # eye). The guide's rebound rule reads a final-tenth median 0.0334 against a smoothed minimum of
+        # -0.0302 (>= 2x a negative minimum, rise 0.064 > 0.05): divergence. HND404/HND406 answer
+        # no-data (their final/minimum ratio is left undefined for a minimum at or below zero, reported
+        # as "too few (finite) training-loss points"); its stopped_early (HND401) and not_annealed
+        # (HND203, LR 67% of peak) are found
+        ("trl_grpo_wordle_stage2_ckpt160_of480", "divergence"),
     },
     # struck out 2026-12-01 (session 13, after cohort m was scored): ("multimodal_bert_roberta_vit_evalonly_300",
     # "no_learning"), validation, cohort m: an eval-only trainer_state (three evaluations 1.6110, 1.6114,
@@ -458,8 +466,13 @@ KNOWN_ADDED = {
     # finding at all), an 8-GPU parameter-golf console stopped by its wallclock cap at 7354 of 9000
     # (validation: stopped_early found, HND401 medium) and a TRL GRPO console cut at 50 of 100
     # (validation: stopped_early and not_annealed found, HND401/HND203 medium; its no_learning, a
-    # constant 0.0 GRPO loss, missed as recorded under "missed"). No false alarm, no critical/high
-    # finding on the healthy run.
+    # constant 0.0 GRPO loss, missed as recorded under "missed"). Then a per-epoch JSONL of a
+    # hand-written PubMedBERT XMC loop (spur_xmc_pubmedbert_mesh_jsonl_20ep, validation, healthy: no
+    # finding; label.py's JSONL reader now takes `epoch` as the step of records with no step key, a
+    # reader change that moves no other run) and a TRL GRPO trainer_state at checkpoint 160 of 480
+    # (trl_grpo_wordle_stage2_ckpt160_of480, tuning: stopped_early and not_annealed found, HND401/HND203
+    # medium; its guide-computed divergence of a signed loss around 0 missed, under "missed"). No
+    # false alarm, no critical/high finding on the healthy runs.
 }
 
 
