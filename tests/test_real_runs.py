@@ -471,8 +471,10 @@ KNOWN_ADDED = {
     # finding; label.py's JSONL reader now takes `epoch` as the step of records with no step key, a
     # reader change that moves no other run) and a TRL GRPO trainer_state at checkpoint 160 of 480
     # (trl_grpo_wordle_stage2_ckpt160_of480, tuning: stopped_early and not_annealed found, HND401/HND203
-    # medium; its guide-computed divergence of a signed loss around 0 missed, under "missed"). No
-    # false alarm, no critical/high finding on the healthy runs.
+    # medium; its guide-computed divergence of a signed loss around 0 missed, under "missed"). Last an
+    # ms-swift logging.jsonl of a one-epoch full SFT of Gemma-4 26B-A4B (swift_gemma4_26b_a4b_full_sft_
+    # 1ep_294, validation, healthy: HND101 medium only, for grad-norm bursts of 158-790 against a median
+    # of 7.6). No false alarm, no critical/high finding on the healthy runs.
 }
 
 
