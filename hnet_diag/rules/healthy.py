@@ -203,9 +203,10 @@ HND909 = Rule(
     pass_message="validation loss {last} at step {last_step} ended above its best {best} (step {best_step}) by "
                  "more than {tp_min_val_increase} (HND403 judges whether that is overfitting).",
     recommendation="", doc=RuleDoc(
-        what="The last validation loss within 2% of the best one.",
+        what="HND403 silent, and the validation loss that rose most ends within HND403's min_val_increase "
+             "(5%) of its best.",
         why="No sign of memorisation.",
-        example="HND909 validation loss 1.42 at step 2,000 is within 0.02 of its best 1.41 (step 1,800).",
+        example="HND909 validation loss 1.42 at step 2,000 is within 5.0% of its best 1.41 (step 1,800).",
         fix="Nothing to fix."),
     check=check_val_at_best,
 )
