@@ -356,10 +356,14 @@ class Run:
         }
 
 
+def _step_count(value: Any) -> int | None:
+    """`value` when it is a step count (an int >= 0, not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _steps_reached(cfg: Any) -> int | None:
     """`steps_reached` of a console log's settings (the training bar at the final summary), else None."""
-    step = cfg.get("steps_reached") if isinstance(cfg, dict) else None
-    return step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else None
+    return _step_count(cfg.get("steps_reached")) if isinstance(cfg, dict) else None
 
 
 def _trainer_state_step(item: tuple[str, dict[str, Any]]) -> int | None:
@@ -367,7 +371,4 @@ def _trainer_state_step(item: tuple[str, dict[str, Any]]) -> int | None:
     path, cfg = item
     if Path(path).name != "trainer_state.json" or not isinstance(cfg, dict):
         return None
-    step = cfg.get("global_step")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        return None
-    return step
+    return _step_count(cfg.get("global_step"))

@@ -69,9 +69,7 @@ def median_residual_scale(window: int) -> float:
     is, and every "beats its own noise" test on it is twice as easy to pass. Dividing by this
     factor makes `noise_scale` unbiased for white noise at any length.
     """
-    if window <= 1:
-        return 1.0
-    if window > MEDIAN_RESIDUAL_MAX_WINDOW:
+    if window <= 1 or window > MEDIAN_RESIDUAL_MAX_WINDOW:
         return 1.0
     x = np.random.default_rng(0).standard_normal(200_000)
     resid = x - pd.Series(x).rolling(window, center=True, min_periods=1).median().to_numpy()

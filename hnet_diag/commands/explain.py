@@ -31,7 +31,8 @@ def rule_page(rule) -> str:
 
     record = track_record(rule.code)
     if record is not None:
-        lines += ["", "## Track record", "", record.sentence()[0].upper() + record.sentence()[1:]
+        sentence = record.sentence()
+        lines += ["", "## Track record", "", sentence[0].upper() + sentence[1:]
                   + " (fixtures/real_runs/, `python fixtures/score_real_runs.py`)."]
     competing = _competing(rule)
     if competing:
