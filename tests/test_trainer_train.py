@@ -2,6 +2,8 @@
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,6 +144,31 @@ def test_cli_trains_a_bundled_config_name_and_generate_writes_generation_json(tm
     assert gen["output"] in capsys.readouterr().out
 
 
+def _torchrun(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
+    """One torchrun launch; a hung rendezvous is killed with its workers (own process group)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("2-process torchrun run did not finish in 240 s")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _root_cause_signal(stderr: str) -> int | None:
+    """The signal that killed the first failing worker, from torchrun's 'Root Cause' block; None if it exited."""
+    block = stderr.partition("Root Cause")[2]
+    m = re.search(r"exitcode\s*:\s*(-?\d+)", block)
+    return -int(m.group(1)) if m and int(m.group(1)) < 0 else None
+
+
+def _worker_lines(stderr: str) -> str:
+    """What the workers printed, without torchrun's own report (which buries it: CI once showed only that)."""
+    head = stderr.split("torch/distributed/elastic/multiprocessing/api.py")[0]
+    return head.rpartition("\n")[0][-3000:]
+
+
 @pytest.mark.slow
 def test_two_process_torchrun_run_logs_once_and_matches_one_process(tmp_path):
     cfg_file, data = _config_file(tmp_path), _corpus(tmp_path)
@@ -150,15 +177,14 @@ def test_two_process_torchrun_run_logs_once_and_matches_one_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "hnet_diag.trainer.train", *flags, "--out", str(tmp_path / "ddp")]
-    # own process group, so a hung rendezvous is killed with its workers instead of left behind
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    try:
-        _, stderr = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("2-process torchrun run did not finish in 240 s")
-    assert proc.returncode == 0, stderr[-2000:]
+    done = _torchrun(cmd, env)
+    # A worker killed by a signal (SIGABRT) is gloo's TCP transport aborting in its own thread, which a
+    # Python trainer cannot cause or catch; it hit CI once in ~14 sessions and not in 30 local launches.
+    # One relaunch tells that apart from a trainer bug, which fails both times (and exits 1, not by signal).
+    if done.returncode != 0 and _root_cause_signal(done.stderr):
+        shutil.rmtree(tmp_path / "ddp", ignore_errors=True)
+        done = _torchrun(cmd, env)
+    assert done.returncode == 0, _worker_lines(done.stderr) or done.stderr[-2000:]
     train(TrainConfig(max_steps=6, batch_size=4, seq_len=64, eval_every=3, data=(data,)), cfg_file, tmp_path / "one", quiet=True)
     ddp, one = _records(tmp_path / "ddp"), _records(tmp_path / "one")
     assert [r["step"] for r in ddp] == list(range(1, 7))  # rank 0 alone wrote, once per step
