@@ -207,6 +207,9 @@ _BRACKET_BAR = re.compile(r"[A-Za-z][\w ]{0,40}?\s*\[[=#>.\- ]*\]\s*\d+(?:\.\d+)
 _EPOCH_BATCH_NO_PLAN = re.compile(r"epoch:\s*(\d+)\s*[,|]\s*batch:\s*(\d+)(?:\s*/\s*\d+)?\s*(?=[,|])", re.I)
 # ... the same with "ep:" (Barber0/LLM-pretrain): "ep: 0, batch: 20, time: 9.17, ntokens: 485.20/513, loss: 10.98"
 _EP_BATCH_NO_PLAN = re.compile(r"ep:\s*(\d+)\s*,\s*batch:\s*(\d+)\s*(?=,)", re.I)
+# the hand-written loops' batch lines above, read alike: group 1 the epoch, group 2 the in-epoch
+# batch counter (the step, made global by the epoch), the `key: value` fields after the match
+_IN_EPOCH_BATCH_LINES = (_EP_BATCH_NO_PLAN, _EPOCH_BATCH_NO_PLAN, _EPOCH_BATCH)
 # a loop that prints "epoch N" on one line and the epoch's mean "loss: L" alone on the next
 # (CloneNOX/Bi-LSTM-CN-Language-model; its epoch counter rewinds on resume): the k-th such
 # loss line is step k
@@ -859,11 +862,12 @@ class _LogParser:
                     else:
                         found.append((_RENAMES.get(key, key.replace(" ", "_")), offset + pm.start(3), pm.group(4)))
                 return plan("step", found, offset + wm.start(3))
-            if body[:3].lower() == "ep:":
-                nb = _EP_BATCH_NO_PLAN.match(body)
-                if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
-                    found = [("epoch", offset + nb.start(1), None)] + _fields(body, nb.end(), offset, keyed_only=True)
-                    return plan("step", found, offset + nb.start(2))
+            if body[:2].lower() == "ep":
+                for pattern in _IN_EPOCH_BATCH_LINES:
+                    nb = pattern.match(body)
+                    if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
+                        found = [("epoch", offset + nb.start(1), None)] + _fields(body, nb.end(), offset, keyed_only=True)
+                        return plan("step", found, offset + nb.start(2))
             bb = _BRACKET_BAR.match(body) if "%" in body and "]" in body else None
             if bb:  # the bar's N/M is the step and the plan; its `key=value` fields the record
                 found = [f for f in _fields(body, bb.end(), offset, keyed_only=True) if f[0].lower() != "eta"]
@@ -875,17 +879,9 @@ class _LogParser:
                 if bl:  # no counter on the line: the k-th such line is step k
                     return plan("count", [("loss", offset + bl.start(1), None)])
             if body[:5].lower() == "epoch":
-                nb = _EPOCH_BATCH_NO_PLAN.match(body)
-                if nb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
-                    found = [("epoch", offset + nb.start(1), None)] + _fields(body, nb.end(), offset, keyed_only=True)
-                    return plan("step", found, offset + nb.start(2))
                 ez = _EPOCH_DONE_ZH.match(body) if "完成" in body else None
                 if ez:  # the epoch's validation loss, at its last logged batch
                     return plan("val", [("val_loss", offset + ez.start(1), None)])
-                eb = _EPOCH_BATCH.match(body)
-                if eb:  # the in-epoch batch counter is the step; the epoch beside it makes it global
-                    found = [("epoch", offset + eb.start(1), None)] + _fields(body, eb.end(), offset, keyed_only=True)
-                    return plan("step", found, offset + eb.start(2))
                 el = _EPOCH_LR.match(body)
                 if el:  # the epoch's LR, at the last step read so far
                     return plan("val", [("lr", offset + el.start(1), None)])
